@@ -1,0 +1,220 @@
+package space
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Kind is what a concrete layer is.
+type Kind string
+
+// Layer kinds. Every kind but KindSkip becomes operators in a model.
+const (
+	KindConv   Kind = "conv"    // convolution + activation (stem, head)
+	KindMBConv Kind = "mbconv"  // inverted residual block
+	KindPool   Kind = "avgpool" // global average pooling
+	KindFC     Kind = "fc"      // classifier
+	KindSkip   Kind = "skip"    // identity: no operators, no cost
+)
+
+// Layer is one concrete layer of a decoded architecture, with its full
+// configuration. Its Key states that configuration, Once-for-All style, so a
+// latency table entry measured for one model applies to every model that
+// contains the same layer.
+type Layer struct {
+	Kind       Kind
+	InH, InW   int
+	InC        int
+	OutH, OutW int
+	OutC       int
+	Kernel     int
+	Stride     int
+	// Expand is the MBConv expansion ratio (1 means no expansion convolution).
+	Expand int
+	// SEChannels is the squeeze-and-excitation bottleneck width (0: no SE).
+	SEChannels int
+	// IDSkip is true when the block adds its input to its output.
+	IDSkip bool
+	Act    string
+	// Slot is the searchable layer index, or -1 for a fixed layer.
+	Slot int
+}
+
+// MidC is the expanded channel count of an MBConv block.
+func (l Layer) MidC() int { return l.InC * l.Expand }
+
+// SE reports whether the block has a squeeze-and-excitation path.
+func (l Layer) SE() bool { return l.SEChannels > 0 }
+
+// Key is the canonical latency-table key of the layer, for example
+// "mbconv-input:56x56x24-output:28x28x40-expand:6-kernel:5-stride:2-idskip:0-se:0-act:relu6".
+// Skip layers have the key "skip" and cost nothing.
+func (l Layer) Key() string {
+	b01 := func(v bool) int {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	switch l.Kind {
+	case KindConv:
+		return fmt.Sprintf("conv-input:%dx%dx%d-output:%dx%dx%d-kernel:%d-stride:%d-act:%s",
+			l.InH, l.InW, l.InC, l.OutH, l.OutW, l.OutC, l.Kernel, l.Stride, l.Act)
+	case KindMBConv:
+		return fmt.Sprintf("mbconv-input:%dx%dx%d-output:%dx%dx%d-expand:%d-kernel:%d-stride:%d-idskip:%d-se:%d-act:%s",
+			l.InH, l.InW, l.InC, l.OutH, l.OutW, l.OutC, l.Expand, l.Kernel, l.Stride, b01(l.IDSkip), b01(l.SE()), l.Act)
+	case KindPool:
+		return fmt.Sprintf("avgpool-input:%dx%dx%d-output:1x1x%d", l.InH, l.InW, l.InC, l.OutC)
+	case KindFC:
+		return fmt.Sprintf("fc-input:%d-output:%d", l.InC, l.OutC)
+	}
+	return "skip"
+}
+
+// ParseKey decodes a key produced by Layer.Key back into a layer (Slot -1).
+// It lets tools that only see a latency table (the profiler, importers)
+// rebuild the layer a key names.
+func ParseKey(key string) (Layer, error) {
+	if key == "skip" {
+		return Layer{Kind: KindSkip, Slot: -1}, nil
+	}
+	parts := strings.Split(key, "-")
+	l := Layer{Kind: Kind(parts[0]), Slot: -1}
+	fields := map[string]string{}
+	for _, p := range parts[1:] {
+		k, v, ok := strings.Cut(p, ":")
+		if !ok {
+			return Layer{}, fmt.Errorf("layer key %q: field %q has no ':'", key, p)
+		}
+		fields[k] = v
+	}
+	dims := func(name string, out ...*int) error {
+		v, ok := fields[name]
+		if !ok {
+			return fmt.Errorf("layer key %q: missing %s", key, name)
+		}
+		ds := strings.Split(v, "x")
+		if len(ds) != len(out) {
+			return fmt.Errorf("layer key %q: %s %q wants %d dimensions", key, name, v, len(out))
+		}
+		for i, d := range ds {
+			if _, err := fmt.Sscanf(d, "%d", out[i]); err != nil || *out[i] <= 0 {
+				return fmt.Errorf("layer key %q: %s %q: bad dimension %q", key, name, v, d)
+			}
+		}
+		return nil
+	}
+	num := func(name string, out *int) error {
+		v, ok := fields[name]
+		if !ok {
+			return fmt.Errorf("layer key %q: missing %s", key, name)
+		}
+		if _, err := fmt.Sscanf(v, "%d", out); err != nil || *out < 0 {
+			return fmt.Errorf("layer key %q: bad %s %q", key, name, v)
+		}
+		return nil
+	}
+	var err error
+	check := func(e error) {
+		if err == nil {
+			err = e
+		}
+	}
+	switch l.Kind {
+	case KindConv:
+		check(dims("input", &l.InH, &l.InW, &l.InC))
+		check(dims("output", &l.OutH, &l.OutW, &l.OutC))
+		check(num("kernel", &l.Kernel))
+		check(num("stride", &l.Stride))
+		l.Act = fields["act"]
+	case KindMBConv:
+		check(dims("input", &l.InH, &l.InW, &l.InC))
+		check(dims("output", &l.OutH, &l.OutW, &l.OutC))
+		check(num("expand", &l.Expand))
+		check(num("kernel", &l.Kernel))
+		check(num("stride", &l.Stride))
+		var idskip, se int
+		check(num("idskip", &idskip))
+		check(num("se", &se))
+		l.IDSkip = idskip == 1
+		if se == 1 {
+			l.SEChannels = seChannels(l.InC, 0.25)
+		}
+		l.Act = fields["act"]
+	case KindPool:
+		var one1, one2 int
+		check(dims("input", &l.InH, &l.InW, &l.InC))
+		check(dims("output", &one1, &one2, &l.OutC))
+		l.OutH, l.OutW = 1, 1
+	case KindFC:
+		check(num("input", &l.InC))
+		check(num("output", &l.OutC))
+		l.InH, l.InW, l.OutH, l.OutW = 1, 1, 1, 1
+	default:
+		return Layer{}, fmt.Errorf("layer key %q: unknown layer kind %q", key, parts[0])
+	}
+	if err != nil {
+		return Layer{}, err
+	}
+	if l.Key() != key {
+		return Layer{}, fmt.Errorf("layer key %q is not canonical (canonical form %q)", key, l.Key())
+	}
+	return l, nil
+}
+
+// seChannels is the SE bottleneck width, as EfficientNet sizes it from the
+// block's input channels.
+func seChannels(inC int, ratio float64) int {
+	n := int(float64(inC) * ratio)
+	if n < 1 {
+		n = 1
+	}
+	return n
+}
+
+// MACs is the number of multiply-accumulates of the layer.
+func (l Layer) MACs() int64 {
+	switch l.Kind {
+	case KindConv:
+		return int64(l.OutH*l.OutW*l.OutC) * int64(l.Kernel*l.Kernel*l.InC)
+	case KindMBConv:
+		mid := l.MidC()
+		var m int64
+		if l.Expand != 1 {
+			m += int64(l.InH*l.InW) * int64(l.InC*mid)
+		}
+		m += int64(l.OutH*l.OutW*mid) * int64(l.Kernel*l.Kernel)
+		if l.SE() {
+			m += 2 * int64(mid*l.SEChannels)
+			m += int64(l.OutH * l.OutW * mid) // the gating multiply
+		}
+		m += int64(l.OutH*l.OutW) * int64(mid*l.OutC)
+		return m
+	case KindFC:
+		return int64(l.InC * l.OutC)
+	}
+	return 0
+}
+
+// Params is the number of weights and biases of the layer (batch norm folded).
+func (l Layer) Params() int64 {
+	switch l.Kind {
+	case KindConv:
+		return int64(l.Kernel*l.Kernel*l.InC*l.OutC + l.OutC)
+	case KindMBConv:
+		mid := l.MidC()
+		var p int
+		if l.Expand != 1 {
+			p += l.InC*mid + mid
+		}
+		p += l.Kernel*l.Kernel*mid + mid
+		if l.SE() {
+			p += mid*l.SEChannels + l.SEChannels + l.SEChannels*mid + mid
+		}
+		p += mid*l.OutC + l.OutC
+		return int64(p)
+	case KindFC:
+		return int64(l.InC*l.OutC + l.OutC)
+	}
+	return 0
+}
