@@ -212,10 +212,10 @@ type Operator struct {
 
 // Conv2DOptions are CONV_2D's options.
 type Conv2DOptions struct {
-	Padding                 Padding
-	StrideW, StrideH        int32
-	Activation              Activation
-	DilationW, DilationH    int32
+	Padding              Padding
+	StrideW, StrideH     int32
+	Activation           Activation
+	DilationW, DilationH int32
 }
 
 // DepthwiseConv2DOptions are DEPTHWISE_CONV_2D's options.

@@ -1,0 +1,149 @@
+// Package chart draws the figures people compare results with (predicted vs
+// measured scatter plots, search progress curves, accuracy-vs-latency fronts)
+// as PNG or SVG files, chosen by the output file's extension.
+package chart
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"path/filepath"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// Series is one named set of points.
+type Series struct {
+	Name string
+	X, Y []float64
+	// Line joins the points in order instead of drawing markers.
+	Line bool
+	// Dashed draws the line dashed (targets, reference lines).
+	Dashed bool
+}
+
+// Figure is a titled 2-D plot.
+type Figure struct {
+	Title, XLabel, YLabel string
+	Series                []Series
+	// Identity adds the y = x line and, if Band > 0, the lines y = x*(1 +- Band).
+	Identity bool
+	Band     float64
+	// HLine draws horizontal reference lines (e.g. a latency target) with labels.
+	HLines []Ref
+}
+
+// Ref is a labelled horizontal reference line.
+type Ref struct {
+	Label string
+	Y     float64
+}
+
+var palette = []color.Color{
+	color.RGBA{31, 119, 180, 255}, color.RGBA{214, 39, 40, 255}, color.RGBA{44, 160, 44, 255},
+	color.RGBA{255, 127, 14, 255}, color.RGBA{148, 103, 189, 255}, color.RGBA{140, 86, 75, 255},
+}
+
+// Save renders the figure to path (.png or .svg), 6x4.5 inches.
+func (f Figure) Save(path string) error {
+	ext := strings.ToLower(filepath.Ext(path))
+	if ext != ".png" && ext != ".svg" {
+		return fmt.Errorf("chart %s: extension must be .png or .svg", path)
+	}
+	p := plot.New()
+	p.Title.Text = f.Title
+	p.X.Label.Text = f.XLabel
+	p.Y.Label.Text = f.YLabel
+	p.Add(plotter.NewGrid())
+	p.Legend.Top = true
+	p.Legend.Left = true
+	minV, maxV := math.Inf(1), math.Inf(-1)
+	minX, maxX := math.Inf(1), math.Inf(-1)
+	for i, s := range f.Series {
+		if len(s.X) != len(s.Y) {
+			return fmt.Errorf("chart %s: series %q has %d x and %d y values", path, s.Name, len(s.X), len(s.Y))
+		}
+		if len(s.X) == 0 {
+			continue
+		}
+		pts := make(plotter.XYs, len(s.X))
+		for j := range s.X {
+			pts[j].X, pts[j].Y = s.X[j], s.Y[j]
+			minV, maxV = math.Min(minV, math.Min(s.X[j], s.Y[j])), math.Max(maxV, math.Max(s.X[j], s.Y[j]))
+			minX, maxX = math.Min(minX, s.X[j]), math.Max(maxX, s.X[j])
+		}
+		c := palette[i%len(palette)]
+		if s.Line {
+			l, err := plotter.NewLine(pts)
+			if err != nil {
+				return fmt.Errorf("chart %s: %w", path, err)
+			}
+			l.Color = c
+			l.Width = vg.Points(1.5)
+			if s.Dashed {
+				l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+			}
+			p.Add(l)
+			p.Legend.Add(s.Name, l)
+		} else {
+			sc, err := plotter.NewScatter(pts)
+			if err != nil {
+				return fmt.Errorf("chart %s: %w", path, err)
+			}
+			sc.GlyphStyle.Color = c
+			sc.GlyphStyle.Radius = vg.Points(2.5)
+			sc.GlyphStyle.Shape = glyph(i)
+			p.Add(sc)
+			p.Legend.Add(s.Name, sc)
+		}
+	}
+	if f.Identity && !math.IsInf(minV, 0) {
+		lo, hi := minV*0.95, maxV*1.05
+		add := func(name string, k float64, dashed bool) {
+			l, _ := plotter.NewLine(plotter.XYs{{X: lo, Y: lo * k}, {X: hi, Y: hi * k}})
+			l.Color = color.Gray{120}
+			if dashed {
+				l.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
+			}
+			p.Add(l)
+			if name != "" {
+				p.Legend.Add(name, l)
+			}
+		}
+		add("y = x", 1, false)
+		if f.Band > 0 {
+			add(fmt.Sprintf("+-%.0f%%", 100*f.Band), 1+f.Band, true)
+			add("", 1-f.Band, true)
+		}
+	}
+	for i, r := range f.HLines {
+		if math.IsInf(minX, 0) {
+			continue
+		}
+		l, _ := plotter.NewLine(plotter.XYs{{X: minX, Y: r.Y}, {X: maxX, Y: r.Y}})
+		l.Color = palette[(len(f.Series)+i)%len(palette)]
+		l.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
+		p.Add(l)
+		p.Legend.Add(r.Label, l)
+	}
+	if err := p.Save(6*vg.Inch, 4.5*vg.Inch, path); err != nil {
+		return fmt.Errorf("chart %s: %w", path, err)
+	}
+	return nil
+}
+
+func glyph(i int) draw.GlyphDrawer {
+	switch i % 4 {
+	case 1:
+		return draw.TriangleGlyph{}
+	case 2:
+		return draw.SquareGlyph{}
+	case 3:
+		return draw.CrossGlyph{}
+	}
+	return draw.CircleGlyph{}
+}

@@ -1,0 +1,35 @@
+package chart
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestSavePNGAndSVG(t *testing.T) {
+	dir := t.TempDir()
+	f := Figure{Title: "predicted vs measured", XLabel: "measured ms", YLabel: "predicted ms",
+		Series:   []Series{{Name: "lut sum", X: []float64{1, 2, 3}, Y: []float64{1.1, 1.9, 3.3}}, {Name: "calibrated", X: []float64{1, 2, 3}, Y: []float64{1, 2, 3}}},
+		Identity: true, Band: 0.1, HLines: []Ref{{"target", 2}}}
+	for _, name := range []string{"a.png", "a.svg"} {
+		p := filepath.Join(dir, name)
+		if err := f.Save(p); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) < 1000 {
+			t.Fatalf("%s: %d bytes, %v", name, len(b), err)
+		}
+		if name == "a.png" && !bytes.HasPrefix(b, []byte("\x89PNG")) {
+			t.Errorf("not a PNG")
+		}
+	}
+	if err := f.Save(filepath.Join(dir, "a.jpg")); err == nil {
+		t.Errorf("jpg accepted")
+	}
+	bad := Figure{Series: []Series{{Name: "x", X: []float64{1}, Y: nil}}}
+	if err := bad.Save(filepath.Join(dir, "b.png")); err == nil {
+		t.Errorf("mismatched series accepted")
+	}
+}

@@ -1,0 +1,247 @@
+package tflite
+
+import (
+	"fmt"
+
+	flatbuffers "github.com/google/flatbuffers/go"
+)
+
+// BuiltinOptions union member indices from schema.fbs (NONE = 0, then the
+// tables in declaration order) for the options tables edgenas uses.
+const (
+	optNone            uint8 = 0
+	optConv2D          uint8 = 1
+	optDepthwiseConv2D uint8 = 2
+	optPool2D          uint8 = 5
+	optFullyConnected  uint8 = 8
+	optSoftmax         uint8 = 9
+	optAdd             uint8 = 11
+	optReshape         uint8 = 17
+	optMul             uint8 = 21
+	optPad             uint8 = 22
+	optTranspose       uint8 = 26
+	optReducer         uint8 = 27
+	optDequantize      uint8 = 38
+	optQuantize        uint8 = 89
+	optHardSwish       uint8 = 91
+)
+
+// optionsType is the BuiltinOptions member each operator uses.
+func optionsType(op Opcode) uint8 {
+	switch op {
+	case OpConv2D:
+		return optConv2D
+	case OpDepthwiseConv2D:
+		return optDepthwiseConv2D
+	case OpAveragePool2D, OpMaxPool2D:
+		return optPool2D
+	case OpFullyConnected:
+		return optFullyConnected
+	case OpSoftmax:
+		return optSoftmax
+	case OpAdd:
+		return optAdd
+	case OpReshape:
+		return optReshape
+	case OpMul:
+		return optMul
+	case OpPad:
+		return optPad
+	case OpTranspose:
+		return optTranspose
+	case OpMean:
+		return optReducer
+	case OpDequantize:
+		return optDequantize
+	case OpQuantize:
+		return optQuantize
+	case OpHardSwish:
+		return optHardSwish
+	}
+	return optNone // LOGISTIC has no options table in the union
+}
+
+// hasOptionsStruct reports whether op's Operator.Options must be a typed
+// struct (false: Options is nil, as for PAD or LOGISTIC).
+func hasOptionsStruct(op Opcode) bool {
+	switch op {
+	case OpLogistic, OpHardSwish, OpQuantize, OpDequantize, OpPad:
+		return false
+	}
+	return true
+}
+
+// decodeOptions turns an operator's builtin_options into the typed struct for
+// op. typ is the union type read from the file; t the table (t.ok false when
+// the file has none). A missing table means the schema defaults, except that
+// strides, dilations and the depth multiplier become 1 (what a converter
+// writes for the identity configuration) and SOFTMAX's beta becomes 1.
+func (d *decoder) decodeOptions(op Opcode, typ uint8, t table) (any, error) {
+	want := optionsType(op)
+	if typ != optNone && typ != want {
+		return nil, fmt.Errorf("%v has builtin options of union type %d, want %d", op, typ, want)
+	}
+	if typ == optNone {
+		t = table{}
+	}
+	missing := !t.ok
+	one := int32(1)
+	if !missing {
+		one = 0 // schema default when a present table omits the field
+	}
+	var o any
+	switch op {
+	case OpConv2D:
+		o = &Conv2DOptions{
+			Padding:    Padding(d.int8Field(t, 0, 0)),
+			StrideW:    d.int32Field(t, 1, one),
+			StrideH:    d.int32Field(t, 2, one),
+			Activation: Activation(d.int8Field(t, 3, 0)),
+			DilationW:  d.int32Field(t, 4, 1),
+			DilationH:  d.int32Field(t, 5, 1),
+		}
+		if bt := d.int8Field(t, 6, 0); bt != 0 {
+			return nil, fmt.Errorf("CONV_2D quantized_bias_type %v not supported", TensorType(bt))
+		}
+	case OpDepthwiseConv2D:
+		o = &DepthwiseConv2DOptions{
+			Padding:         Padding(d.int8Field(t, 0, 0)),
+			StrideW:         d.int32Field(t, 1, one),
+			StrideH:         d.int32Field(t, 2, one),
+			DepthMultiplier: d.int32Field(t, 3, one),
+			Activation:      Activation(d.int8Field(t, 4, 0)),
+			DilationW:       d.int32Field(t, 5, 1),
+			DilationH:       d.int32Field(t, 6, 1),
+		}
+	case OpAveragePool2D, OpMaxPool2D:
+		o = &Pool2DOptions{
+			Padding:      Padding(d.int8Field(t, 0, 0)),
+			StrideW:      d.int32Field(t, 1, one),
+			StrideH:      d.int32Field(t, 2, one),
+			FilterWidth:  d.int32Field(t, 3, 0),
+			FilterHeight: d.int32Field(t, 4, 0),
+			Activation:   Activation(d.int8Field(t, 5, 0)),
+		}
+	case OpFullyConnected:
+		o = &FullyConnectedOptions{
+			Activation:  Activation(d.int8Field(t, 0, 0)),
+			KeepNumDims: d.boolField(t, 2, false),
+		}
+		if wf := d.int8Field(t, 1, 0); wf != 0 {
+			return nil, fmt.Errorf("FULLY_CONNECTED weights_format %d not supported", wf)
+		}
+		if d.boolField(t, 3, false) {
+			return nil, fmt.Errorf("FULLY_CONNECTED asymmetric_quantize_inputs not supported")
+		}
+		if bt := d.int8Field(t, 4, 0); bt != 0 {
+			return nil, fmt.Errorf("FULLY_CONNECTED quantized_bias_type %v not supported", TensorType(bt))
+		}
+	case OpSoftmax:
+		beta := float32(1)
+		if !missing {
+			beta = d.float32Field(t, 0, 0)
+		}
+		o = &SoftmaxOptions{Beta: beta}
+	case OpAdd:
+		o = &AddOptions{Activation: Activation(d.int8Field(t, 0, 0))}
+	case OpMul:
+		o = &MulOptions{Activation: Activation(d.int8Field(t, 0, 0))}
+	case OpReshape:
+		ro := &ReshapeOptions{NewShape: d.int32s(t, 0)}
+		// A present but empty new_shape (reshape to a scalar) differs from
+		// an absent one (shape from the second input).
+		if ro.NewShape == nil {
+			if v, ok := d.vector(t, 0, 4); ok && v.n == 0 {
+				ro.NewShape = []int32{}
+			}
+		}
+		o = ro
+	case OpTranspose:
+		o = &TransposeOptions{}
+	case OpMean:
+		o = &ReducerOptions{KeepDims: d.boolField(t, 0, false)}
+	default:
+		o = nil // options-free operators; their empty tables carry nothing
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("%v options: %w", op, d.err)
+	}
+	return o, nil
+}
+
+// encodeOptions writes op's options table and returns its union type and
+// offset (0, 0 when the operator has no options table).
+func encodeOptions(b *flatbuffers.Builder, op Opcode, opts any) (uint8, flatbuffers.UOffsetT, error) {
+	typ := optionsType(op)
+	if typ == optNone {
+		return 0, 0, nil
+	}
+	switch o := opts.(type) {
+	case *Conv2DOptions:
+		b.StartObject(6)
+		b.PrependInt32Slot(1, o.StrideW, 0)
+		b.PrependInt32Slot(2, o.StrideH, 0)
+		b.PrependInt32Slot(4, o.DilationW, 1)
+		b.PrependInt32Slot(5, o.DilationH, 1)
+		b.PrependInt8Slot(0, int8(o.Padding), 0)
+		b.PrependInt8Slot(3, int8(o.Activation), 0)
+	case *DepthwiseConv2DOptions:
+		b.StartObject(7)
+		b.PrependInt32Slot(1, o.StrideW, 0)
+		b.PrependInt32Slot(2, o.StrideH, 0)
+		b.PrependInt32Slot(3, o.DepthMultiplier, 0)
+		b.PrependInt32Slot(5, o.DilationW, 1)
+		b.PrependInt32Slot(6, o.DilationH, 1)
+		b.PrependInt8Slot(0, int8(o.Padding), 0)
+		b.PrependInt8Slot(4, int8(o.Activation), 0)
+	case *Pool2DOptions:
+		b.StartObject(6)
+		b.PrependInt32Slot(1, o.StrideW, 0)
+		b.PrependInt32Slot(2, o.StrideH, 0)
+		b.PrependInt32Slot(3, o.FilterWidth, 0)
+		b.PrependInt32Slot(4, o.FilterHeight, 0)
+		b.PrependInt8Slot(0, int8(o.Padding), 0)
+		b.PrependInt8Slot(5, int8(o.Activation), 0)
+	case *FullyConnectedOptions:
+		b.StartObject(3)
+		b.PrependInt8Slot(0, int8(o.Activation), 0)
+		b.PrependBoolSlot(2, o.KeepNumDims, false)
+	case *SoftmaxOptions:
+		b.StartObject(1)
+		b.PrependFloat32Slot(0, o.Beta, 0)
+	case *AddOptions:
+		b.StartObject(1)
+		b.PrependInt8Slot(0, int8(o.Activation), 0)
+	case *MulOptions:
+		b.StartObject(1)
+		b.PrependInt8Slot(0, int8(o.Activation), 0)
+	case *ReshapeOptions:
+		var shape flatbuffers.UOffsetT
+		if o.NewShape != nil {
+			shape = int32Vector(b, o.NewShape)
+		}
+		b.StartObject(1)
+		if o.NewShape != nil {
+			b.PrependUOffsetTSlot(0, shape, 0)
+		}
+	case *ReducerOptions:
+		b.StartObject(1)
+		b.PrependBoolSlot(0, o.KeepDims, false)
+	case *TransposeOptions, nil:
+		// TRANSPOSE, PAD, QUANTIZE, DEQUANTIZE, HARD_SWISH: empty tables,
+		// written as the converters do.
+		b.StartObject(0)
+	default:
+		return 0, 0, fmt.Errorf("%v: options of type %T", op, opts)
+	}
+	return typ, b.EndObject(), nil
+}
+
+// int32Vector writes a [int] vector.
+func int32Vector(b *flatbuffers.Builder, v []int32) flatbuffers.UOffsetT {
+	b.StartVector(4, len(v), 4)
+	for i := len(v) - 1; i >= 0; i-- {
+		b.PrependInt32(v[i])
+	}
+	return b.EndVector(len(v))
+}

@@ -1,0 +1,284 @@
+package tflite
+
+import (
+	"fmt"
+	"math"
+	"os"
+)
+
+// FileIdentifier is the flatbuffer file identifier of TFLite models (bytes 4..8).
+const FileIdentifier = "TFL3"
+
+// SchemaVersion is the TFLite schema version edgenas reads and writes.
+const SchemaVersion = 3
+
+// opCustom is schema.fbs's CUSTOM builtin code.
+const opCustom = 32
+
+// placeholderForGreaterOpCodes is the deprecated_builtin_code value meaning
+// "the code is in builtin_code" (schema.fbs PLACEHOLDER_FOR_GREATER_OP_CODES).
+const placeholderForGreaterOpCodes = 127
+
+// Read decodes a TFLite flatbuffer and validates it (see Validate). Every
+// offset and length is checked against data, so a corrupt or hostile file
+// gives an error, never a panic, and never makes Read allocate much more than
+// len(data). Constant tensor data is copied: the model does not alias data.
+//
+// Fields the in-memory Model has no place for (signature defs, metadata,
+// shape signatures) are dropped; features edgenas cannot represent (custom
+// operators, sparse or variable tensors, more than one subgraph) are errors.
+func Read(data []byte) (*Model, error) {
+	if len(data) < 8 {
+		return nil, fmt.Errorf("tflite: file too short (%d bytes)", len(data))
+	}
+	if uint64(len(data)) > math.MaxInt32 {
+		return nil, fmt.Errorf("tflite: file of %d bytes exceeds the 2 GB flatbuffer limit", len(data))
+	}
+	if id := string(data[4:8]); id != FileIdentifier {
+		return nil, fmt.Errorf("tflite: file identifier %q, want %q", id, FileIdentifier)
+	}
+	d := newDecoder(data)
+	m, err := d.model()
+	if err != nil {
+		return nil, fmt.Errorf("tflite: %w", err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("tflite: %w", err)
+	}
+	return m, nil
+}
+
+// ReadFile reads and decodes the .tflite file at path.
+func ReadFile(path string) (*Model, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("tflite: %w", err)
+	}
+	m, err := Read(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// opcodeEntry is one decoded OperatorCode.
+type opcodeEntry struct {
+	op      Opcode
+	version int32
+}
+
+func (d *decoder) model() (*Model, error) {
+	root := d.root()
+	if d.err != nil {
+		return nil, fmt.Errorf("root table: %w", d.err)
+	}
+	m := &Model{Version: d.uint32Field(root, 0, 0)}
+	if m.Version != SchemaVersion {
+		return nil, fmt.Errorf("schema version %d, want %d", m.Version, SchemaVersion)
+	}
+	m.Description = d.str(root, 3)
+	if d.err != nil {
+		return nil, fmt.Errorf("description: %w", d.err)
+	}
+
+	codes, err := d.operatorCodes(root)
+	if err != nil {
+		return nil, err
+	}
+	buffers := d.tableVector(root, 4)
+	if d.err != nil {
+		return nil, fmt.Errorf("buffers: %w", d.err)
+	}
+	subgraphs := d.tableVector(root, 2)
+	if d.err != nil {
+		return nil, fmt.Errorf("subgraphs: %w", d.err)
+	}
+	if len(subgraphs) != 1 {
+		return nil, fmt.Errorf("model has %d subgraphs; edgenas supports exactly one", len(subgraphs))
+	}
+	sg := subgraphs[0]
+	m.Name = d.str(sg, 4)
+	m.Inputs = d.indices(sg, 1)
+	m.Outputs = d.indices(sg, 2)
+	if d.err != nil {
+		return nil, fmt.Errorf("subgraph: %w", d.err)
+	}
+
+	tensors := d.tableVector(sg, 0)
+	if d.err != nil {
+		return nil, fmt.Errorf("tensors: %w", d.err)
+	}
+	m.Tensors = make([]Tensor, len(tensors))
+	for i, t := range tensors {
+		if err := d.tensor(t, buffers, &m.Tensors[i]); err != nil {
+			return nil, fmt.Errorf("tensor %d: %w", i, err)
+		}
+	}
+
+	ops := d.tableVector(sg, 3)
+	if d.err != nil {
+		return nil, fmt.Errorf("operators: %w", d.err)
+	}
+	m.Operators = make([]Operator, len(ops))
+	for i, t := range ops {
+		if err := d.operator(t, codes, &m.Operators[i]); err != nil {
+			return nil, fmt.Errorf("operator %d: %w", i, err)
+		}
+	}
+	return m, nil
+}
+
+// operatorCodes decodes the model's OperatorCode table. The code is the
+// larger of deprecated_builtin_code and builtin_code, as TFLite reads it:
+// older converters set only the byte, newer ones both (127 when the code
+// does not fit in the byte).
+func (d *decoder) operatorCodes(root table) ([]opcodeEntry, error) {
+	ts := d.tableVector(root, 1)
+	if d.err != nil {
+		return nil, fmt.Errorf("operator codes: %w", d.err)
+	}
+	codes := make([]opcodeEntry, len(ts))
+	for i, t := range ts {
+		dep := int32(d.int8Field(t, 0, 0))
+		custom := d.str(t, 1)
+		version := d.int32Field(t, 2, 1)
+		builtin := d.int32Field(t, 3, 0)
+		if d.err != nil {
+			return nil, fmt.Errorf("operator code %d: %w", i, d.err)
+		}
+		code := max(dep, builtin)
+		if code == opCustom || custom != "" {
+			return nil, fmt.Errorf("operator code %d: custom operator %q not supported", i, custom)
+		}
+		codes[i] = opcodeEntry{op: Opcode(code), version: version}
+	}
+	return codes, nil
+}
+
+// indices decodes an [int] vector of tensor indices as ints.
+func (d *decoder) indices(t table, id int) []int {
+	v := d.int32s(t, id)
+	if v == nil {
+		return nil
+	}
+	out := make([]int, len(v))
+	for i, x := range v {
+		out[i] = int(x)
+	}
+	return out
+}
+
+func (d *decoder) tensor(t table, buffers []table, out *Tensor) error {
+	out.Shape = d.int32s(t, 0)
+	out.Type = TensorType(d.int8Field(t, 1, 0))
+	buf := d.uint32Field(t, 2, 0)
+	out.Name = d.str(t, 3)
+	q := d.subTable(t, 4)
+	isVar := d.boolField(t, 5, false)
+	_, sparse := d.indirect(t, 6)
+	if d.err != nil {
+		return d.err
+	}
+	if isVar {
+		return fmt.Errorf("%q: variable tensors not supported", out.Name)
+	}
+	if sparse {
+		return fmt.Errorf("%q: sparse tensors not supported", out.Name)
+	}
+	if q.ok {
+		quant, err := d.quantization(q)
+		if err != nil {
+			return fmt.Errorf("%q: quantization: %w", out.Name, err)
+		}
+		out.Quant = quant
+	}
+	if uint64(buf) >= uint64(len(buffers)) {
+		if buf == 0 && len(buffers) == 0 {
+			return nil // no buffers at all: every tensor is an activation
+		}
+		return fmt.Errorf("%q: buffer index %d out of range (%d buffers)", out.Name, buf, len(buffers))
+	}
+	data, err := d.bufferData(buffers[buf])
+	if err != nil {
+		return fmt.Errorf("%q: buffer %d: %w", out.Name, buf, err)
+	}
+	out.Data = data
+	return nil
+}
+
+// bufferData returns a copy of a Buffer's contents: the inline data vector,
+// or the external offset/size region that large models use.
+func (d *decoder) bufferData(b table) ([]byte, error) {
+	off := d.uint64Field(b, 1, 0)
+	size := d.uint64Field(b, 2, 0)
+	if d.err != nil {
+		return nil, d.err
+	}
+	// schema.fbs: the external offset is valid only when > 1.
+	if off > 1 {
+		if !d.in(off, size) {
+			return nil, fmt.Errorf("external data at %d (%d bytes) outside the %d-byte file", off, size, len(d.buf))
+		}
+		data := d.bytesAt(off, size)
+		return data, d.err
+	}
+	v, ok := d.vector(b, 0, 1)
+	if d.err != nil {
+		return nil, d.err
+	}
+	if !ok {
+		return nil, nil
+	}
+	data := d.bytesAt(v.start, v.n)
+	return data, d.err
+}
+
+func (d *decoder) quantization(t table) (*Quantization, error) {
+	q := &Quantization{
+		Min:       d.float32s(t, 0),
+		Max:       d.float32s(t, 1),
+		Scale:     d.float32s(t, 2),
+		ZeroPoint: d.int64s(t, 3),
+		Axis:      d.int32Field(t, 6, 0),
+	}
+	details := d.uint8Field(t, 4, 0)
+	if d.err != nil {
+		return nil, d.err
+	}
+	if details != 0 {
+		return nil, fmt.Errorf("custom quantization details (type %d) not supported", details)
+	}
+	if q.Scale == nil && q.ZeroPoint == nil && q.Min == nil && q.Max == nil {
+		return nil, nil // an empty table, as TOCO writes for unquantized tensors
+	}
+	return q, nil
+}
+
+func (d *decoder) operator(t table, codes []opcodeEntry, out *Operator) error {
+	idx := d.uint32Field(t, 0, 0)
+	out.Inputs = d.indices(t, 1)
+	out.Outputs = d.indices(t, 2)
+	typ := d.uint8Field(t, 3, 0)
+	opts := d.subTable(t, 4)
+	typ2 := d.uint8Field(t, 11, 0)
+	if d.err != nil {
+		return d.err
+	}
+	if uint64(idx) >= uint64(len(codes)) {
+		return fmt.Errorf("opcode index %d out of range (%d operator codes)", idx, len(codes))
+	}
+	c := codes[idx]
+	if !c.op.Supported() {
+		return fmt.Errorf("operator code %d (%v) not supported", int32(c.op), c.op)
+	}
+	if typ2 != 0 {
+		return fmt.Errorf("%v: builtin_options_2 (type %d) not supported", c.op, typ2)
+	}
+	out.Op, out.Version = c.op, c.version
+	o, err := d.decodeOptions(c.op, typ, opts)
+	if err != nil {
+		return err
+	}
+	out.Options = o
+	return nil
+}
