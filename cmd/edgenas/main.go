@@ -48,6 +48,7 @@ func commands() []*command {
 		runCommand(),
 		benchCommand(),
 		spaceCommand(),
+		profileCommand(),
 		versionCommand(),
 	}
 }

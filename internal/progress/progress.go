@@ -77,3 +77,6 @@ func (b *Bar) line(now time.Time, note string) string {
 	}
 	return s
 }
+
+// Done is the number of items recorded so far.
+func (b *Bar) Done() int { b.mu.Lock(); defer b.mu.Unlock(); return b.done }

@@ -1,6 +1,9 @@
 package backends
 
 import (
+	"math"
+	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -17,7 +20,7 @@ func TestRealModelsBothBackends(t *testing.T) {
 		inputs int
 	}{
 		{"hello_world_int8.tflite", 20},
-		{"mobilenet_v2_quantized_1x3x224x224.tflite", 2},
+		{"mobilenet_v2_quantized_1x3x224x224.tflite", 4},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
@@ -29,10 +32,11 @@ func TestRealModelsBothBackends(t *testing.T) {
 			var agg agreement
 			var tx, tr time.Duration
 			for k := 0; k < tc.inputs; k++ {
-				if err := profiler.FillRandomInputs(x, uint64(k)); err != nil {
+				in := naturalInput(t, m, k)
+				if err := x.SetInput(0, in); err != nil {
 					t.Fatal(err)
 				}
-				if err := profiler.FillRandomInputs(r, uint64(k)); err != nil {
+				if err := r.SetInput(0, in); err != nil {
 					t.Fatal(err)
 				}
 				t0 := time.Now()
@@ -49,11 +53,59 @@ func TestRealModelsBothBackends(t *testing.T) {
 			}
 			t.Logf("%s: %s; mean invoke xnnpack %v, ref %v (includes first-run costs; see BenchmarkRealModels)",
 				tc.file, &agg, tx/time.Duration(tc.inputs), tr/time.Duration(tc.inputs))
-			if agg.top1Same != agg.inputs {
-				t.Errorf("top-1 differs between backends: %s", &agg)
+			// Per operator the backends agree to a quantum (checked below); over
+			// MobileNetV2's 52 layers those differences compound to ~15 quanta
+			// on the logits, enough to swap close classes, so top-1 is required
+			// only to stand in the other backend's top 5.
+			if agg.top1InTop5 != agg.inputs {
+				t.Errorf("backends disagree beyond close classes: %s", &agg)
 			}
+			var d opDiff
+			for k := 0; k < 2; k++ {
+				d.add(t, m, naturalInput(t, m, k))
+			}
+			d.check(t, tc.file)
 		})
 	}
+}
+
+// naturalInput returns input k for m: for the 224x224 RGB MobileNetV2, a real
+// photograph (the person/no-person test images, upscaled, ImageNet-normalised,
+// and mirrored for odd k), because uniform noise gives near-tied logits whose
+// top-1 flips on any rounding difference; for other models seeded random bytes.
+func naturalInput(t *testing.T, m *tflite.Model, k int) []byte {
+	in := m.Input(0)
+	if len(in.Shape) != 4 || in.Shape[1] != 3 || in.Shape[2] != 224 {
+		b := make([]byte, in.Bytes())
+		rng := rand.New(rand.NewPCG(uint64(k), 3))
+		for i := range b {
+			b[i] = byte(rng.UintN(256))
+		}
+		return b
+	}
+	name := []string{"person.bmp", "no_person.bmp"}[k%2]
+	raw, err := os.ReadFile(refdata.Path(t, name))
+	if err != nil || len(raw) < 1078+96*96 {
+		t.Fatalf("read %s: %v (%d bytes)", name, err, len(raw))
+	}
+	mean, std := []float64{0.485, 0.456, 0.406}, []float64{0.229, 0.224, 0.225}
+	scale, zp := float64(in.Quant.Scale[0]), float64(in.Quant.ZeroPoint[0])
+	out := make([]byte, in.Bytes())
+	for c := 0; c < 3; c++ {
+		for y := 0; y < 224; y++ {
+			for x := 0; x < 224; x++ {
+				sx := x * 96 / 224
+				if k/2%2 == 1 {
+					sx = 95 - sx
+				}
+				// BMP rows are stored bottom-up.
+				p := float64(raw[1078+(95-y*96/224)*96+sx]) / 255
+				q := math.Round((p-mean[c])/std[c]/scale + zp)
+				out[(c*224+y)*224+x] = byte(int8(max(-128, min(127, q))))
+			}
+		}
+	}
+	return out
 }
 
 // BenchmarkRealModels times MobileNetV2 (224x224 int8) on each backend.

@@ -15,6 +15,15 @@
 // sync.Once. It never deinitialises (XNNPACK keeps shared code tables for the
 // life of the process).
 //
+// Which operator ran where: Backend.Plan returns the plan for a model, and
+// the interpreter Load returns also implements interface{ Plan() []Partition };
+// its Profile has one node per partition ("XNNPACK(12 ops)", backend
+// "xnnpack") and one per reference operator (backend "ref").
+//
+// Memory: activations crossing a node boundary and static weights live in C
+// memory (XNNPACK keeps pointers to both), so an interpreter must be Closed;
+// a GC cleanup frees an interpreter dropped without Close, eventually.
+//
 // Built without cgo (CGO_ENABLED=0, as for pure-Go phone builds) the package
 // still compiles and Load returns an error saying so.
 package xnnpack

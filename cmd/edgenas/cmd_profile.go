@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"edgenas/internal/progress"
+	"edgenas/lut"
+	"edgenas/profiler"
+	"edgenas/runtime/backends"
+	"edgenas/space"
+)
+
+// profileFlags are the measurement settings shared by profile and lut validate.
+type profileFlags struct {
+	backend string
+	threads int
+	device  string
+	relTol  float64
+	maxSecs float64
+	seed    uint64
+}
+
+func (p *profileFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&p.backend, "backend", "xnnpack", "backend: xnnpack or ref")
+	fs.IntVar(&p.threads, "threads", 1, "worker threads")
+	fs.StringVar(&p.device, "device", "", "device id for the table (default: this host's name)")
+	fs.Float64Var(&p.relTol, "rel-tol", 0.01, "stop when the 95% interval of the median is within this fraction")
+	fs.Float64Var(&p.maxSecs, "max-secs", 5, "per-candidate time limit; reaching it marks the entry unstable")
+	fs.Uint64Var(&p.seed, "seed", 1, "seed of the interleaving order")
+}
+
+func (p *profileFlags) protocol() (profiler.Protocol, error) {
+	pr := profiler.DefaultProtocol()
+	if p.relTol <= 0 || p.relTol >= 1 {
+		return pr, usagef("--rel-tol must be in (0,1), got %g", p.relTol)
+	}
+	if p.maxSecs <= 0 {
+		return pr, usagef("--max-secs must be positive, got %g", p.maxSecs)
+	}
+	if p.threads < 1 {
+		return pr, usagef("--threads must be at least 1, got %d", p.threads)
+	}
+	pr.RelTol, pr.MaxSecs, pr.Seed = p.relTol, p.maxSecs, p.seed
+	return pr, nil
+}
+
+func (p *profileFlags) deviceID() string {
+	if p.device != "" {
+		return p.device
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "local"
+	}
+	return h
+}
+
+func profileCommand() *command {
+	var pf profileFlags
+	var spaceName, out, class string
+	var force, asJSON bool
+	return &command{
+		name:    "profile",
+		summary: "measure every latency-table key of a space on this machine into a LUT (resumable)",
+		usage:   "--space S --backend B [--threads N] [--device NAME] --out lut.db [--force] [--json]",
+		example: "edgenas profile --space spnas-imagenet --backend xnnpack --threads 1 --out lut.db",
+		flags: func(fs *flag.FlagSet) {
+			pf.register(fs)
+			fs.StringVar(&spaceName, "space", "spnas-fmnist", "search space")
+			fs.StringVar(&out, "out", "lut.db", "latency table store (SQLite)")
+			fs.StringVar(&class, "class", "local", "device class recorded for this device")
+			fs.BoolVar(&force, "force", false, "re-measure keys already in the table")
+			fs.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 0 {
+				return usagef("profile takes no positional arguments, got %q", args)
+			}
+			s, err := space.Lookup(spaceName)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			proto, err := pf.protocol()
+			if err != nil {
+				return err
+			}
+			b, err := backends.Lookup(pf.backend)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			st, err := lut.Open(out)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			dev := pf.deviceID()
+			desc, _ := json.Marshal(profiler.Describe(ctx))
+			if err := st.PutDevice(lut.Device{ID: dev, Class: class, Description: desc}); err != nil {
+				return err
+			}
+			var todo []space.Layer
+			all := s.UniqueKeys()
+			for _, l := range all {
+				has, err := st.Has(dev, pf.backend, pf.threads, l.Key())
+				if err != nil {
+					return err
+				}
+				if force || !has {
+					todo = append(todo, l)
+				}
+			}
+			fmt.Fprintf(e.stderr, "profile %s on %s/%s/%d threads: %d keys, %d to measure, %d already in %s\n",
+				s.Name, dev, pf.backend, pf.threads, len(all), len(todo), len(all)-len(todo), out)
+			start := time.Now()
+			bar := progress.New(e.stderr, "profile", len(todo))
+			ver := buildVersion().Version
+			err = profiler.ProfileLayers(ctx, profiler.LayerJob{
+				Layers: todo, Backend: b, Threads: pf.threads, Protocol: proto,
+				Sink: func(rs []profiler.LayerResult) error {
+					entries := make([]lut.Entry, len(rs))
+					for i, r := range rs {
+						entries[i] = lut.FromMeasurement(dev, r.Key, r.Measurement, time.Now(), ver)
+					}
+					return st.Put(entries...)
+				},
+				Progress: func(done, total int, last string) { bar.Add(done-bar.Done(), last) },
+			})
+			if err != nil {
+				return fmt.Errorf("profile %s (completed groups are saved; rerun to resume): %w", s.Name, err)
+			}
+			tab, err := st.View(dev, pf.backend, pf.threads)
+			if err != nil {
+				return err
+			}
+			sum := summarizeTable(tab, all)
+			sum["measured_now"] = len(todo)
+			sum["wall_seconds"] = time.Since(start).Seconds()
+			sum["out"] = out
+			if asJSON {
+				return writeJSON(e.stdout, sum)
+			}
+			fmt.Fprintf(e.stdout, "%s: %d/%d keys for %s, median CV %.2f%%, median CI half-width %.2f%%, %d unstable, %d measured in %.0f s\n",
+				out, sum["present"], len(all), s.Name, 100*sum["median_cv"].(float64), 100*sum["median_ci_rel"].(float64),
+				sum["unstable"], len(todo), sum["wall_seconds"])
+			return nil
+		},
+	}
+}
+
+// summarizeTable reports how complete and how precise a table is for a space's keys.
+func summarizeTable(tab *lut.Table, keys []space.Layer) map[string]any {
+	var cvs, cis []float64
+	present, unstable := 0, 0
+	for _, l := range keys {
+		en, ok := tab.Lookup(l.Key())
+		if !ok {
+			continue
+		}
+		present++
+		cvs = append(cvs, en.Stats.CV)
+		cis = append(cis, en.CIRel)
+		if en.Unstable {
+			unstable++
+		}
+	}
+	med := func(v []float64) float64 {
+		if len(v) == 0 {
+			return 0
+		}
+		sort.Float64s(v)
+		return profiler.Quantile(v, 0.5)
+	}
+	return map[string]any{"present": present, "keys": len(keys), "median_cv": med(cvs), "median_ci_rel": med(cis), "unstable": unstable}
+}

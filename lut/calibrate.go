@@ -1,0 +1,244 @@
+package lut
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+
+	"edgenas/space"
+)
+
+// Calibration forms: the features a calibrated predictor regresses on.
+const (
+	// FormScale: ms = a*lutsum + c. Fits a device whose whole-model runs are
+	// uniformly faster or slower than its isolated layers, plus fixed overhead.
+	FormScale = "scale"
+	// FormAffine: ms = a*lutsum + b*layers + c, layers counting non-skip
+	// layers: a per-layer overhead (or fusion saving) the sum misses.
+	FormAffine = "affine"
+)
+
+// Sample is one whole model measured on the device.
+type Sample struct {
+	Arch   space.Arch
+	Millis float64
+}
+
+// Calibrated corrects a LUT sum with a small least-squares regression fitted
+// on a handful of measured whole models: isolated-layer tables miss
+// inter-layer effects (cache, fusion, dispatch), which are mostly linear.
+// It serialises to JSON; the table is not part of it and is attached on load.
+type Calibrated struct {
+	Form     string    `json:"form"`
+	Features []string  `json:"features"`
+	Coef     []float64 `json:"coef"`
+	Device   string    `json:"device"`
+	Backend  string    `json:"backend"`
+	Threads  int       `json:"threads"`
+	// Samples and RMSE describe the fit (RMSE in ms, in-sample).
+	Samples int     `json:"samples"`
+	RMSE    float64 `json:"rmse_ms"`
+
+	base *LUTPredictor
+}
+
+// NewCalibrated makes an unfitted calibrated predictor over a table.
+func NewCalibrated(t *Table, form string) (*Calibrated, error) {
+	base, err := NewLUTPredictor(t)
+	if err != nil {
+		return nil, err
+	}
+	c := &Calibrated{Form: form, Device: t.Device, Backend: t.Backend, Threads: t.Threads, base: base}
+	switch form {
+	case FormScale:
+		c.Features = []string{"lutsum_ms", "const"}
+	case FormAffine:
+		c.Features = []string{"lutsum_ms", "layers", "const"}
+	default:
+		return nil, fmt.Errorf("calibration form %q unknown (want %q or %q)", form, FormScale, FormAffine)
+	}
+	return c, nil
+}
+
+// Name identifies the predictor, its form and its table.
+func (c *Calibrated) Name() string { return "calibrated-" + c.Form + ":" + c.base.Table.String() }
+
+// features returns the regression row of an architecture and its LUT prediction.
+func (c *Calibrated) features(a space.Arch) ([]float64, Prediction, error) {
+	p, err := c.base.Predict(a)
+	if err != nil {
+		return nil, Prediction{}, err
+	}
+	switch c.Form {
+	case FormScale:
+		return []float64{p.Millis, 1}, p, nil
+	default:
+		return []float64{p.Millis, float64(len(p.Terms)), 1}, p, nil
+	}
+}
+
+// Fit estimates the coefficients from measured models. It needs more samples
+// than coefficients and samples that vary in every feature (an affine fit on
+// models that all have the same layer count cannot tell overhead from the
+// constant, and says so).
+func (c *Calibrated) Fit(samples []Sample) error {
+	k := len(c.Features)
+	if len(samples) <= k {
+		return fmt.Errorf("%s: %d samples, need more than %d", c.Name(), len(samples), k)
+	}
+	X := make([][]float64, len(samples))
+	y := make([]float64, len(samples))
+	for i, s := range samples {
+		if !(s.Millis > 0) || math.IsInf(s.Millis, 0) {
+			return fmt.Errorf("%s: sample %d: latency %g ms must be positive", c.Name(), i, s.Millis)
+		}
+		row, _, err := c.features(s.Arch)
+		if err != nil {
+			return fmt.Errorf("%s: sample %d: %w", c.Name(), i, err)
+		}
+		X[i], y[i] = row, s.Millis
+	}
+	coef, err := leastSquares(X, y)
+	if err != nil {
+		return fmt.Errorf("%s: %w (features %v)", c.Name(), err, c.Features)
+	}
+	var ss float64
+	for i := range X {
+		d := dot(X[i], coef) - y[i]
+		ss += d * d
+	}
+	c.Coef, c.Samples, c.RMSE = coef, len(samples), math.Sqrt(ss/float64(len(samples)))
+	return nil
+}
+
+// Predict applies the fitted correction to the LUT sum; the terms are the LUT's.
+func (c *Calibrated) Predict(a space.Arch) (Prediction, error) {
+	if len(c.Coef) != len(c.Features) {
+		return Prediction{}, fmt.Errorf("%s: not fitted", c.Name())
+	}
+	row, p, err := c.features(a)
+	if err != nil {
+		return Prediction{}, fmt.Errorf("%s: %w", c.Name(), err)
+	}
+	p.Millis = dot(row, c.Coef)
+	return p, nil
+}
+
+// WriteJSON saves the fitted model.
+func (c *Calibrated) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", " ")
+	if err := enc.Encode(c); err != nil {
+		return fmt.Errorf("write calibration: %w", err)
+	}
+	return nil
+}
+
+// ReadCalibrated loads a model saved by WriteJSON and attaches the table it
+// was fitted on; a table of another device, backend or thread count is refused.
+func ReadCalibrated(r io.Reader, t *Table) (*Calibrated, error) {
+	var saved Calibrated
+	if err := json.NewDecoder(r).Decode(&saved); err != nil {
+		return nil, fmt.Errorf("read calibration: %w", err)
+	}
+	c, err := NewCalibrated(t, saved.Form)
+	if err != nil {
+		return nil, fmt.Errorf("read calibration: %w", err)
+	}
+	if saved.Device != t.Device || saved.Backend != t.Backend || saved.Threads != t.Threads {
+		return nil, fmt.Errorf("read calibration: fitted on %s/%s/%dt, table is %s",
+			saved.Device, saved.Backend, saved.Threads, t)
+	}
+	if len(saved.Coef) != len(c.Features) || fmt.Sprint(saved.Features) != fmt.Sprint(c.Features) {
+		return nil, fmt.Errorf("read calibration: features %v with %d coefficients do not match form %s %v",
+			saved.Features, len(saved.Coef), saved.Form, c.Features)
+	}
+	for i, v := range saved.Coef {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("read calibration: coefficient %s is %g", c.Features[i], v)
+		}
+	}
+	c.Coef, c.Samples, c.RMSE = saved.Coef, saved.Samples, saved.RMSE
+	return c, nil
+}
+
+func dot(a, b []float64) float64 {
+	var s float64
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+// leastSquares solves min ||X b - y|| by Householder QR (better conditioned
+// than the normal equations), refusing rank-deficient designs.
+func leastSquares(X [][]float64, y []float64) ([]float64, error) {
+	m, n := len(X), len(X[0])
+	A := make([][]float64, m)
+	for i := range X {
+		A[i] = append([]float64(nil), X[i]...)
+	}
+	b := append([]float64(nil), y...)
+	// Column scales, so the rank test is relative to each feature's magnitude.
+	norms := make([]float64, n)
+	for j := 0; j < n; j++ {
+		for i := 0; i < m; i++ {
+			norms[j] += A[i][j] * A[i][j]
+		}
+		norms[j] = math.Sqrt(norms[j])
+		if norms[j] == 0 {
+			return nil, fmt.Errorf("feature %d is zero in every sample", j)
+		}
+	}
+	for j := 0; j < n; j++ {
+		var alpha float64
+		for i := j; i < m; i++ {
+			alpha += A[i][j] * A[i][j]
+		}
+		alpha = math.Sqrt(alpha)
+		if alpha <= 1e-9*norms[j] {
+			return nil, fmt.Errorf("feature %d is (nearly) a combination of the others over these samples", j)
+		}
+		if A[j][j] > 0 {
+			alpha = -alpha
+		}
+		v := make([]float64, m)
+		v[j] = A[j][j] - alpha
+		for i := j + 1; i < m; i++ {
+			v[i] = A[i][j]
+		}
+		vv := dotFrom(v, v, j)
+		apply := func(col func(i int) *float64) {
+			var s float64
+			for i := j; i < m; i++ {
+				s += v[i] * *col(i)
+			}
+			s = 2 * s / vv
+			for i := j; i < m; i++ {
+				*col(i) -= s * v[i]
+			}
+		}
+		for k := j; k < n; k++ {
+			apply(func(i int) *float64 { return &A[i][k] })
+		}
+		apply(func(i int) *float64 { return &b[i] })
+	}
+	coef := make([]float64, n)
+	for j := n - 1; j >= 0; j-- {
+		s := b[j]
+		for k := j + 1; k < n; k++ {
+			s -= A[j][k] * coef[k]
+		}
+		coef[j] = s / A[j][j]
+	}
+	return coef, nil
+}
+
+func dotFrom(a, b []float64, from int) float64 {
+	var s float64
+	for i := from; i < len(a); i++ {
+		s += a[i] * b[i]
+	}
+	return s
+}

@@ -1,0 +1,151 @@
+// Package ref is edgenas's pure-Go reference backend. Its int8 kernels are
+// bit-faithful ports of TFLite's reference kernels (integer requantization
+// with QuantizeMultiplier / MultiplyByQuantizedMultiplier, per-channel
+// convolutions, ADD's 20-bit headroom scheme, gemmlowp fixed-point softmax);
+// its float32 kernels run the same operators, chosen by tensor type, so
+// float models (for calibration and as a numerical reference) run in the same
+// interpreter.
+//
+// The interpreter is single-threaded: Options.Threads is accepted and
+// ignored, since the backend exists for correctness, not speed.
+package ref
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"edgenas/runtime"
+	"edgenas/tflite"
+)
+
+// Backend implements runtime.Backend with the reference kernels. The zero
+// value is ready to use.
+type Backend struct{}
+
+// Name returns "ref".
+func (Backend) Name() string { return "ref" }
+
+// Load validates m, builds a kernel for every operator and allocates one
+// arena holding every tensor. Options.Threads is ignored.
+func (Backend) Load(m *tflite.Model, opts runtime.Options) (runtime.Interpreter, error) {
+	if m == nil {
+		return nil, errors.New("ref: nil model")
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("ref: %w", err)
+	}
+	it := &interpreter{model: m, kernels: make([]Kernel, len(m.Operators)), profile: make([]runtime.NodeProfile, len(m.Operators))}
+	for i := range m.Operators {
+		k, err := NewKernel(m, i)
+		if err != nil {
+			return nil, fmt.Errorf("ref: %w", err)
+		}
+		it.kernels[i] = k
+		it.profile[i] = runtime.NodeProfile{Name: m.Operators[i].Op.String(), Backend: "ref", Ops: []int{i}}
+	}
+	it.bufs = allocArena(m)
+	return it, nil
+}
+
+// allocArena gives every tensor a 16-byte aligned slice of one allocation
+// (aligned so float32 views are valid) and copies constants in.
+func allocArena(m *tflite.Model) [][]byte {
+	const align = 16
+	offsets := make([]int, len(m.Tensors))
+	total := 0
+	for i := range m.Tensors {
+		offsets[i] = total
+		total += (m.Tensors[i].Bytes() + align - 1) / align * align
+	}
+	// Backing the arena with uint64s guarantees 8-byte alignment of its start;
+	// large allocations are in practice page aligned.
+	words := make([]uint64, (total+align)/8)
+	arena := unsafeBytes(words)
+	// Round the start up to 16 bytes.
+	shift := int((align - uintptrOf(arena)%align) % align)
+	arena = arena[shift : shift+total]
+	bufs := make([][]byte, len(m.Tensors))
+	for i := range m.Tensors {
+		t := &m.Tensors[i]
+		n := t.Bytes()
+		bufs[i] = arena[offsets[i] : offsets[i]+n : offsets[i]+n]
+		if t.IsConst() {
+			copy(bufs[i], t.Data)
+		}
+	}
+	return bufs
+}
+
+type interpreter struct {
+	model   *tflite.Model
+	kernels []Kernel
+	bufs    [][]byte
+	profile []runtime.NodeProfile
+	closed  bool
+}
+
+func (it *interpreter) Model() *tflite.Model { return it.model }
+
+func (it *interpreter) SetInput(i int, data []byte) error {
+	if it.closed {
+		return errors.New("ref: interpreter closed")
+	}
+	if i < 0 || i >= len(it.model.Inputs) {
+		return fmt.Errorf("ref: input %d out of range (%d inputs)", i, len(it.model.Inputs))
+	}
+	buf := it.bufs[it.model.Inputs[i]]
+	if len(data) != len(buf) {
+		t := it.model.Input(i)
+		return fmt.Errorf("ref: input %d (%q, %v %v) needs %d bytes, got %d", i, t.Name, t.Type, t.Shape, len(buf), len(data))
+	}
+	copy(buf, data)
+	return nil
+}
+
+func (it *interpreter) Invoke() error {
+	if it.closed {
+		return errors.New("ref: interpreter closed")
+	}
+	for i, k := range it.kernels {
+		start := time.Now()
+		err := k.Eval(it.bufs)
+		p := &it.profile[i]
+		p.Total += time.Since(start)
+		p.Count++
+		if err != nil {
+			return fmt.Errorf("ref: operator %d (%v): %w", i, it.model.Operators[i].Op, err)
+		}
+	}
+	return nil
+}
+
+func (it *interpreter) Output(i int) []byte {
+	if it.closed || i < 0 || i >= len(it.model.Outputs) {
+		return nil
+	}
+	return append([]byte(nil), it.bufs[it.model.Outputs[i]]...)
+}
+
+func (it *interpreter) Profile() []runtime.NodeProfile {
+	out := make([]runtime.NodeProfile, len(it.profile))
+	for i, p := range it.profile {
+		p.Ops = append([]int(nil), p.Ops...)
+		out[i] = p
+	}
+	return out
+}
+
+func (it *interpreter) ResetProfile() {
+	for i := range it.profile {
+		it.profile[i].Count = 0
+		it.profile[i].Total = 0
+	}
+}
+
+func (it *interpreter) Close() error {
+	it.closed = true
+	it.bufs = nil
+	it.kernels = nil
+	return nil
+}

@@ -1,0 +1,102 @@
+//go:build cgo
+
+package xnnpack
+
+import (
+	"fmt"
+	"unsafe"
+
+	"edgenas/tflite"
+)
+
+// Plan decides where each operator of m runs, as Load would: operators the
+// XNNPACK library accepts are grouped, in execution order, into partitions
+// of consecutive operators; every other operator is a "ref" node carrying
+// the reason XNNPACK refused it. It fails, naming the operator, when an
+// operator can run on neither.
+func (Backend) Plan(m *tflite.Model) ([]Partition, error) {
+	consumers, err := checkGraph(m)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range m.Tensors {
+		if t.Type.Size() == 0 {
+			return nil, fmt.Errorf("tensor %q: type %v not supported", t.Name, t.Type)
+		}
+	}
+	if err := xnnInit(); err != nil {
+		return nil, err
+	}
+	reasons := make([]error, len(m.Operators))
+	for i := range m.Operators {
+		reasons[i] = probe(m, i)
+	}
+	graphOut := map[int]bool{}
+	for _, t := range m.Outputs {
+		graphOut[t] = true
+	}
+	var plan []Partition
+	for _, ops := range group(len(m.Operators), func(i int) bool { return reasons[i] == nil }) {
+		p := Partition{Backend: backendXNNPACK, Ops: ops}
+		p.Inputs, p.Outputs = borders(m, ops, consumers, graphOut)
+		if reason := reasons[ops[0]]; reason != nil {
+			i := ops[0]
+			if _, err := newRefKernel(m, i); err != nil {
+				return nil, fmt.Errorf("operator %d (%v): not accepted by XNNPACK (%v) nor by the reference kernels: %w", i, m.Operators[i].Op, reason, err)
+			}
+			p.Backend, p.Reason = backendRef, reason.Error()
+		}
+		plan = append(plan, p)
+	}
+	return plan, nil
+}
+
+// probe defines operator i alone in a scratch subgraph and creates and sets
+// up a runtime from it: nil means this XNNPACK build accepts the operator
+// with these exact shapes, types and parameters.
+func probe(m *tflite.Model, i int) error {
+	var arena cArena
+	defer arena.free()
+	op := &m.Operators[i]
+	ext := map[int]extValue{}
+	var order []int
+	add := func(t int, flags uint32) {
+		if t < 0 || m.Tensors[t].IsConst() {
+			return
+		}
+		if e, ok := ext[t]; ok {
+			ext[t] = extValue{e.id, e.flags | flags}
+			return
+		}
+		ext[t] = extValue{uint32(len(order)), flags}
+		order = append(order, t)
+	}
+	for _, t := range op.Inputs {
+		add(t, flagExternalInput)
+	}
+	for _, t := range op.Outputs {
+		add(t, flagExternalOutput)
+	}
+	b, err := newBuilder(m, &arena, ext)
+	if err != nil {
+		return err
+	}
+	if err := b.defineOp(i); err != nil {
+		b.discard()
+		return err
+	}
+	rt, err := b.build(nil)
+	if err != nil {
+		return err
+	}
+	defer rt.delete()
+	ids, ptrs := make([]uint32, len(order)), make([]unsafe.Pointer, len(order))
+	for k, t := range order {
+		p, err := arena.alloc(m.Tensors[t].Bytes())
+		if err != nil {
+			return err
+		}
+		ids[k], ptrs[k] = uint32(k), p
+	}
+	return rt.setup(ids, ptrs)
+}
