@@ -22,6 +22,7 @@ type profileFlags struct {
 	threads int
 	device  string
 	relTol  float64
+	minSecs float64
 	maxSecs float64
 	seed    uint64
 }
@@ -30,9 +31,15 @@ func (p *profileFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.backend, "backend", "xnnpack", "backend: xnnpack or ref")
 	fs.IntVar(&p.threads, "threads", 1, "worker threads")
 	fs.StringVar(&p.device, "device", "", "device id for the table (default: this host's name)")
+	p.registerProtocol(fs)
+}
+
+// registerProtocol registers only the stopping-rule flags.
+func (p *profileFlags) registerProtocol(fs *flag.FlagSet) {
 	fs.Float64Var(&p.relTol, "rel-tol", 0.01, "stop when the 95% interval of the median is within this fraction")
+	fs.Float64Var(&p.minSecs, "min-secs", 0.1, "minimum measured seconds per candidate")
 	fs.Float64Var(&p.maxSecs, "max-secs", 5, "per-candidate time limit; reaching it marks the entry unstable")
-	fs.Uint64Var(&p.seed, "seed", 1, "seed of the interleaving order")
+	fs.Uint64Var(&p.seed, "order-seed", 1, "seed of the interleaving order")
 }
 
 func (p *profileFlags) protocol() (profiler.Protocol, error) {
@@ -40,13 +47,13 @@ func (p *profileFlags) protocol() (profiler.Protocol, error) {
 	if p.relTol <= 0 || p.relTol >= 1 {
 		return pr, usagef("--rel-tol must be in (0,1), got %g", p.relTol)
 	}
-	if p.maxSecs <= 0 {
-		return pr, usagef("--max-secs must be positive, got %g", p.maxSecs)
+	if p.maxSecs <= 0 || p.minSecs < 0 || p.minSecs > p.maxSecs {
+		return pr, usagef("--min-secs %g and --max-secs %g: need 0 <= min <= max, max > 0", p.minSecs, p.maxSecs)
 	}
 	if p.threads < 1 {
 		return pr, usagef("--threads must be at least 1, got %d", p.threads)
 	}
-	pr.RelTol, pr.MaxSecs, pr.Seed = p.relTol, p.maxSecs, p.seed
+	pr.RelTol, pr.MinSecs, pr.MaxSecs, pr.Seed = p.relTol, p.minSecs, p.maxSecs, p.seed
 	return pr, nil
 }
 

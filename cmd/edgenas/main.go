@@ -49,6 +49,7 @@ func commands() []*command {
 		benchCommand(),
 		spaceCommand(),
 		profileCommand(),
+		lutCommand(),
 		versionCommand(),
 	}
 }

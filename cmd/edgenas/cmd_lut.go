@@ -1,0 +1,437 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"edgenas/internal/atomicfile"
+	"edgenas/internal/progress"
+	"edgenas/lut"
+	"edgenas/runtime/backends"
+	"edgenas/space"
+)
+
+func lutCommand() *command {
+	return &command{
+		name:    "lut",
+		summary: "latency lookup tables: show, export, import, predict, validate",
+		subs:    []*command{lutShowCommand(), lutExportCommand(), lutImportCommand(), lutPredictCommand(), lutValidateCommand()},
+	}
+}
+
+// tableFlags select one table (device, backend, threads) in a store.
+type tableFlags struct {
+	store, device, backend string
+	threads                int
+}
+
+func (f *tableFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.store, "lut", "lut.db", "latency table store (SQLite)")
+	fs.StringVar(&f.device, "device", "", "device id (default: the only device in the store)")
+	fs.StringVar(&f.backend, "backend", "xnnpack", "backend the table was measured with")
+	fs.IntVar(&f.threads, "threads", 1, "thread count the table was measured with")
+}
+
+// open opens the store (which must exist) and resolves the device.
+func (f *tableFlags) open() (*lut.Store, string, error) {
+	if _, err := os.Stat(f.store); err != nil {
+		return nil, "", fmt.Errorf("latency table %s: %w", f.store, err)
+	}
+	st, err := lut.Open(f.store)
+	if err != nil {
+		return nil, "", err
+	}
+	dev := f.device
+	if dev == "" {
+		devs, err := st.Devices("")
+		if err != nil {
+			st.Close()
+			return nil, "", err
+		}
+		if len(devs) != 1 {
+			st.Close()
+			var ids []string
+			for _, d := range devs {
+				ids = append(ids, d.ID)
+			}
+			return nil, "", usagef("%s holds %d devices %v: choose one with --device", f.store, len(devs), ids)
+		}
+		dev = devs[0].ID
+	}
+	return st, dev, nil
+}
+
+func lutShowCommand() *command {
+	var tf tableFlags
+	var asJSON, entries bool
+	return &command{
+		name: "show", summary: "summarise a table's devices and entries (or list every entry)",
+		usage: "--lut X [--device D] [--backend B] [--threads N] [--entries] [--json]", example: "edgenas lut show --lut lut.db --entries",
+		flags: func(fs *flag.FlagSet) {
+			tf.register(fs)
+			fs.BoolVar(&entries, "entries", false, "list every entry")
+			fs.BoolVar(&asJSON, "json", false, "print JSON")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			st, dev, err := tf.open()
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			es, err := st.Entries(lut.Filter{Device: dev, Backend: tf.backend, Threads: tf.threads})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return lut.WriteJSON(e.stdout, es)
+			}
+			var cvs []float64
+			unstable, imported := 0, 0
+			for _, en := range es {
+				cvs = append(cvs, en.Stats.CV)
+				if en.Unstable {
+					unstable++
+				}
+				if en.Imported() {
+					imported++
+				}
+			}
+			sort.Float64s(cvs)
+			med := 0.0
+			if len(cvs) > 0 {
+				med = cvs[len(cvs)/2]
+			}
+			fmt.Fprintf(e.stdout, "%s: device %s, backend %s, %d thread(s): %d entries (%d imported, %d unstable), median CV %.2f%%\n",
+				tf.store, dev, tf.backend, tf.threads, len(es), imported, unstable, 100*med)
+			if entries {
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "P50 MS\tCV %\tN\tKEY")
+				for _, en := range es {
+					fmt.Fprintf(tw, "%.4f\t%.2f\t%d\t%s\n", en.Millis(), 100*en.Stats.CV, en.Stats.Count, en.Key)
+				}
+				tw.Flush()
+			}
+			return nil
+		},
+	}
+}
+
+func lutExportCommand() *command {
+	var tf tableFlags
+	var format, out string
+	return &command{
+		name: "export", summary: "export a table as JSON or CSV (one row per entry, all statistics)",
+		usage: "--lut X [--device D] [--backend B] [--threads N] --format json|csv [-o FILE]", example: "edgenas lut export --lut lut.db --format csv -o lut.csv",
+		flags: func(fs *flag.FlagSet) {
+			tf.register(fs)
+			fs.StringVar(&format, "format", "json", "json or csv")
+			fs.StringVar(&out, "o", "", "output file (default: standard output)")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if format != "json" && format != "csv" {
+				return usagef("--format must be json or csv, got %q", format)
+			}
+			st, dev, err := tf.open()
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			es, err := st.Entries(lut.Filter{Device: dev, Backend: tf.backend, Threads: tf.threads})
+			if err != nil {
+				return err
+			}
+			write := func(w io.Writer) error {
+				if format == "csv" {
+					return lut.WriteCSV(w, es)
+				}
+				return lut.WriteJSON(w, es)
+			}
+			if out == "" {
+				return write(e.stdout)
+			}
+			if err := atomicfile.Write(out, write); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "wrote %d entries to %s\n", len(es), out)
+			return nil
+		},
+	}
+}
+
+func lutImportCommand() *command {
+	var store, format, device, backend, source string
+	var threads int
+	var asJSON bool
+	return &command{
+		name:    "import",
+		summary: "import entries: edgenas JSON/CSV, or Once-for-All / ProxylessNAS YAML mapped onto edgenas keys",
+		usage:   "--lut X --format json|csv|ofa|proxylessnas [--device D] [--backend B] [--threads N] FILE",
+		example: "edgenas lut import --lut note10.db --format ofa --device note10 --backend tflite ../shared/data/ofa_note10_224_lookup_table.yaml",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&store, "lut", "lut.db", "latency table store (created if missing)")
+			fs.StringVar(&format, "format", "", "json, csv, ofa or proxylessnas")
+			fs.StringVar(&device, "device", "imported", "device id for foreign tables")
+			fs.StringVar(&backend, "backend", "tflite", "backend name for foreign tables")
+			fs.IntVar(&threads, "threads", 1, "thread count for foreign tables")
+			fs.StringVar(&source, "source", "", "source tag for foreign tables (default import:FORMAT)")
+			fs.BoolVar(&asJSON, "json", false, "print the import report as JSON")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 1 {
+				return usagef("lut import takes one file, got %d arguments", len(args))
+			}
+			f, err := os.Open(args[0])
+			if err != nil {
+				return fmt.Errorf("import: %w", err)
+			}
+			defer f.Close()
+			opt := lut.ImportOptions{Device: device, Backend: backend, Threads: threads, Source: source, ToolVersion: buildVersion().Version}
+			var es []lut.Entry
+			var rep lut.ImportReport
+			switch format {
+			case "json":
+				es, err = lut.ReadJSON(f)
+			case "csv":
+				es, err = lut.ReadCSV(f)
+			case "ofa":
+				es, rep, err = lut.ImportOFA(f, opt)
+			case "proxylessnas":
+				es, rep, err = lut.ImportProxyless(f, opt)
+			default:
+				return usagef("--format must be json, csv, ofa or proxylessnas, got %q", format)
+			}
+			if err != nil {
+				return fmt.Errorf("import %s: %w", args[0], err)
+			}
+			st, err := lut.Open(store)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			seen := map[string]bool{}
+			for _, en := range es {
+				if !seen[en.Device] {
+					seen[en.Device] = true
+					if err := st.PutDevice(lut.Device{ID: en.Device, Class: en.Device}); err != nil {
+						return err
+					}
+				}
+			}
+			if err := st.Put(es...); err != nil {
+				return fmt.Errorf("import %s into %s (nothing stored): %w", args[0], store, err)
+			}
+			if asJSON {
+				return writeJSON(e.stdout, map[string]any{"stored": len(es), "report": rep})
+			}
+			fmt.Fprintf(e.stdout, "stored %d entries from %s into %s\n", len(es), args[0], store)
+			if rep.Format != "" {
+				fmt.Fprintln(e.stdout, rep.String())
+			}
+			return nil
+		},
+	}
+}
+
+func lutPredictCommand() *command {
+	var tf tableFlags
+	var spaceName, arch, spnasFile, calibFile, predictor string
+	var fixedMs float64
+	var seed uint64
+	var asJSON bool
+	return &command{
+		name:    "predict",
+		summary: "predict an architecture's latency from a table (lut-sum, spnas-formula, calibrated) or a Single-Path NAS JSON table",
+		usage:   "(--lut X | --spnas FILE --fixed-ms F) --space S --arch A [--predictor P] [--calibration C.json] [--json]",
+		example: "edgenas lut predict --spnas ../shared/data/spnas_pixel1_runtime_model.json --fixed-ms 19.5999 --space spnas-imagenet --arch k5e6,k5e6,k5e6,k5e6,k5e6,k5e6,k5e6,k5e6,k5e6,k5e6,k5e6,k5e6,k5e6,k5e6,k5e6,k5e6,k5e6,k5e6,k5e6,k5e6",
+		flags: func(fs *flag.FlagSet) {
+			tf.register(fs)
+			fs.StringVar(&spaceName, "space", "spnas-fmnist", "search space")
+			fs.StringVar(&arch, "arch", "", "architecture string, or 'random' (with --seed)")
+			fs.Uint64Var(&seed, "seed", 0, "seed for --arch random")
+			fs.StringVar(&predictor, "predictor", "all", "lut-sum, spnas-formula, calibrated or all")
+			fs.StringVar(&calibFile, "calibration", "", "calibrated predictor JSON (from lut validate)")
+			fs.StringVar(&spnasFile, "spnas", "", "use a published Single-Path NAS per-layer JSON instead of a store")
+			fs.Float64Var(&fixedMs, "fixed-ms", 0, "with --spnas: the constant part (stem, head, fixed layers) in ms")
+			fs.BoolVar(&asJSON, "json", false, "print JSON")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			s, err := space.Lookup(spaceName)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			if arch == "" {
+				return usagef("lut predict needs --arch")
+			}
+			a, err := s.ParseOrRandom(arch, seed)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			var preds []lut.Predictor
+			if spnasFile != "" {
+				f, err := os.Open(spnasFile)
+				if err != nil {
+					return err
+				}
+				t, err := lut.ReadSPNAS(f, fixedMs)
+				f.Close()
+				if err != nil {
+					return err
+				}
+				preds = append(preds, lut.SPNASPredictor{Table: t}, lut.SPNASPredictor{Table: t, Exact: true})
+			} else {
+				st, dev, err := tf.open()
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				tab, err := st.View(dev, tf.backend, tf.threads)
+				if err != nil {
+					return err
+				}
+				if predictor == "all" || predictor == "lut-sum" {
+					p, err := lut.NewLUTPredictor(tab)
+					if err != nil {
+						return err
+					}
+					preds = append(preds, p)
+				}
+				if predictor == "all" || predictor == "spnas-formula" {
+					rt, err := lut.NewSpaceRuntime(s, tab)
+					if err != nil {
+						return err
+					}
+					preds = append(preds, rt)
+				}
+				if (predictor == "all" && calibFile != "") || predictor == "calibrated" {
+					if calibFile == "" {
+						return usagef("--predictor calibrated needs --calibration FILE (written by lut validate)")
+					}
+					f, err := os.Open(calibFile)
+					if err != nil {
+						return err
+					}
+					c, err := lut.ReadCalibrated(f, tab)
+					f.Close()
+					if err != nil {
+						return err
+					}
+					preds = append(preds, c)
+				}
+				if len(preds) == 0 {
+					return usagef("unknown --predictor %q (lut-sum, spnas-formula, calibrated, all)", predictor)
+				}
+			}
+			out := map[string]float64{}
+			var names []string
+			for _, p := range preds {
+				pd, err := p.Predict(a)
+				if err != nil {
+					return err
+				}
+				out[p.Name()] = pd.Millis
+				names = append(names, p.Name())
+			}
+			if asJSON {
+				return writeJSON(e.stdout, map[string]any{"arch": a.String(), "space": s.Name, "predicted_ms": out})
+			}
+			for _, n := range names {
+				fmt.Fprintf(e.stdout, "%-40s %.2f ms\n", n, out[n])
+			}
+			return nil
+		},
+	}
+}
+
+func lutValidateCommand() *command {
+	var tf tableFlags
+	var pf profileFlags
+	var spaceName, outDir string
+	var models, calib int
+	var seed uint64
+	var asJSON bool
+	return &command{
+		name:    "validate",
+		summary: "measure random architectures end to end and score every predictor (RMSE, RMSPE, within 5/10/15%, Kendall tau)",
+		usage:   "--space S --lut X --models N [--calib C] [--seed K] [--out DIR] [--json]",
+		example: "edgenas lut validate --space spnas-imagenet --lut lut.db --models 100 --calib 12 --seed 1 --out validate/",
+		flags: func(fs *flag.FlagSet) {
+			tf.register(fs)
+			pf.registerProtocol(fs)
+			fs.StringVar(&spaceName, "space", "spnas-fmnist", "search space")
+			fs.IntVar(&models, "models", 30, "architectures to score")
+			fs.IntVar(&calib, "calib", 10, "extra architectures measured to fit the calibrated predictor (0: none)")
+			fs.Uint64Var(&seed, "seed", 1, "seed of the sampled architectures")
+			fs.StringVar(&outDir, "out", "validate", "directory for rows.csv, scatter.png, calibrated.json, report.json")
+			fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			s, err := space.Lookup(spaceName)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			pf.threads = tf.threads
+			proto, err := pf.protocol()
+			if err != nil {
+				return err
+			}
+			b, err := backends.Lookup(tf.backend)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			st, dev, err := tf.open()
+			if err != nil {
+				return err
+			}
+			tab, err := st.View(dev, tf.backend, tf.threads)
+			st.Close()
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(outDir, 0o755); err != nil {
+				return err
+			}
+			bar := progress.New(e.stderr, "validate", models+calib)
+			start := time.Now()
+			rep, err := lut.Validate(ctx, lut.ValidateJob{Space: s, Table: tab, Backend: b, Threads: tf.threads, Protocol: proto,
+				Models: models, Calib: calib, Seed: seed,
+				Progress: func(done, total int, last string) { bar.Add(done-bar.Done(), last) }})
+			if err != nil {
+				return err
+			}
+			csvPath, pngPath, err := rep.WriteFiles(outDir)
+			if err != nil {
+				return err
+			}
+			if rep.Calibrated != nil {
+				if err := atomicfile.Write(filepath.Join(outDir, "calibrated.json"), rep.Calibrated.WriteJSON); err != nil {
+					return err
+				}
+			}
+			if err := atomicfile.Write(filepath.Join(outDir, "report.json"), func(w io.Writer) error { return writeJSON(w, rep) }); err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(e.stdout, rep)
+			}
+			fmt.Fprintf(e.stdout, "%s: %d architectures scored (%d more fitted the calibrated predictor) in %.0f s\n",
+				s.Name, models, calib, time.Since(start).Seconds())
+			for _, a := range rep.Accuracy {
+				fmt.Fprintln(e.stdout, "  "+a.String())
+			}
+			fmt.Fprintf(e.stdout, "rows: %s\nplot: %s\n", csvPath, pngPath)
+			if rep.Calibrated != nil {
+				fmt.Fprintf(e.stdout, "calibrated predictor: %s (coefficients %s = %v)\n", filepath.Join(outDir, "calibrated.json"),
+					strings.Join(rep.Calibrated.Features, ", "), rep.Calibrated.Coef)
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,227 @@
+package lut
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+
+	"edgenas/internal/atomicfile"
+	"edgenas/internal/chart"
+	"edgenas/profiler"
+	"edgenas/quantize"
+	"edgenas/runtime"
+	"edgenas/space"
+)
+
+// ValidateJob describes an honest check of a table: random architectures,
+// built and measured end to end with the profiler's protocol, against every
+// predictor. The calibrated predictor is fitted on a separate set of
+// measured architectures, never on the ones it is scored on.
+type ValidateJob struct {
+	Space    *space.Space
+	Table    *Table
+	Backend  runtime.Backend
+	Threads  int
+	Protocol profiler.Protocol
+	// Models is how many architectures are scored; Calib how many more are
+	// measured to fit the calibrated predictor (0 skips it).
+	Models, Calib int
+	Seed          uint64
+	// Group is how many models are measured together, interleaved (default 5).
+	Group int
+	// Progress, if set, is called after each measured group.
+	Progress func(done, total int, last string)
+}
+
+// ValidateRow is one scored architecture.
+type ValidateRow struct {
+	Arch      string             `json:"arch"`
+	Calib     bool               `json:"calibration,omitempty"`
+	Measured  float64            `json:"measured_ms"`
+	CIRel     float64            `json:"ci_rel"`
+	Unstable  bool               `json:"unstable,omitempty"`
+	Predicted map[string]float64 `json:"predicted_ms"`
+}
+
+// ValidateReport is the outcome: per predictor accuracy, and every row.
+type ValidateReport struct {
+	Space      string        `json:"space"`
+	Table      string        `json:"table"`
+	Predictors []string      `json:"predictors"`
+	Accuracy   []Accuracy    `json:"accuracy"`
+	Calibrated *Calibrated   `json:"calibrated,omitempty"`
+	Rows       []ValidateRow `json:"rows"`
+}
+
+// Validate runs the job.
+func Validate(ctx context.Context, job ValidateJob) (*ValidateReport, error) {
+	if job.Models < 2 {
+		return nil, fmt.Errorf("validate: need at least 2 models, got %d", job.Models)
+	}
+	group := job.Group
+	if group <= 0 {
+		group = 5
+	}
+	sum, err := NewLUTPredictor(job.Table)
+	if err != nil {
+		return nil, err
+	}
+	preds := []Predictor{sum}
+	if rt, err := NewSpaceRuntime(job.Space, job.Table); err == nil {
+		preds = append(preds, rt)
+	} else {
+		return nil, fmt.Errorf("validate: %w", err)
+	}
+	// Calibration architectures come from a disjoint seed range.
+	var archs []space.Arch
+	for i := 0; i < job.Calib; i++ {
+		archs = append(archs, job.Space.RandomSeed(job.Seed+1_000_000+uint64(i)))
+	}
+	for i := 0; i < job.Models; i++ {
+		archs = append(archs, job.Space.RandomSeed(job.Seed+uint64(i)))
+	}
+	rows := make([]ValidateRow, len(archs))
+	for start := 0; start < len(archs); start += group {
+		end := min(start+group, len(archs))
+		ms, err := measureArchs(ctx, job, archs[start:end])
+		if err != nil {
+			return nil, err
+		}
+		for i, m := range ms {
+			k := start + i
+			rows[k] = ValidateRow{Arch: archs[k].String(), Calib: k < job.Calib, Measured: m.Stats.P50 / 1000,
+				CIRel: m.CIRel, Unstable: m.Unstable, Predicted: map[string]float64{}}
+		}
+		if job.Progress != nil {
+			job.Progress(end, len(archs), fmt.Sprintf("%.2f ms", rows[end-1].Measured))
+		}
+	}
+	rep := &ValidateReport{Space: job.Space.Name, Table: job.Table.String(), Rows: rows}
+	if job.Calib > 0 {
+		cal, err := NewCalibrated(job.Table, FormAffine)
+		if err != nil {
+			return nil, err
+		}
+		var samples []Sample
+		for i := 0; i < job.Calib; i++ {
+			samples = append(samples, Sample{Arch: archs[i], Millis: rows[i].Measured})
+		}
+		if err := cal.Fit(samples); err != nil {
+			return nil, fmt.Errorf("validate: fit calibrated predictor on %d models: %w", job.Calib, err)
+		}
+		rep.Calibrated = cal
+		preds = append(preds, cal)
+	}
+	for _, p := range preds {
+		name := shortName(p)
+		rep.Predictors = append(rep.Predictors, name)
+		var meas, pr []float64
+		for k, a := range archs {
+			pd, err := p.Predict(a)
+			if err != nil {
+				return nil, fmt.Errorf("validate: %s on %s: %w", name, a, err)
+			}
+			rows[k].Predicted[name] = pd.Millis
+			if !rows[k].Calib {
+				meas = append(meas, rows[k].Measured)
+				pr = append(pr, pd.Millis)
+			}
+		}
+		acc, err := Score(name, meas, pr)
+		if err != nil {
+			return nil, err
+		}
+		rep.Accuracy = append(rep.Accuracy, acc)
+	}
+	return rep, nil
+}
+
+func shortName(p Predictor) string {
+	switch p.(type) {
+	case *LUTPredictor:
+		return "lut-sum"
+	case *Calibrated:
+		return "calibrated"
+	}
+	return p.Name()
+}
+
+// measureArchs builds each architecture's int8 model and measures them
+// together with the profiler's interleaved protocol.
+func measureArchs(ctx context.Context, job ValidateJob, archs []space.Arch) ([]profiler.Measurement, error) {
+	var its []runtime.Interpreter
+	defer func() {
+		for _, it := range its {
+			it.Close()
+		}
+	}()
+	cands := make([]profiler.Candidate, len(archs))
+	for i, a := range archs {
+		m, err := quantize.ArchModel(a, profiler.ModelSeed(a.String()))
+		if err != nil {
+			return nil, fmt.Errorf("build %s: %w", a, err)
+		}
+		it, err := job.Backend.Load(m, runtime.Options{Threads: job.Threads})
+		if err != nil {
+			return nil, fmt.Errorf("load %s: %w", a, err)
+		}
+		its = append(its, it)
+		if err := profiler.FillRandomInputs(it, 1); err != nil {
+			return nil, err
+		}
+		cands[i] = profiler.Candidate{Name: a.String(), Invoke: it.Invoke}
+	}
+	return profiler.Measure(ctx, cands, job.Protocol, job.Backend.Name(), job.Threads)
+}
+
+// WriteFiles writes rows.csv (one row per architecture, every predictor) and
+// scatter.png (predicted vs measured, with the +-10% band) into dir.
+func (r *ValidateReport) WriteFiles(dir string) (csvPath, pngPath string, err error) {
+	csvPath = filepath.Join(dir, "rows.csv")
+	err = atomicfile.Write(csvPath, func(w io.Writer) error {
+		cw := csv.NewWriter(w)
+		head := []string{"arch", "calibration", "measured_ms", "ci_rel", "unstable"}
+		for _, p := range r.Predictors {
+			head = append(head, p+"_ms")
+		}
+		if err := cw.Write(head); err != nil {
+			return err
+		}
+		for _, row := range r.Rows {
+			rec := []string{row.Arch, strconv.FormatBool(row.Calib), f64(row.Measured), f64(row.CIRel), strconv.FormatBool(row.Unstable)}
+			for _, p := range r.Predictors {
+				rec = append(rec, f64(row.Predicted[p]))
+			}
+			if err := cw.Write(rec); err != nil {
+				return err
+			}
+		}
+		cw.Flush()
+		return cw.Error()
+	})
+	if err != nil {
+		return "", "", err
+	}
+	fig := chart.Figure{Title: fmt.Sprintf("%s: predicted vs measured latency", r.Space),
+		XLabel: "measured (ms)", YLabel: "predicted (ms)", Identity: true, Band: 0.10}
+	for _, p := range r.Predictors {
+		s := chart.Series{Name: p}
+		for _, row := range r.Rows {
+			if !row.Calib {
+				s.X = append(s.X, row.Measured)
+				s.Y = append(s.Y, row.Predicted[p])
+			}
+		}
+		fig.Series = append(fig.Series, s)
+	}
+	pngPath = filepath.Join(dir, "scatter.png")
+	if err := fig.Save(pngPath); err != nil {
+		return "", "", err
+	}
+	return csvPath, pngPath, nil
+}
+
+func f64(v float64) string { return strconv.FormatFloat(v, 'g', 8, 64) }
