@@ -58,7 +58,8 @@ type Candidate struct {
 type Measurement struct {
 	Name  string `json:"name"`
 	Stats Stats  `json:"stats"`
-	// CIRel is the half-width of the median's confidence interval relative to the median.
+	// CIRel is the half-width of the median's confidence interval relative to
+	// the median, capped at 1 (also when there were too few samples for one).
 	CIRel float64 `json:"ci_rel"`
 	// Unstable: MaxSecs was reached before the interval was tight enough.
 	Unstable bool `json:"unstable,omitempty"`
@@ -192,6 +193,8 @@ func (s *state) check(p Protocol) bool {
 		return false
 	}
 	s.done = true
-	s.res = Measurement{Stats: SummarizeMicros(s.samples), CIRel: rel, Unstable: rel > p.RelTol}
+	// Without an interval (too few samples when time ran out) the relative
+	// half-width is reported as 100%: the entry is unstable, not unknown.
+	s.res = Measurement{Stats: SummarizeMicros(s.samples), CIRel: math.Min(rel, 1), Unstable: rel > p.RelTol}
 	return true
 }
