@@ -9,6 +9,8 @@ import (
 
 	"edgenas/internal/refdata"
 	"edgenas/profiler"
+	"edgenas/quantize"
+	"edgenas/space"
 	"edgenas/tflite"
 )
 
@@ -131,6 +133,59 @@ func BenchmarkRealModels(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(macs)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+		})
+	}
+}
+
+// BenchmarkSpaceModel times one spnas-imagenet architecture (random weights,
+// seed 1) on each backend: the xnnpack-vs-ref speed ratio and GMAC/s.
+func BenchmarkSpaceModel(b *testing.B) {
+	a := space.MustLookup("spnas-imagenet").RandomSeed(1)
+	m, err := quantize.ArchModel(a, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, name := range Available() {
+		b.Run("spnas-imagenet/"+name, func(b *testing.B) {
+			it := load(b, name, m)
+			if err := profiler.FillRandomInputs(it, 1); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := it.Invoke(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(a.MACs())*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+		})
+	}
+}
+
+// BenchmarkInvokeOverhead is each backend's fixed per-invoke cost: a model
+// with one 1x1 convolution on a 1x1x8 tensor.
+func BenchmarkInvokeOverhead(b *testing.B) {
+	l := space.Layer{Kind: space.KindConv, InH: 1, InW: 1, InC: 8, OutH: 1, OutW: 1, OutC: 8, Kernel: 1, Stride: 1, Act: "relu6", Slot: -1}
+	m, err := quantize.LayerModel(l, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(m.Operators) != 1 {
+		b.Fatalf("overhead model has %d operators, want 1", len(m.Operators))
+	}
+	for _, name := range Available() {
+		b.Run(name, func(b *testing.B) {
+			it := load(b, name, m)
+			if err := profiler.FillRandomInputs(it, 1); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := it.Invoke(); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }
