@@ -18,13 +18,14 @@ import (
 
 // profileFlags are the measurement settings shared by profile and lut validate.
 type profileFlags struct {
-	backend string
-	threads int
-	device  string
-	relTol  float64
-	minSecs float64
-	maxSecs float64
-	seed    uint64
+	backend  string
+	threads  int
+	device   string
+	relTol   float64
+	minSecs  float64
+	maxSecs  float64
+	sampleUs float64
+	seed     uint64
 }
 
 func (p *profileFlags) register(fs *flag.FlagSet) {
@@ -40,6 +41,7 @@ func (p *profileFlags) registerProtocol(fs *flag.FlagSet) {
 	fs.Float64Var(&p.minSecs, "min-secs", 0.1, "minimum measured seconds per candidate")
 	fs.Float64Var(&p.maxSecs, "max-secs", 5, "per-candidate time limit; reaching it marks the entry unstable")
 	fs.Uint64Var(&p.seed, "order-seed", 1, "seed of the interleaving order")
+	fs.Float64Var(&p.sampleUs, "sample-us", 200, "batch invocations so one timed sample lasts at least this many microseconds")
 }
 
 func (p *profileFlags) protocol() (profiler.Protocol, error) {
@@ -53,7 +55,10 @@ func (p *profileFlags) protocol() (profiler.Protocol, error) {
 	if p.threads < 1 {
 		return pr, usagef("--threads must be at least 1, got %d", p.threads)
 	}
-	pr.RelTol, pr.MinSecs, pr.MaxSecs, pr.Seed = p.relTol, p.minSecs, p.maxSecs, p.seed
+	if p.sampleUs < 0 {
+		return pr, usagef("--sample-us must not be negative, got %g", p.sampleUs)
+	}
+	pr.RelTol, pr.MinSecs, pr.MaxSecs, pr.Seed, pr.MinSampleMicros = p.relTol, p.minSecs, p.maxSecs, p.seed, p.sampleUs
 	return pr, nil
 }
 
