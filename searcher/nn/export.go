@@ -5,6 +5,7 @@ import (
 
 	"edgenas/quantize"
 	"edgenas/space"
+	"edgenas/tflite"
 )
 
 // Export converts a network made by Build(arch) into the quantizer's float
@@ -135,4 +136,30 @@ func mbconvInto(ql *quantize.Layer, b *MBConv) error {
 		return fmt.Errorf("project: %w", err)
 	}
 	return nil
+}
+
+// Quantize is post-training int8 quantization of a trained network: export
+// with batch norm folded, calibrate activation ranges on calib (images, each
+// InH*InW*InC floats), and quantize to TFLite's int8 spec.
+func Quantize(n *Net, arch space.Arch, calib [][]float32, opts quantize.CalibOptions) (*tflite.Model, error) {
+	if len(calib) == 0 {
+		return nil, fmt.Errorf("quantize: no calibration images")
+	}
+	qn, err := Export(n, arch)
+	if err != nil {
+		return nil, err
+	}
+	fm, err := qn.FloatModel()
+	if err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
+	}
+	samples := make([][][]float32, len(calib))
+	for i, img := range calib {
+		samples[i] = [][]float32{img}
+	}
+	ranges, err := quantize.Calibrate(fm, samples, opts)
+	if err != nil {
+		return nil, err
+	}
+	return quantize.Quantize(fm, ranges, quantize.Options{})
 }
