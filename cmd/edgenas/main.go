@@ -50,6 +50,12 @@ func commands() []*command {
 		spaceCommand(),
 		profileCommand(),
 		lutCommand(),
+		brokerCommand(),
+		agentCommand(),
+		fleetCommand(),
+		searchCommand(),
+		trainCommand(),
+		predictorsCommand(),
 		versionCommand(),
 	}
 }

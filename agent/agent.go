@@ -1,0 +1,474 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"edgenas/agent/proto"
+	"edgenas/profiler"
+	"edgenas/runtime/backends"
+	"edgenas/space"
+)
+
+// MeasureFunc measures a job's keys and returns one result per key, in any
+// order. progress reports keys done so far. The default runs the profiler on
+// a real backend; tests inject cheap ones.
+type MeasureFunc func(ctx context.Context, job *proto.Job, progress func(done, total int)) ([]profiler.LayerResult, error)
+
+// ProfilerMeasure measures with profiler.ProfileLayers on the named backend,
+// using the job's threads and protocol.
+func ProfilerMeasure(backend string) (MeasureFunc, error) {
+	be, err := backends.Lookup(backend)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, job *proto.Job, progress func(done, total int)) ([]profiler.LayerResult, error) {
+		layers := make([]space.Layer, len(job.Keys))
+		for i, k := range job.Keys {
+			l, err := space.ParseKey(k)
+			if err != nil {
+				return nil, fmt.Errorf("key %d: %w", i, err)
+			}
+			if l.Kind == space.KindSkip {
+				return nil, fmt.Errorf("key %d: skip layers are not measured", i)
+			}
+			layers[i] = l
+		}
+		var out []profiler.LayerResult
+		err := profiler.ProfileLayers(ctx, profiler.LayerJob{Layers: layers, Backend: be, Threads: job.Threads,
+			Protocol: job.Protocol.Profiler(),
+			Sink:     func(r []profiler.LayerResult) error { out = append(out, r...); return nil },
+			Progress: func(done, total int, _ string) { progress(done, total) }})
+		return out, err
+	}, nil
+}
+
+// Config configures an agent.
+type Config struct {
+	// Broker is tcp://HOST:PORT.
+	Broker string
+	// ID names the agent (and is its broker user name unless Username is set).
+	ID       string
+	Class    string
+	Username string
+	Password string
+	// DataDir holds accepted jobs and unacknowledged results.
+	DataDir string
+	// Backend is the backend name reported and, with Measure nil, used.
+	Backend string
+	// Measure overrides how jobs are measured (nil: ProfilerMeasure(Backend)).
+	Measure MeasureFunc
+	// Heartbeat is how often the status is re-published (default 2 s).
+	Heartbeat time.Duration
+	// Resend is how often unacknowledged results are re-published (default 5 s).
+	Resend time.Duration
+	// Version is the agent version reported in info.
+	Version string
+	// Describe overrides the device description (nil: Describe).
+	Describe func(ctx context.Context) proto.Info
+	Logger   *slog.Logger
+}
+
+// Agent is one running device daemon.
+type Agent struct {
+	cfg   Config
+	log   *slog.Logger
+	store *store
+
+	client paho.Client
+	kick   chan struct{} // wakes the resender
+	work   chan struct{} // wakes the worker
+
+	mu      sync.Mutex
+	queue   []*proto.Job
+	current *proto.Job
+	done    int
+	total   int
+}
+
+// New checks cfg and opens the data dir.
+func New(cfg Config) (*Agent, error) {
+	if err := proto.ValidID(cfg.ID); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if cfg.Class == "" {
+		cfg.Class = "default"
+	}
+	if err := proto.ValidID(cfg.Class); err != nil {
+		return nil, fmt.Errorf("agent: class: %w", err)
+	}
+	if _, err := proto.NormalizeBroker(cfg.Broker); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if cfg.DataDir == "" {
+		return nil, fmt.Errorf("agent: no data dir")
+	}
+	if cfg.Username == "" {
+		cfg.Username = cfg.ID
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 2 * time.Second
+	}
+	if cfg.Resend <= 0 {
+		cfg.Resend = 5 * time.Second
+	}
+	if cfg.Backend == "" {
+		cfg.Backend = "ref"
+	}
+	if cfg.Measure == nil {
+		m, err := ProfilerMeasure(cfg.Backend)
+		if err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+		cfg.Measure = m
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	log = log.With("agent", cfg.ID)
+	st, warnings, err := openStore(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	a := &Agent{cfg: cfg, log: log, store: st, kick: make(chan struct{}, 1), work: make(chan struct{}, 1)}
+	jobs, warnings, err := st.loadJobs()
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	a.queue = jobs
+	if len(jobs) > 0 {
+		log.Info("resuming accepted jobs", "count", len(jobs))
+	}
+	return a, nil
+}
+
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Run connects and serves until ctx ends, then shuts down cleanly: the
+// running job is abandoned (it stays on disk and resumes at the next start),
+// an offline status is published, and the connection closed.
+func (a *Agent) Run(ctx context.Context) error {
+	offline, err := proto.Encode(&proto.Status{Agent: a.cfg.ID, Class: a.cfg.Class, State: proto.StateOffline, Time: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	c, err := proto.Connect(ctx, proto.ConnConfig{Broker: a.cfg.Broker, ClientID: "edgenas-agent-" + a.cfg.ID,
+		Username: a.cfg.Username, Password: a.cfg.Password, Retry: true,
+		WillTopic: proto.Topic(a.cfg.ID, proto.KindStatus), WillPayload: offline,
+		OnConnect: func(c paho.Client) { a.onConnect(ctx, c) },
+		OnLost:    func(err error) { a.log.Warn("connection lost", "err", err) }})
+	if err != nil {
+		return fmt.Errorf("agent %s: %w", a.cfg.ID, err)
+	}
+	a.client = c
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); a.worker(ctx) }()
+	go func() { defer wg.Done(); a.resender(ctx) }()
+	go func() { defer wg.Done(); a.heartbeat(ctx) }()
+	<-ctx.Done()
+	wg.Wait()
+	if c.IsConnectionOpen() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := proto.PublishRaw(sctx, c, proto.Topic(a.cfg.ID, proto.KindStatus), true, offline); err != nil {
+			a.log.Warn("could not publish offline status", "err", err)
+		}
+		cancel()
+	}
+	c.Disconnect(250)
+	a.log.Info("stopped", "unacked", a.store.count())
+	return nil
+}
+
+// onConnect runs after every (re)connection: the session is clean, so
+// subscribe again, re-announce, and re-send every unacknowledged result.
+func (a *Agent) onConnect(ctx context.Context, c paho.Client) {
+	a.log.Info("connected", "broker", a.cfg.Broker)
+	// One handler for both topics: job and ack are told apart by Decode.
+	for {
+		err := proto.Subscribe(c, a.onMessage, proto.Topic(a.cfg.ID, proto.KindJob), proto.Topic(a.cfg.ID, proto.KindAck))
+		if err == nil {
+			break
+		}
+		a.log.Warn("subscribe failed; retrying", "err", err)
+		if !c.IsConnectionOpen() {
+			return // the next onConnect starts over
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	info := a.describe(ctx)
+	if err := proto.Publish(ctx, c, proto.Topic(a.cfg.ID, proto.KindInfo), true, &info); err != nil {
+		a.log.Warn("publish info", "err", err)
+	}
+	a.publishStatus(ctx)
+	notify(a.kick)
+}
+
+func (a *Agent) describe(ctx context.Context) proto.Info {
+	if a.cfg.Describe != nil {
+		in := a.cfg.Describe(ctx)
+		in.Agent, in.Class = a.cfg.ID, a.cfg.Class
+		return in
+	}
+	return Describe(ctx, a.cfg.ID, a.cfg.Class, a.cfg.Backend, a.cfg.Version)
+}
+
+// status is the current state as a message.
+func (a *Agent) status() *proto.Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := &proto.Status{Agent: a.cfg.ID, Class: a.cfg.Class, State: proto.StateOnline, Unacked: a.store.count(), Time: time.Now().UTC()}
+	if a.current != nil {
+		s.State, s.Job, s.Done, s.Total = proto.StateBusy, a.current.ID, a.done, a.total
+	}
+	for _, j := range a.queue {
+		if len(s.Queued) < 64 {
+			s.Queued = append(s.Queued, j.ID)
+		}
+	}
+	if len(s.Queued) > 0 {
+		s.State = proto.StateBusy
+	}
+	return s
+}
+
+func (a *Agent) publishStatus(ctx context.Context) {
+	if a.client == nil || !a.client.IsConnectionOpen() {
+		return
+	}
+	if err := proto.Publish(ctx, a.client, proto.Topic(a.cfg.ID, proto.KindStatus), true, a.status()); err != nil && ctx.Err() == nil {
+		a.log.Warn("publish status", "err", err)
+	}
+}
+
+func (a *Agent) heartbeat(ctx context.Context) {
+	t := time.NewTicker(a.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.publishStatus(ctx)
+		}
+	}
+}
+
+// onMessage validates a message from the host and dispatches it.
+func (a *Agent) onMessage(_ paho.Client, m paho.Message) {
+	msg, err := proto.Decode(m.Topic(), m.Payload())
+	if err != nil {
+		a.log.Warn("message refused", "reason", err)
+		return
+	}
+	switch v := msg.(type) {
+	case *proto.Job:
+		a.onJob(v)
+	case *proto.Ack:
+		a.onAck(v)
+	default:
+		a.log.Warn("message refused", "reason", fmt.Sprintf("%T is not for agents", msg))
+	}
+}
+
+// onJob accepts a job: de-duplicated by job id, persisted, queued. It never
+// blocks on measurement (paho handlers must stay short).
+func (a *Agent) onJob(job *proto.Job) {
+	if _, held := a.store.result(job.ID); held {
+		// Finished already and the ack was lost: answer with the stored result.
+		a.log.Info("job already finished; re-sending its result", "job", job.ID)
+		notify(a.kick)
+		return
+	}
+	a.mu.Lock()
+	known := a.current != nil && a.current.ID == job.ID
+	for _, q := range a.queue {
+		known = known || q.ID == job.ID
+	}
+	if !known {
+		if err := a.store.saveJob(job); err != nil {
+			a.mu.Unlock()
+			a.log.Error("cannot persist job; dropping it (the host will re-send)", "job", job.ID, "err", err)
+			return
+		}
+		a.queue = append(a.queue, job)
+	}
+	a.mu.Unlock()
+	if !known {
+		a.log.Info("job accepted", "job", job.ID, "attempt", job.Attempt, "keys", len(job.Keys))
+		notify(a.work)
+		go a.publishStatus(context.Background())
+	}
+}
+
+func (a *Agent) onAck(ack *proto.Ack) {
+	if a.store.ack(ack.Job, ack.Attempt) {
+		a.log.Info("result acknowledged", "job", ack.Job, "attempt", ack.Attempt, "outcome", ack.Outcome, "reason", ack.Reason)
+	}
+}
+
+// worker runs queued jobs one at a time.
+func (a *Agent) worker(ctx context.Context) {
+	for {
+		a.mu.Lock()
+		var job *proto.Job
+		if len(a.queue) > 0 {
+			job, a.queue = a.queue[0], a.queue[1:]
+			a.current, a.done, a.total = job, 0, len(job.Keys)
+		}
+		a.mu.Unlock()
+		if job == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-a.work:
+				continue
+			}
+		}
+		a.publishStatus(ctx)
+		err := a.runJob(ctx, job)
+		a.mu.Lock()
+		a.current = nil
+		a.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			a.log.Error("job result not stored; it stays queued on disk", "job", job.ID, "err", err)
+			a.mu.Lock()
+			a.queue = append(a.queue, job)
+			a.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(a.cfg.Resend):
+			}
+			continue
+		}
+		a.publishStatus(ctx)
+	}
+}
+
+// runJob measures a job and stores its result in the outbox. Only a failure
+// to store is returned: a measuring failure becomes an error result.
+func (a *Agent) runJob(ctx context.Context, job *proto.Job) error {
+	started := time.Now().UTC()
+	res, err := a.cfg.Measure(ctx, job, func(done, total int) {
+		a.mu.Lock()
+		a.done, a.total = min(done, total), total
+		a.mu.Unlock()
+	})
+	if ctx.Err() != nil {
+		return ctx.Err() // shutting down: the job file stays for the next start
+	}
+	r := &proto.Result{Agent: a.cfg.ID, Class: a.cfg.Class, Job: job.ID, Attempt: job.Attempt, Run: job.Run,
+		Backend: a.cfg.Backend, Started: started, Finished: time.Now().UTC()}
+	if err == nil {
+		err = checkCoverage(job, res)
+	}
+	if err != nil {
+		a.log.Warn("job failed", "job", job.ID, "err", err)
+		msg := err.Error()
+		if len(msg) > 4000 {
+			msg = msg[:4000]
+		}
+		r.Error = msg
+	} else {
+		r.Results = res
+	}
+	seq, serr := a.store.nextSeq()
+	if serr != nil {
+		return serr
+	}
+	r.Seq = seq
+	payload, serr := a.store.putResult(r)
+	if serr != nil {
+		return serr
+	}
+	a.store.removeJob(job)
+	a.log.Info("job done", "job", job.ID, "seq", seq, "keys", len(r.Results), "error", r.Error)
+	a.send(ctx, outboxEntry{job: r.Job, attempt: r.Attempt, seq: r.Seq, payload: payload})
+	return nil
+}
+
+// checkCoverage makes sure a measuring function returned exactly the job's keys.
+func checkCoverage(job *proto.Job, res []profiler.LayerResult) error {
+	want := map[string]bool{}
+	for _, k := range job.Keys {
+		want[k] = true
+	}
+	if len(res) != len(want) {
+		return fmt.Errorf("measured %d keys, the job has %d", len(res), len(want))
+	}
+	for _, r := range res {
+		if !want[r.Key] {
+			return fmt.Errorf("measured key %s, which the job did not ask for (or twice)", r.Key)
+		}
+		delete(want, r.Key)
+	}
+	return nil
+}
+
+// send publishes one stored result; failure is fine, the resender retries.
+func (a *Agent) send(ctx context.Context, e outboxEntry) bool {
+	if a.client == nil || !a.client.IsConnectionOpen() {
+		return false
+	}
+	a.store.markSent(e.job, time.Now())
+	err := proto.PublishRaw(ctx, a.client, proto.Topic(a.cfg.ID, proto.KindResult), false, e.payload)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		a.log.Warn("result not sent; will retry", "job", e.job, "err", err)
+	}
+	return err == nil
+}
+
+// resender re-publishes unacknowledged results every Resend interval and
+// after every reconnect, until the host acknowledges them.
+func (a *Agent) resender(ctx context.Context) {
+	t := time.NewTicker(a.cfg.Resend)
+	defer t.Stop()
+	for {
+		// On a tick, a result sent moments ago is probably being acked: skip
+		// it this round. A kick (reconnect, re-sent job) sends everything.
+		var cutoff time.Time
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			cutoff = time.Now().Add(-a.cfg.Resend / 2)
+		case <-a.kick:
+			cutoff = time.Now()
+		}
+		for _, e := range a.store.unacked() {
+			if e.sent.After(cutoff) {
+				continue
+			}
+			if ctx.Err() != nil || !a.send(ctx, e) {
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"edgenas/agent"
+)
+
+func agentCommand() *command {
+	var cfg agent.Config
+	var verbose bool
+	return &command{
+		name:    "agent",
+		summary: "run the device daemon: announce the device, measure jobs from the fleet host, return results",
+		usage:   "--broker tcp://HOST:PORT --id NAME [--class CLASS] [--data-dir DIR] [--backend xnnpack|ref] (password from EDGENAS_AGENT_PASSWORD)",
+		example: "EDGENAS_AGENT_PASSWORD=a edgenas agent --broker tcp://192.168.1.10:1883 --id pixel7-01 --class pixel7 --backend xnnpack",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&cfg.Broker, "broker", "", "broker URL, tcp://HOST:PORT")
+			fs.StringVar(&cfg.ID, "id", "", "agent id (also the broker user name)")
+			fs.StringVar(&cfg.Class, "class", "default", "device class (devices of one class share a LUT)")
+			fs.StringVar(&cfg.DataDir, "data-dir", "", "state directory (default ~/.edgenas/agent-ID)")
+			fs.StringVar(&cfg.Backend, "backend", "xnnpack", "backend: xnnpack or ref")
+			fs.StringVar(&cfg.Username, "user", "", "broker user name (default: the id)")
+			fs.StringVar(&cfg.Password, "password", os.Getenv("EDGENAS_AGENT_PASSWORD"), "broker password (default $EDGENAS_AGENT_PASSWORD)")
+			fs.DurationVar(&cfg.Heartbeat, "heartbeat", 2*time.Second, "status interval")
+			fs.DurationVar(&cfg.Resend, "resend", 5*time.Second, "re-send interval of unacknowledged results")
+			fs.BoolVar(&verbose, "v", false, "log every job")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 0 {
+				return usagef("agent takes no arguments")
+			}
+			if cfg.Broker == "" || cfg.ID == "" {
+				return usagef("agent needs --broker and --id")
+			}
+			if cfg.DataDir == "" {
+				home, err := os.UserHomeDir()
+				if err != nil {
+					return fmt.Errorf("no --data-dir and no home directory: %w", err)
+				}
+				cfg.DataDir = filepath.Join(home, ".edgenas", "agent-"+cfg.ID)
+			}
+			level := slog.LevelWarn
+			if verbose {
+				level = slog.LevelInfo
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+			cfg.Version = version
+			a, err := agent.New(cfg)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			fmt.Fprintf(e.stderr, "agent %s (class %s, backend %s) -> %s, state in %s\n", cfg.ID, cfg.Class, cfg.Backend, cfg.Broker, cfg.DataDir)
+			return a.Run(ctx)
+		},
+	}
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"edgenas/internal/progress"
+	"edgenas/searcher/fmnist"
+	"edgenas/searcher/spnas"
+	"edgenas/space"
+)
+
+func trainCommand() *command {
+	var spaceName, arch, out string
+	var asJSON bool
+	cfg := spnas.DefaultTrainConfig()
+	return &command{
+		name:    "train",
+		summary: "train one architecture from scratch on Fashion-MNIST with the fixed comparison recipe (resumable)",
+		usage:   "--space S --arch A|@arch.txt [--epochs E] [--data-frac F] [--seed S] --out DIR [--json]",
+		example: "edgenas train --space spnas-fmnist --arch @runs/spnas-1.2/arch.txt --seed 1 --out runs/train-spnas-1.2-s1",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&spaceName, "space", "spnas-fmnist", "search space")
+			fs.StringVar(&arch, "arch", "", "architecture string, @FILE to read it from a file, or 'random' (with --seed)")
+			fs.StringVar(&out, "out", "", "output directory (model.ckpt, result.json)")
+			fs.Float64Var(&cfg.Epochs, "epochs", cfg.Epochs, "training epochs")
+			fs.Float64Var(&cfg.DataFrac, "data-frac", cfg.DataFrac, "fraction of the training split per epoch")
+			fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "minibatch size")
+			fs.Float64Var(&cfg.LR, "lr", cfg.LR, "peak learning rate (RMSProp, cosine)")
+			fs.Uint64Var(&cfg.Seed, "seed", 0, "seed (initialisation and data order)")
+			fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if arch == "" || out == "" {
+				return usagef("train needs --arch and --out")
+			}
+			s, err := space.Lookup(spaceName)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			if name, ok := strings.CutPrefix(arch, "@"); ok {
+				b, err := os.ReadFile(name)
+				if err != nil {
+					return fmt.Errorf("train: %w", err)
+				}
+				arch = strings.TrimSpace(string(b))
+			}
+			a, err := s.ParseOrRandom(arch, cfg.Seed)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			data, err := fmnist.LoadDefault()
+			if err != nil {
+				return err
+			}
+			var bar *progress.Bar
+			res, err := spnas.Train(ctx, cfg, a, data, out, func(step, total int, loss, acc float64) {
+				if bar == nil {
+					bar = progress.New(e.stderr, "train "+out, total)
+				}
+				bar.Add(1, fmt.Sprintf("loss %.3f acc %.2f", loss, acc))
+			})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(e.stdout, res)
+			}
+			fmt.Fprintf(e.stdout, "%s\nvalidation %.4f, test %.4f (%d steps, %.0f s)\n", res.Arch, res.ValAcc, res.TestAcc, res.Steps, res.Seconds)
+			return nil
+		},
+	}
+}
