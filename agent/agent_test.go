@@ -82,7 +82,7 @@ func TestProfilerMeasure(t *testing.T) {
 	}
 	ls := space.MustLookup("spnas-fmnist").UniqueKeys()
 	key := ls[len(ls)-1].Key()
-	p := proto.FromProfiler(profiler.Protocol{WarmupRuns: 1, MinRuns: 6, MaxSecs: 0.05, RelTol: 0.05, Level: 0.95})
+	p := proto.FromProfiler(profiler.Protocol{WarmupRuns: 1, MinRuns: 6, MaxSecs: 2, RelTol: 0.05, Level: 0.95})
 	calls := 0
 	res, err := m(context.Background(), &proto.Job{Keys: []string{key}, Threads: 1, Protocol: p}, func(int, int) { calls++ })
 	if err != nil {

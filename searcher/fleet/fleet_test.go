@@ -70,8 +70,9 @@ func TestFleetMatchesLocal(t *testing.T) {
 			}
 			es, _ := st.Entries(lut.Filter{})
 			for _, e := range es {
-				if e.Backend != "ref" || e.Threads != 1 || e.Stats.Count < 6 {
-					t.Errorf("entry %s: backend %s threads %d count %d", e.Key, e.Backend, e.Threads, e.Stats.Count)
+				// Fewer samples than MinRuns only when the time limit cut the run, which marks it unstable.
+				if e.Backend != "ref" || e.Threads != 1 || e.Stats.Count < 1 || (e.Stats.Count < 6 && !e.Unstable) {
+					t.Errorf("entry %s: backend %s threads %d count %d unstable %v", e.Key, e.Backend, e.Threads, e.Stats.Count, e.Unstable)
 				}
 			}
 			// One LUT for the class: per-agent entries, class value across them.
