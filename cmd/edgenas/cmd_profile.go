@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"edgenas/agent"
 	"edgenas/internal/progress"
 	"edgenas/lut"
 	"edgenas/profiler"
@@ -112,7 +113,7 @@ func profileCommand() *command {
 			}
 			defer st.Close()
 			dev := pf.deviceID()
-			desc, _ := json.Marshal(profiler.Describe(ctx))
+			desc, _ := json.Marshal(agent.Describe(ctx, dev, class, pf.backend, buildVersion().Version))
 			if err := st.PutDevice(lut.Device{ID: dev, Class: class, Description: desc}); err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 
 	"edgenas/internal/atomicfile"
 	"edgenas/profiler"
+	"edgenas/quantize"
 	"edgenas/runtime"
 	"edgenas/runtime/backends"
 	"edgenas/tflite"
@@ -139,7 +140,7 @@ func decodeValues(t *tflite.Tensor, b []byte) []float64 {
 		}
 	case tflite.Float32:
 		for j := 0; j+4 <= len(b); j += 4 {
-			out = append(out, float64(getFloat32(b[j:])))
+			out = append(out, float64(quantize.Float32s(b[j : j+4])[0]))
 		}
 	case tflite.Int32:
 		for j := 0; j+4 <= len(b); j += 4 {
