@@ -18,8 +18,15 @@ type agreement struct {
 	inputs, top1Same int
 	top1InTop5       int
 	elems, within1   int
+	same             int
 	maxDiff          int
 }
+
+// within1Frac is the fraction of elements within one quantum.
+func (a *agreement) within1Frac() float64 { return float64(a.within1) / float64(a.elems) }
+
+// within0 is the number of elements that are equal.
+func (a *agreement) within0() int { return a.same }
 
 func (a *agreement) add(x, y []byte) {
 	a.inputs++
@@ -35,6 +42,9 @@ func (a *agreement) add(x, y []byte) {
 			d = -d
 		}
 		a.elems++
+		if d == 0 {
+			a.same++
+		}
 		if d <= 1 {
 			a.within1++
 		}
@@ -100,14 +110,15 @@ func compareModel(t *testing.T, m *tflite.Model, n int, agg *agreement) {
 }
 
 // Whole models from both spaces. Per operator the backends differ by at most
-// one quantum on about 0.2% of elements (TestPerOperatorAgreement); through
-// 60-180 operators those seeds compound, so whole-model logits differ by
-// several quanta (measured on 20 spnas-fmnist models: ~68% of logits within
-// one quantum, largest difference 7; Google-independent MobileNetV2 in
-// TestRealModelsBothBackends behaves the same). The target of 99% of
-// elements within one quantum therefore does not hold between TFLite's
-// double-rounding reference kernels and XNNPACK's single rounding; the test
-// asserts the top-1 agreement and bounds that a real kernel bug would break.
+// one quantum on about 0.2% of elements (TestPerOperatorAgreement), nearly all
+// from TFLite's double rounding; through 60-180 operators those seeds
+// compound, so spnas-fmnist logits differ by several quanta (67.9% within one
+// quantum, largest 7; spnas-imagenet 97.9%, largest 3). AGREEMENT.md has the
+// evidence that this is rounding and not a kernel bug (a rounding-seed
+// control diverges as much; TestAgreementAttribution checks it), and why the
+// issue's 99% is unreachable while ref follows TFLite's reference kernels.
+// The bounds below are per space, a little under what is measured, so a
+// kernel bug breaks them.
 func TestWholeModelAgreement(t *testing.T) {
 	if testing.Short() {
 		t.Skip("whole-model agreement takes ~1 minute")
@@ -119,9 +130,13 @@ func TestWholeModelAgreement(t *testing.T) {
 		space  string
 		models int
 		inputs int
+		// minWithin1 is the least fraction of elements within one
+		// quantum, maxDiff the largest difference allowed.
+		minWithin1 float64
+		maxDiff    int
 	}{
-		{"spnas-fmnist", 20, 10},
-		{"spnas-imagenet", 3, 8},
+		{"spnas-fmnist", 20, 10, 0.60, 10},
+		{"spnas-imagenet", 3, 8, 0.95, 6},
 	}
 	for _, tc := range cases {
 		t.Run(tc.space, func(t *testing.T) {
@@ -158,8 +173,9 @@ func TestWholeModelAgreement(t *testing.T) {
 			if float64(agg.top1Same) < 0.95*float64(agg.inputs) {
 				t.Errorf("top-1 agreement below 95%%: %s", &agg)
 			}
-			if float64(agg.within1) < 0.5*float64(agg.elems) || agg.maxDiff > 16 {
-				t.Errorf("outputs diverge beyond compounded rounding (want >= 50%% within one quantum, max <= 16): %s", &agg)
+			if agg.within1Frac() < tc.minWithin1 || agg.maxDiff > tc.maxDiff {
+				t.Errorf("outputs diverge beyond compounded rounding (want >= %.0f%% within one quantum, max <= %d): %s",
+					100*tc.minWithin1, tc.maxDiff, &agg)
 			}
 		})
 	}
@@ -244,18 +260,37 @@ func (d *opDiff) add(t *testing.T, m *tflite.Model, in []byte) {
 			t.Fatal(err)
 		}
 		bufs[out] = saved
-		name := op.Op.String()
-		for j := range got {
-			v := int(int8(got[j])) - int(int8(xo[oi][j]))
-			if v < 0 {
-				v = -v
-			}
-			d.total++
-			if v > 0 {
-				d.differ++
-			}
-			d.worst[name] = max(d.worst[name], v)
+		d.count(op.Op.String(), got, xo[oi])
+	}
+}
+
+// count compares one operator's outputs from the two backends.
+func (d *opDiff) count(name string, x, y []byte) {
+	if d.worst == nil {
+		d.worst = map[string]int{}
+	}
+	for j := range x {
+		v := int(int8(x[j])) - int(int8(y[j]))
+		if v < 0 {
+			v = -v
 		}
+		d.total++
+		if v > 0 {
+			d.differ++
+		}
+		d.worst[name] = max(d.worst[name], v)
+	}
+}
+
+// merge adds o's counts to d.
+func (d *opDiff) merge(o *opDiff) {
+	if d.worst == nil {
+		d.worst = map[string]int{}
+	}
+	d.differ += o.differ
+	d.total += o.total
+	for k, v := range o.worst {
+		d.worst[k] = max(d.worst[k], v)
 	}
 }
 
