@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"edgenas/agent/install"
 	"edgenas/agent/proto"
 	"edgenas/profiler"
 	"edgenas/runtime/backends"
@@ -74,6 +76,15 @@ type Config struct {
 	// Describe overrides the device description (nil: Describe).
 	Describe func(ctx context.Context) proto.Info
 	Logger   *slog.Logger
+	// Trust is the host's public key (edgenas agent --trust host.pub). Every
+	// Deploy is refused without it.
+	Trust ed25519.PublicKey
+	// Installers adds installers by manifest kind (the firmware work adds
+	// "agent"); the "model" installer is always there, on Backend.
+	Installers map[string]install.Installer
+	// InstallPause is a test hook called at named points of an install
+	// (see install.Task.Pause); nil in production.
+	InstallPause func(point string)
 }
 
 // Agent is one running device daemon.
@@ -85,6 +96,10 @@ type Agent struct {
 	client paho.Client
 	kick   chan struct{} // wakes the resender
 	work   chan struct{} // wakes the worker
+
+	installs  *install.Manager
+	models    *install.Models
+	installMu sync.Mutex // keeps install reports in order on the wire
 
 	mu      sync.Mutex
 	queue   []*proto.Job
@@ -153,8 +168,37 @@ func New(cfg Config) (*Agent, error) {
 	if len(jobs) > 0 {
 		log.Info("resuming accepted jobs", "count", len(jobs))
 	}
+	if err := a.setupInstalls(); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
 	return a, nil
 }
+
+// setupInstalls builds the install manager and its installer registry.
+func (a *Agent) setupInstalls() error {
+	models, err := install.NewModels(install.ModelsConfig{Dir: a.cfg.DataDir, Backend: a.cfg.Backend, Logger: a.log})
+	if err != nil {
+		return err
+	}
+	m, err := install.NewManager(install.Config{Dir: a.cfg.DataDir, Agent: a.cfg.ID, AgentVersion: a.cfg.Version,
+		Trust: a.cfg.Trust, Report: a.reportInstall, Pause: a.cfg.InstallPause, Logger: a.log})
+	if err != nil {
+		return err
+	}
+	if err := m.Register(proto.ManifestModel, models); err != nil {
+		return err
+	}
+	for kind, in := range a.cfg.Installers {
+		if err := m.Register(kind, in); err != nil {
+			return err
+		}
+	}
+	a.installs, a.models = m, models
+	return nil
+}
+
+// Models is the agent's model store (DATA/models).
+func (a *Agent) Models() *install.Models { return a.models }
 
 func notify(ch chan struct{}) {
 	select {
@@ -181,7 +225,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.client = c
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	// Installs run on their own goroutine so a download or health check never
+	// holds up measurement jobs (and vice versa).
+	go func() { defer wg.Done(); a.installs.Run(ctx) }()
 	go func() { defer wg.Done(); a.worker(ctx) }()
 	go func() { defer wg.Done(); a.resender(ctx) }()
 	go func() { defer wg.Done(); a.heartbeat(ctx) }()
@@ -203,10 +250,17 @@ func (a *Agent) Run(ctx context.Context) error {
 // subscribe again, re-announce, and re-send every unacknowledged result.
 func (a *Agent) onConnect(ctx context.Context, c paho.Client) {
 	a.log.Info("connected", "broker", a.cfg.Broker)
-	// One handler for both topics: job and ack are told apart by Decode.
+	// One handler for every topic: Decode tells job, ack and deploy apart.
+	// One SUBSCRIBE for all (see proto.Subscribe).
 	for {
-		err := proto.Subscribe(c, a.onMessage, proto.Topic(a.cfg.ID, proto.KindJob), proto.Topic(a.cfg.ID, proto.KindAck))
+		err := proto.Subscribe(c, a.onMessage, proto.Topic(a.cfg.ID, proto.KindJob), proto.Topic(a.cfg.ID, proto.KindAck),
+			proto.Topic(a.cfg.ID, proto.KindDeploy))
 		if err == nil {
+			break
+		}
+		if c.IsConnectionOpen() && proto.Subscribe(c, a.onMessage, proto.Topic(a.cfg.ID, proto.KindJob), proto.Topic(a.cfg.ID, proto.KindAck)) == nil {
+			// A broker whose ACL predates rollouts: measuring still works.
+			a.log.Warn("the broker refused the deploy topic; rollouts are disabled on this connection", "err", err)
 			break
 		}
 		a.log.Warn("subscribe failed; retrying", "err", err)
@@ -225,6 +279,8 @@ func (a *Agent) onConnect(ctx context.Context, c paho.Client) {
 	}
 	a.publishStatus(ctx)
 	notify(a.kick)
+	// Install reports made while offline go out now, in order.
+	a.flushInstalls(ctx)
 }
 
 func (a *Agent) describe(ctx context.Context) proto.Info {
@@ -279,6 +335,10 @@ func (a *Agent) heartbeat(ctx context.Context) {
 
 // onMessage validates a message from the host and dispatches it.
 func (a *Agent) onMessage(_ paho.Client, m paho.Message) {
+	if len(m.Payload()) == 0 {
+		// The host cleared a retained message (a withdrawn deploy): nothing to do.
+		return
+	}
 	msg, err := proto.Decode(m.Topic(), m.Payload())
 	if err != nil {
 		a.log.Warn("message refused", "reason", err)
@@ -289,6 +349,8 @@ func (a *Agent) onMessage(_ paho.Client, m paho.Message) {
 		a.onJob(v)
 	case *proto.Ack:
 		a.onAck(v)
+	case *proto.Deploy:
+		a.installs.Submit(v)
 	default:
 		a.log.Warn("message refused", "reason", fmt.Sprintf("%T is not for agents", msg))
 	}
@@ -470,5 +532,55 @@ func (a *Agent) resender(ctx context.Context) {
 				break
 			}
 		}
+		a.flushInstalls(ctx)
+	}
+}
+
+// reportInstall persists an install report and sends it with any older
+// ones still pending. A report that cannot be stored is still sent once.
+func (a *Agent) reportInstall(r *proto.Install) {
+	b, err := proto.Encode(r)
+	if err != nil {
+		a.log.Error("install report not encodable", "err", err)
+		return
+	}
+	if _, err := a.store.putInstall(b); err != nil {
+		a.log.Error("install report not persisted; sending it once", "err", err)
+		if a.client != nil && a.client.IsConnectionOpen() {
+			a.installMu.Lock()
+			proto.PublishRaw(context.Background(), a.client, proto.Topic(a.cfg.ID, proto.KindInstall), false, b)
+			a.installMu.Unlock()
+		}
+		return
+	}
+	a.flushInstalls(context.Background())
+}
+
+// flushInstalls publishes pending install reports oldest first, forgetting
+// each once the broker acknowledged it; it stops at the first failure (the
+// next reconnect or report tries again).
+func (a *Agent) flushInstalls(ctx context.Context) {
+	a.installMu.Lock()
+	defer a.installMu.Unlock()
+	for _, name := range a.store.pendingInstalls() {
+		if a.client == nil || !a.client.IsConnectionOpen() || ctx.Err() != nil {
+			return
+		}
+		b, err := a.store.readInstall(name)
+		if err != nil {
+			a.log.Warn("install report unreadable; dropped", "file", name, "err", err)
+			a.store.removeInstall(name)
+			continue
+		}
+		// A broker that just vanished would hold the install worker for
+		// PublishRaw's 10 s; the report is on disk, so give up sooner.
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err = proto.PublishRaw(pctx, a.client, proto.Topic(a.cfg.ID, proto.KindInstall), false, b)
+		cancel()
+		if err != nil {
+			a.log.Warn("install report not sent; will retry", "err", err)
+			return
+		}
+		a.store.removeInstall(name)
 	}
 }

@@ -17,15 +17,17 @@ import (
 )
 
 // store is the agent's durable state under its data dir: accepted jobs not
-// yet finished (jobs/), results not yet acknowledged (outbox/), and the
-// result sequence counter (seq). Every write is atomic, so a SIGKILL leaves
+// yet finished (jobs/), results not yet acknowledged (outbox/), the result
+// sequence counter (seq), and install reports not yet delivered
+// (installs/outbox/; the model store itself is agent/install's). Every write is atomic, so a SIGKILL leaves
 // either the old file or the new one.
 type store struct {
 	dir string
 
-	mu     sync.Mutex
-	seq    uint64
-	outbox map[string]outboxEntry // by job id
+	mu         sync.Mutex
+	seq        uint64
+	outbox     map[string]outboxEntry // by job id
+	installSeq uint64                 // last install report file number
 }
 
 type outboxEntry struct {
@@ -204,4 +206,56 @@ func (s *store) markSent(job string, at time.Time) {
 		e.sent = at
 		s.outbox[job] = e
 	}
+}
+
+// Install reports wait in installs/outbox/ until the broker acknowledges
+// them, named by a counter so they are re-sent in the order they happened.
+func (s *store) installDir() string { return filepath.Join(s.dir, "installs", "outbox") }
+
+// putInstall persists one encoded install report and returns its file name.
+func (s *store) putInstall(payload []byte) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := os.MkdirAll(s.installDir(), 0o755); err != nil {
+		return "", fmt.Errorf("install outbox: %w", err)
+	}
+	if s.installSeq == 0 {
+		for _, n := range s.pendingInstallsLocked() {
+			v, _ := strconv.ParseUint(strings.TrimSuffix(n, ".json"), 10, 64)
+			s.installSeq = max(s.installSeq, v)
+		}
+	}
+	s.installSeq++
+	name := fmt.Sprintf("%020d.json", s.installSeq)
+	if err := atomicfile.WriteFile(filepath.Join(s.installDir(), name), payload); err != nil {
+		return "", fmt.Errorf("install outbox: %w", err)
+	}
+	return name, nil
+}
+
+// pendingInstalls lists unsent install reports, oldest first.
+func (s *store) pendingInstalls() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pendingInstallsLocked()
+}
+
+func (s *store) pendingInstallsLocked() []string {
+	entries, _ := os.ReadDir(s.installDir())
+	var out []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".json") && !e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	sort.Strings(out) // zero-padded counters sort in order
+	return out
+}
+
+func (s *store) readInstall(name string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(s.installDir(), name))
+}
+
+func (s *store) removeInstall(name string) {
+	os.Remove(filepath.Join(s.installDir(), name))
 }

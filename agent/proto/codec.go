@@ -33,7 +33,8 @@ func Encode(m any) ([]byte, error) {
 }
 
 // Decode validates a payload received on topic and returns the message as a
-// pointer to its type (*Info, *Status, *Result, *Job or *Ack). Any payload
+// pointer to its type (*Info, *Status, *Result, *Job, *Ack, *Deploy or
+// *Install). Any payload
 // that is oversized, not JSON, of another protocol version, of a type that
 // does not match its topic, or with missing or out-of-range fields gives an
 // error wrapping ErrRejected and naming the reason; nothing is returned.
@@ -71,6 +72,10 @@ func Decode(topic string, payload []byte) (any, error) {
 		m = &Job{}
 	case KindAck:
 		m = &Ack{}
+	case KindDeploy:
+		m = &Deploy{}
+	case KindInstall:
+		m = &Install{}
 	}
 	if err := json.Unmarshal(payload, m); err != nil {
 		return nil, reject("%s: %v", topic, err)

@@ -137,7 +137,7 @@ func TestDecodeRejects(t *testing.T) {
 }
 
 func TestTopics(t *testing.T) {
-	for _, k := range []string{KindInfo, KindStatus, KindResult, KindJob, KindAck} {
+	for _, k := range []string{KindInfo, KindStatus, KindResult, KindJob, KindAck, KindDeploy, KindInstall} {
 		a, kind, err := ParseTopic(Topic("dev-1.x", k))
 		if err != nil || a != "dev-1.x" || kind != k {
 			t.Errorf("round trip %s: %q %q %v", k, a, kind, err)

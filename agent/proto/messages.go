@@ -162,5 +162,9 @@ func Stamp(m any) {
 		m.Header = header(KindResult)
 	case *Ack:
 		m.Header = header(KindAck)
+	case *Deploy:
+		m.Header = header(KindDeploy)
+	case *Install:
+		m.Header = header(KindInstall)
 	}
 }

@@ -33,14 +33,18 @@ const (
 	KindResult = "result" // agent -> host: measurements of one job (or its error)
 	KindJob    = "job"    // host -> agent: keys to measure
 	KindAck    = "ack"    // host -> agent: a result was ingested (or will never be)
+	// KindDeploy: host -> agent, retained on the agent's own topic: install an artifact (deploy.go).
+	KindDeploy = "deploy"
+	// KindInstall: agent -> host: one state change of an install.
+	KindInstall = "install"
 )
 
 // agentKinds are the kinds an agent publishes (and the only topics the
 // embedded broker's ACL lets it write).
-var agentKinds = []string{KindInfo, KindStatus, KindResult}
+var agentKinds = []string{KindInfo, KindStatus, KindResult, KindInstall}
 
 // hostKinds are the kinds the host publishes to an agent.
-var hostKinds = []string{KindJob, KindAck}
+var hostKinds = []string{KindJob, KindAck, KindDeploy}
 
 // AgentKinds returns the kinds an agent publishes.
 func AgentKinds() []string { return append([]string(nil), agentKinds...) }
@@ -92,7 +96,7 @@ func ParseTopic(topic string) (agent, kind string, err error) {
 		return "", "", fmt.Errorf("topic %q: %w", topic, err)
 	}
 	switch parts[1] {
-	case KindInfo, KindStatus, KindResult, KindJob, KindAck:
+	case KindInfo, KindStatus, KindResult, KindJob, KindAck, KindDeploy, KindInstall:
 	default:
 		return "", "", fmt.Errorf("topic %q: unknown kind %q", topic, parts[1])
 	}

@@ -10,16 +10,18 @@ import (
 	"time"
 
 	"edgenas/agent"
+	"edgenas/internal/signing"
 )
 
 func agentCommand() *command {
 	var cfg agent.Config
 	var verbose bool
+	var trust string
 	return &command{
 		name:    "agent",
-		summary: "run the device daemon: announce the device, measure jobs from the fleet host, return results",
-		usage:   "--broker tcp://HOST:PORT --id NAME [--class CLASS] [--data-dir DIR] [--backend xnnpack|ref] (password from EDGENAS_AGENT_PASSWORD)",
-		example: "EDGENAS_AGENT_PASSWORD=a edgenas agent --broker tcp://192.168.1.10:1883 --id pixel7-01 --class pixel7 --backend xnnpack",
+		summary: "run the device daemon: announce the device, measure jobs from the fleet host, return results, install deployed models",
+		usage:   "--broker tcp://HOST:PORT --id NAME [--class CLASS] [--data-dir DIR] [--backend xnnpack|ref] [--trust host.pub] (password from EDGENAS_AGENT_PASSWORD)",
+		example: "EDGENAS_AGENT_PASSWORD=a edgenas agent --broker tcp://192.168.1.10:1883 --id pixel7-01 --class pixel7 --backend xnnpack --trust ~/.edgenas/host.pub",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&cfg.Broker, "broker", "", "broker URL, tcp://HOST:PORT")
 			fs.StringVar(&cfg.ID, "id", "", "agent id (also the broker user name)")
@@ -30,7 +32,8 @@ func agentCommand() *command {
 			fs.StringVar(&cfg.Password, "password", os.Getenv("EDGENAS_AGENT_PASSWORD"), "broker password (default $EDGENAS_AGENT_PASSWORD)")
 			fs.DurationVar(&cfg.Heartbeat, "heartbeat", 2*time.Second, "status interval")
 			fs.DurationVar(&cfg.Resend, "resend", 5*time.Second, "re-send interval of unacknowledged results")
-			fs.BoolVar(&verbose, "v", false, "log every job")
+			fs.StringVar(&trust, "trust", "", "host public key (host.pub from `edgenas keys init`); without it every deploy is refused")
+			fs.BoolVar(&verbose, "v", false, "log every job and install")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 0 {
@@ -46,6 +49,13 @@ func agentCommand() *command {
 				}
 				cfg.DataDir = filepath.Join(home, ".edgenas", "agent-"+cfg.ID)
 			}
+			if trust != "" {
+				pub, err := signing.LoadPublic(trust)
+				if err != nil {
+					return usagef("--trust: %v", err)
+				}
+				cfg.Trust = pub
+			}
 			level := slog.LevelWarn
 			if verbose {
 				level = slog.LevelInfo
@@ -57,6 +67,11 @@ func agentCommand() *command {
 				return usagef("%v", err)
 			}
 			fmt.Fprintf(e.stderr, "agent %s (class %s, backend %s) -> %s, state in %s\n", cfg.ID, cfg.Class, cfg.Backend, cfg.Broker, cfg.DataDir)
+			if cfg.Trust != nil {
+				fmt.Fprintf(e.stderr, "deploys signed by %s are accepted; models in %s\n", signing.KeyID(cfg.Trust), a.Models().Root())
+			} else {
+				fmt.Fprintf(e.stderr, "no --trust key: every deploy will be refused\n")
+			}
 			return a.Run(ctx)
 		},
 	}

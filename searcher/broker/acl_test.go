@@ -29,6 +29,14 @@ func TestACLTable(t *testing.T) {
 		{"a1", "edgenas/v1/agents/+/job", false, false},
 		{"a1", "edgenas/v1/#", false, false},
 		{"a/1", "edgenas/v1/agents/a/1/result", true, false},
+		{"a1", "edgenas/v1/agents/a1/deploy", false, true},
+		{"a1", "edgenas/v1/agents/a1/deploy", true, false},
+		{"a1", "edgenas/v1/agents/a2/deploy", false, false},
+		{"a1", "edgenas/v1/agents/a1/install", true, true},
+		{"a1", "edgenas/v1/agents/a1/install", false, false},
+		{"a1", "edgenas/v1/agents/a2/install", true, false},
+		{"host", "edgenas/v1/agents/a1/deploy", true, true},
+		{"host", "edgenas/v1/agents/+/install", false, true},
 	}
 	for _, c := range cases {
 		if got, why := h.allowed(c.user, c.topic, c.write); got != c.want {

@@ -28,7 +28,7 @@ type Role string
 const (
 	// RoleHost may publish jobs and acks to any agent and read every topic of the protocol.
 	RoleHost Role = "host"
-	// RoleAgent may publish only its own info/status/result and read only its own job/ack;
+	// RoleAgent may publish only its own info/status/result/install and read only its own job/ack/deploy;
 	// its user name is its agent id.
 	RoleAgent Role = "agent"
 )
@@ -183,7 +183,7 @@ func (h *authHook) allowed(name, topic string, write bool) (bool, string) {
 		}
 		return false, "outside " + proto.Prefix
 	}
-	kinds := []string{proto.KindJob, proto.KindAck}
+	kinds := proto.HostKinds()
 	if write {
 		kinds = proto.AgentKinds()
 	}
@@ -193,9 +193,9 @@ func (h *authHook) allowed(name, topic string, write bool) (bool, string) {
 		}
 	}
 	if write {
-		return false, "agents publish only on their own info/status/result topics"
+		return false, "agents publish only on their own info/status/result/install topics"
 	}
-	return false, "agents read only their own job/ack topics"
+	return false, "agents read only their own job/ack/deploy topics"
 }
 
 // ParseUsers reads accounts, one per line: "ROLE NAME PASSWORD" (ROLE is host

@@ -1,0 +1,95 @@
+package install
+
+import (
+	"context"
+	"fmt"
+
+	"edgenas/agent/proto"
+	"edgenas/profiler"
+	"edgenas/runtime"
+	"edgenas/tflite"
+)
+
+// CheckProtocol is the short latency protocol of the health check: enough
+// runs for a median, bounded to a couple of seconds so an install is quick.
+func CheckProtocol() profiler.Protocol {
+	return profiler.Protocol{WarmupRuns: 3, WarmupSecs: 0.02, MinRuns: 20, MinSecs: 0.05, MaxSecs: 2, RelTol: 0.05,
+		Level: 0.95, MinSampleMicros: 200}
+}
+
+// HealthCheck loads the model at path on be, fills every input with
+// profiler.FillRandomInputs(man.InputSeed), invokes it and compares output
+// tensor 0 with man.Expected: same length, every int8 value within
+// man.MaxDiff quanta, and the same top-1 index. It then measures latency
+// with p and returns the median in milliseconds. Errors read as the reason
+// of a rollback ("health check: top-1 7 != expected 2").
+func HealthCheck(ctx context.Context, be runtime.Backend, path string, man proto.Manifest, p profiler.Protocol) (float64, error) {
+	m, err := tflite.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("health check: %w", err)
+	}
+	it, err := be.Load(m, runtime.Options{Threads: 1})
+	if err != nil {
+		return 0, fmt.Errorf("health check: load on %s: %w", be.Name(), err)
+	}
+	defer it.Close()
+	if len(m.Outputs) == 0 {
+		return 0, fmt.Errorf("health check: the model has no output")
+	}
+	if typ := m.Output(0).Type; typ != tflite.Int8 {
+		return 0, fmt.Errorf("health check: output 0 is %v, want int8", typ)
+	}
+	if err := profiler.FillRandomInputs(it, man.InputSeed); err != nil {
+		return 0, fmt.Errorf("health check: %w", err)
+	}
+	if err := it.Invoke(); err != nil {
+		return 0, fmt.Errorf("health check: invoke: %w", err)
+	}
+	if err := CompareOutput(it.Output(0), man.Expected, man.MaxDiff); err != nil {
+		return 0, fmt.Errorf("health check: %w", err)
+	}
+	ms, err := profiler.Measure(ctx, []profiler.Candidate{{Name: man.Name, Invoke: it.Invoke}}, p, be.Name(), 1)
+	if err != nil {
+		return 0, fmt.Errorf("health check: latency: %w", err)
+	}
+	return ms[0].Stats.P50 / 1000, nil
+}
+
+// CompareOutput compares int8 outputs: equal length, top-1 index equal, and
+// no element further than maxDiff quanta from the expected one.
+func CompareOutput(got, want []byte, maxDiff int) error {
+	if len(got) != len(want) {
+		return fmt.Errorf("output has %d values, expected %d", len(got), len(want))
+	}
+	if len(got) == 0 {
+		return fmt.Errorf("empty output")
+	}
+	if g, w := argmax(got), argmax(want); g != w {
+		return fmt.Errorf("top-1 %d != expected %d", g, w)
+	}
+	worst, at := 0, 0
+	for i := range got {
+		d := int(int8(got[i])) - int(int8(want[i]))
+		if d < 0 {
+			d = -d
+		}
+		if d > worst {
+			worst, at = d, i
+		}
+	}
+	if worst > maxDiff {
+		return fmt.Errorf("output %d differs by %d quanta, at most %d allowed", at, worst, maxDiff)
+	}
+	return nil
+}
+
+// argmax is the first index of the largest int8 value.
+func argmax(b []byte) int {
+	best := 0
+	for i := range b {
+		if int8(b[i]) > int8(b[best]) {
+			best = i
+		}
+	}
+	return best
+}

@@ -1,0 +1,218 @@
+package proto
+
+import (
+	"encoding/hex"
+	"fmt"
+	"math"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Manifest kinds: what a Deploy installs. The agent picks its installer by
+// this field.
+const (
+	ManifestModel = "model" // a .tflite model into DATA/models/NAME/VERSION
+	ManifestAgent = "agent" // an agent bundle into an A/B slot (firmware work)
+)
+
+// Install states an agent reports while it works on a Deploy, in order.
+// Committed, RolledBack and Refused are final: nothing follows them for the
+// same (rollout, version).
+const (
+	InstallReceived    = "received"    // the Deploy arrived and its manifest verified
+	InstallDownloading = "downloading" // fetching the artifact (Bytes/Size show progress)
+	InstallVerifying   = "verifying"   // checking size and sha256 of the download
+	InstallInstalling  = "installing"  // placing the files into the versioned store
+	InstallChecking    = "checking"    // the health check: load, invoke, compare, time
+	InstallCommitted   = "committed"   // the new version is current (final)
+	InstallRolledBack  = "rolled_back" // the previous version is current again (final; Reason says why)
+	InstallRefused     = "refused"     // never installed: bad signature, replay, bad manifest (final; Reason says why)
+)
+
+// InstallStates lists every install state in the order an install passes them.
+func InstallStates() []string {
+	return []string{InstallReceived, InstallDownloading, InstallVerifying, InstallInstalling, InstallChecking,
+		InstallCommitted, InstallRolledBack, InstallRefused}
+}
+
+// IsFinalInstall reports whether state ends an install.
+func IsFinalInstall(state string) bool {
+	return state == InstallCommitted || state == InstallRolledBack || state == InstallRefused
+}
+
+// MaxManifest bounds the signed manifest envelope a Deploy carries; the
+// expected output of a classifier is small, and the envelope must leave room
+// in MaxPayload for base64 and the rest of the message.
+const MaxManifest = 128 << 10
+
+// MaxArtifact bounds the artifact size a manifest may announce (1 GiB), so a
+// manifest cannot make an agent fill its disk.
+const MaxArtifact = 1 << 30
+
+// Deploy asks one agent to install an artifact. The host publishes it
+// RETAINED on the agent's own deploy topic, so an agent that was offline
+// gets it when it reconnects; re-delivery is harmless (see Install).
+type Deploy struct {
+	Header
+	// Rollout is the host's rollout id.
+	Rollout string `json:"rollout"`
+	// Manifest is an internal/signing envelope (JSON) whose payload is a
+	// Manifest. The agent checks the signature before reading anything in it.
+	Manifest []byte `json:"manifest"`
+}
+
+// Manifest describes one artifact version. It only ever travels signed.
+type Manifest struct {
+	// Kind is ManifestModel or ManifestAgent.
+	Kind string `json:"kind"`
+	// Name is the model (or bundle) name: a directory name in the store.
+	Name string `json:"name"`
+	// Version increases with every deploy of Name; the agent refuses any
+	// version <= its committed one as a replay.
+	Version uint64 `json:"version"`
+	Size    int64  `json:"size"`
+	// SHA256 is the artifact's hex digest; the host serves it at
+	// /artifacts/<sha256>.
+	SHA256 string `json:"sha256"`
+	// URL is the http(s) URL of the artifact.
+	URL string `json:"url"`
+	// InputSeed fills every input tensor (profiler.FillRandomInputs) for the
+	// health check.
+	InputSeed uint64 `json:"input_seed"`
+	// Expected is the raw int8 bytes of output tensor 0 on that input,
+	// computed by the host on the ref backend.
+	Expected []byte `json:"expected"`
+	// MaxDiff is the largest allowed |difference| in quanta between the
+	// device's output and Expected; the top-1 index must match too.
+	MaxDiff int `json:"max_diff"`
+	// MinAgentVersion, if set, is the oldest agent version that may install it.
+	MinAgentVersion string `json:"min_agent_version,omitempty"`
+	// Target is GOOS/GOARCH for agent bundles ("" for models).
+	Target  string    `json:"target,omitempty"`
+	Created time.Time `json:"created"`
+}
+
+var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+var targetRE = regexp.MustCompile(`^[a-z0-9]+/[a-z0-9]+$`)
+
+// Validate checks a manifest's fields after its signature verified. The
+// errors name the field; they become the Reason of a refused install.
+func (m *Manifest) Validate() error {
+	switch m.Kind {
+	case ManifestModel, ManifestAgent:
+	default:
+		return fmt.Errorf("manifest kind %q: want %q or %q", m.Kind, ManifestModel, ManifestAgent)
+	}
+	if err := ValidID(m.Name); err != nil {
+		return fmt.Errorf("manifest name: %w", err)
+	}
+	if m.Version == 0 {
+		return fmt.Errorf("manifest %s: version 0, want >= 1", m.Name)
+	}
+	if m.Size <= 0 || m.Size > MaxArtifact {
+		return fmt.Errorf("manifest %s: size %d out of 1..%d", m.Name, m.Size, MaxArtifact)
+	}
+	if !sha256RE.MatchString(m.SHA256) {
+		return fmt.Errorf("manifest %s: sha256 %q is not 64 lower-case hex digits", m.Name, m.SHA256)
+	}
+	if _, err := hex.DecodeString(m.SHA256); err != nil {
+		return fmt.Errorf("manifest %s: sha256: %w", m.Name, err)
+	}
+	u, err := url.Parse(m.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("manifest %s: url %q: want http(s)://HOST/...", m.Name, m.URL)
+	}
+	if m.MaxDiff < 0 || m.MaxDiff > 255 {
+		return fmt.Errorf("manifest %s: max_diff %d out of 0..255", m.Name, m.MaxDiff)
+	}
+	if m.Kind == ManifestModel && len(m.Expected) == 0 {
+		return fmt.Errorf("manifest %s: no expected output for the health check", m.Name)
+	}
+	if err := checkLen("min_agent_version", m.MinAgentVersion, 64); err != nil {
+		return fmt.Errorf("manifest %s: %w", m.Name, err)
+	}
+	if m.Kind == ManifestAgent && !targetRE.MatchString(m.Target) {
+		return fmt.Errorf("manifest %s: target %q: want GOOS/GOARCH", m.Name, m.Target)
+	}
+	return nil
+}
+
+// Install reports one state change of an agent's install. It is not
+// retained; the agent keeps unsent reports on disk and re-sends them after a
+// reconnect, so the host must treat duplicates as harmless.
+type Install struct {
+	Header
+	Agent   string `json:"agent"`
+	Rollout string `json:"rollout"`
+	// Kind, Name and Version come from the manifest; they are empty (0) on a
+	// refusal that happened before the manifest could be read (bad signature).
+	Kind    string `json:"kind,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Version uint64 `json:"version,omitempty"`
+	State   string `json:"state"`
+	// Reason is mandatory for rolled_back and refused.
+	Reason string `json:"reason,omitempty"`
+	// Bytes of Size downloaded (downloading and later).
+	Bytes int64 `json:"bytes,omitempty"`
+	Size  int64 `json:"size,omitempty"`
+	// LatencyMS is the health check's median latency (committed).
+	LatencyMS float64   `json:"latency_ms,omitempty"`
+	Time      time.Time `json:"time"`
+}
+
+func (m *Deploy) validate(string) error {
+	if err := ValidJobID(m.Rollout); err != nil {
+		return fmt.Errorf("rollout: %w", err)
+	}
+	if len(m.Manifest) == 0 {
+		return fmt.Errorf("deploy %s: empty manifest", m.Rollout)
+	}
+	if len(m.Manifest) > MaxManifest {
+		return fmt.Errorf("deploy %s: manifest of %d bytes exceeds %d", m.Rollout, len(m.Manifest), MaxManifest)
+	}
+	return nil
+}
+
+func (m *Install) validate(agent string) error {
+	if err := sameAgent(m.Agent, agent); err != nil {
+		return err
+	}
+	if err := ValidJobID(m.Rollout); err != nil {
+		return fmt.Errorf("rollout: %w", err)
+	}
+	known := false
+	for _, s := range InstallStates() {
+		known = known || s == m.State
+	}
+	if !known {
+		return fmt.Errorf("install state %q: want one of %s", m.State, strings.Join(InstallStates(), ", "))
+	}
+	if (m.State == InstallRolledBack || m.State == InstallRefused) && strings.TrimSpace(m.Reason) == "" {
+		return fmt.Errorf("install %s: state %s without a reason", m.Rollout, m.State)
+	}
+	if err := checkLen("reason", m.Reason, 4096); err != nil {
+		return err
+	}
+	switch m.Kind {
+	case "", ManifestModel, ManifestAgent:
+	default:
+		return fmt.Errorf("install %s: kind %q unknown", m.Rollout, m.Kind)
+	}
+	if m.Name != "" {
+		if err := ValidID(m.Name); err != nil {
+			return fmt.Errorf("install %s: name: %w", m.Rollout, err)
+		}
+	}
+	if m.State != InstallRefused && (m.Kind == "" || m.Name == "" || m.Version == 0) {
+		return fmt.Errorf("install %s: state %s needs kind, name and version", m.Rollout, m.State)
+	}
+	if m.Bytes < 0 || m.Size < 0 || (m.Size > 0 && m.Bytes > m.Size) {
+		return fmt.Errorf("install %s: %d of %d bytes out of range", m.Rollout, m.Bytes, m.Size)
+	}
+	if math.IsNaN(m.LatencyMS) || math.IsInf(m.LatencyMS, 0) || m.LatencyMS < 0 {
+		return fmt.Errorf("install %s: latency %g ms is negative or not finite", m.Rollout, m.LatencyMS)
+	}
+	return nil
+}

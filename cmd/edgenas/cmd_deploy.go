@@ -1,0 +1,370 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"edgenas/agent/proto"
+	"edgenas/internal/signing"
+	"edgenas/searcher/rollout"
+)
+
+// deployFlags are the flags of `deploy` and `deploy status` (one flag set:
+// the CLI's commands are either groups or leaves, and `deploy` must be both).
+type deployFlags struct {
+	hf                hostFlags
+	kf                keysFlags
+	model, to, name   string
+	version           uint64
+	canary            int
+	maxFailPct        float64
+	timeout, wait     time.Duration
+	listen, advertise string
+	state, rolloutID  string
+	resume            string
+	inputSeed         uint64
+	maxDiff           int
+	minAgent          string
+	asJSON, verbose   bool
+	fs                *flag.FlagSet
+}
+
+func (d *deployFlags) register(fs *flag.FlagSet) {
+	d.fs = fs
+	d.hf.register(fs)
+	d.kf.register(fs)
+	fs.StringVar(&d.model, "model", "", "int8 .tflite model to roll out")
+	fs.StringVar(&d.to, "to", "", "targets: an agent id, class:CLASS, or all")
+	fs.StringVar(&d.name, "name", "", "model name on the devices (default: the file name without .tflite)")
+	fs.Uint64Var(&d.version, "version", 0, "version to install (default: one more than the last rollout of --name in --state)")
+	fs.IntVar(&d.canary, "canary", 1, "agents that get it first; the rest only after every canary committed")
+	fs.Float64Var(&d.maxFailPct, "max-failure-pct", 10, "abort when more than this % of the devices sent so far failed")
+	fs.DurationVar(&d.timeout, "timeout", 2*time.Minute, "a device silent this long counts as failed")
+	fs.DurationVar(&d.wait, "wait", time.Second, "how long to collect the agents' retained announcements")
+	fs.StringVar(&d.listen, "listen", "127.0.0.1:0", "artifact HTTP server address (use HOST:PORT reachable by the devices)")
+	fs.StringVar(&d.advertise, "advertise", "", "base URL agents download from (default http://LISTEN; required with --listen :PORT)")
+	fs.StringVar(&d.state, "state", "", "rollout state directory (default ~/.edgenas/deploy)")
+	fs.StringVar(&d.resume, "resume", "", "continue an interrupted rollout by id (serves on its original address unless --listen)")
+	fs.Uint64Var(&d.inputSeed, "input-seed", rollout.DefaultInputSeed, "seed of the fixed health-check input")
+	fs.IntVar(&d.maxDiff, "max-diff", rollout.DefaultMaxDiff, "largest |difference| in quanta between a device's output and the host's")
+	fs.StringVar(&d.minAgent, "min-agent-version", "", "oldest agent version allowed to install it")
+	fs.StringVar(&d.rolloutID, "rollout", "", "status: the rollout to show (default: the latest)")
+	fs.BoolVar(&d.asJSON, "json", false, "print the rollout as JSON")
+	fs.BoolVar(&d.verbose, "v", false, "log every install report")
+}
+
+func (d *deployFlags) stateDir() (string, error) {
+	if d.state != "" {
+		return d.state, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no --state and no home directory: %w", err)
+	}
+	return filepath.Join(home, ".edgenas", "deploy"), nil
+}
+
+// setFlags names the flags given on the command line.
+func (d *deployFlags) setFlags() []string {
+	var out []string
+	d.fs.Visit(func(f *flag.Flag) { out = append(out, f.Name) })
+	return out
+}
+
+func deployCommand() *command {
+	var d deployFlags
+	return &command{
+		name:    "deploy",
+		summary: "signed, canary-first rollout of a model to agents; `deploy status` shows each device's state",
+		usage: "--model m.tflite --to AGENT|class:C|all [--name N] [--version V] [--canary N] [--max-failure-pct P] [--timeout D]\n" +
+			"         [--listen ADDR] [--advertise URL] [--broker URL] [--keys DIR] [--state DIR] [--json]\n" +
+			"       edgenas deploy status [--state DIR] [--rollout ID] [--json]",
+		example: "EDGENAS_HOST_PASSWORD=h edgenas deploy --model fmnist.tflite --to class:pi4 --canary 2 --max-failure-pct 20 \\\n" +
+			"    --listen 0.0.0.0:8080 --advertise http://192.168.1.10:8080\n" +
+			"edgenas deploy status --json",
+		flags: d.register,
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) == 1 && args[0] == "status" {
+				for _, f := range d.setFlags() {
+					switch f {
+					case "state", "rollout", "json":
+					default:
+						return usagef("deploy status: --%s is a flag of deploy, not of deploy status", f)
+					}
+				}
+				return runDeployStatus(e, &d)
+			}
+			if len(args) != 0 {
+				return usagef("deploy takes no arguments (did you mean `deploy status`?), got %q", args)
+			}
+			if d.rolloutID != "" {
+				return usagef("--rollout is a flag of deploy status; to continue a rollout use --resume ID")
+			}
+			return runDeploy(ctx, e, &d)
+		},
+	}
+}
+
+var nameSanitizer = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+
+func runDeploy(ctx context.Context, e *env, d *deployFlags) error {
+	if d.resume == "" && (d.model == "" || d.to == "") {
+		return usagef("deploy needs --model and --to (or --resume ID)")
+	}
+	if d.resume != "" && (d.model != "" || d.to != "") {
+		return usagef("--resume continues a rollout as it was planned: drop --model and --to")
+	}
+	if d.timeout <= 0 {
+		return usagef("--timeout %s: want > 0", d.timeout)
+	}
+	if d.maxFailPct < 0 || d.maxFailPct > 100 {
+		return usagef("--max-failure-pct %g: want 0..100", d.maxFailPct)
+	}
+	if d.canary < 1 {
+		return usagef("--canary %d: want >= 1", d.canary)
+	}
+	dir, err := d.stateDir()
+	if err != nil {
+		return err
+	}
+	st, err := rollout.OpenStore(dir)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelWarn
+	if d.verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+
+	var r *rollout.Rollout
+	if d.resume != "" {
+		if r, err = st.Load(d.resume); err != nil {
+			return err
+		}
+		if r.Phase == rollout.PhaseDone || r.Phase == rollout.PhaseAborted {
+			return fmt.Errorf("rollout %s already ended (%s); nothing to resume", r.ID, r.Phase)
+		}
+		if !setFlag(d, "listen") && d.advertise == "" {
+			// The signed manifest names the URL: serve there again.
+			u, err := url.Parse(r.URL)
+			if err != nil {
+				return fmt.Errorf("rollout %s: url %q: %w", r.ID, r.URL, err)
+			}
+			d.listen = u.Host
+		}
+	}
+	var model string
+	if r == nil {
+		model = d.model
+	}
+	// The artifact server must be up before any agent is told where to fetch.
+	srv, art, err := serveArtifact(st, model, r, d.listen, d.advertise)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Close(sctx); err != nil {
+			log.Warn("artifact server", "err", err)
+		}
+	}()
+	if u, err := url.Parse(srv.Base()); err == nil {
+		if ip := net.ParseIP(u.Hostname()); u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback()) {
+			fmt.Fprintf(e.stderr, "note: artifacts are served on loopback (%s): only agents on this machine can download them; "+
+				"use --listen HOST:PORT (and --advertise) for devices on the network\n", srv.Base())
+		}
+	}
+	if r != nil && srv.URL(r.SHA256) != r.URL {
+		return fmt.Errorf("rollout %s: its manifest names %s, but the artifact is now served at %s (use --listen/--advertise to match)",
+			r.ID, r.URL, srv.URL(r.SHA256))
+	}
+
+	conn, err := rollout.Dial(ctx, proto.ConnConfig{Broker: d.hf.broker, Username: d.hf.user, Password: d.hf.password}, log)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if r == nil {
+		if r, err = planRollout(ctx, e, d, st, conn, art, srv); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(e.stderr, "deploy %s: %s v%d (%d bytes, sha256 %.12s) to %d devices, %d canaries first, serving %s\n",
+		r.ID, r.Name, r.Version, r.Size, r.SHA256, len(r.Devices), r.Canary, srv.Base())
+	runErr := rollout.Run(ctx, st, r, conn, rollout.Options{Progress: e.stderr, Logger: log})
+	if err := printRollout(e.stdout, r, d.asJSON); err != nil {
+		return err
+	}
+	if errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded) {
+		return fmt.Errorf("deploy %s interrupted; state in %s (continue with `edgenas deploy --resume %s --state %s`): %w",
+			r.ID, st.Dir(), r.ID, st.Dir(), runErr)
+	}
+	return runErr
+}
+
+func setFlag(d *deployFlags, name string) bool {
+	for _, f := range d.setFlags() {
+		if f == name {
+			return true
+		}
+	}
+	return false
+}
+
+// serveArtifact stores the model (a new rollout) and starts the server; a
+// resumed rollout's artifact must still be in the store.
+func serveArtifact(st *rollout.Store, model string, r *rollout.Rollout, listen, advertise string) (*rollout.Server, rollout.Artifact, error) {
+	var art rollout.Artifact
+	var err error
+	if r == nil {
+		if art, err = st.AddArtifact(model); err != nil {
+			return nil, art, err
+		}
+	} else {
+		art = rollout.Artifact{SHA256: r.SHA256, Size: r.Size, Path: filepath.Join(st.ArtifactDir(), r.SHA256)}
+		if fi, err := os.Stat(art.Path); err != nil || fi.Size() != r.Size {
+			return nil, art, fmt.Errorf("rollout %s: artifact %s missing from %s", r.ID, r.SHA256, st.ArtifactDir())
+		}
+	}
+	if _, _, err := net.SplitHostPort(listen); err != nil {
+		return nil, art, usagef("--listen %q: want HOST:PORT", listen)
+	}
+	srv, err := st.Serve(listen, advertise)
+	if err != nil {
+		return nil, art, err
+	}
+	return srv, art, nil
+}
+
+// planRollout resolves the targets, builds and signs the manifest, and saves
+// the new rollout.
+func planRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.Store, conn *rollout.Conn, art rollout.Artifact,
+	srv *rollout.Server) (*rollout.Rollout, error) {
+	keyDir, err := d.kf.path()
+	if err != nil {
+		return nil, err
+	}
+	key, err := signing.LoadPrivate(filepath.Join(keyDir, signing.PrivateFile))
+	if err != nil {
+		return nil, fmt.Errorf("%w (create one with `edgenas keys init --dir %s`)", err, keyDir)
+	}
+	name := d.name
+	if name == "" {
+		name = nameSanitizer.ReplaceAllString(strings.TrimSuffix(filepath.Base(d.model), filepath.Ext(d.model)), "-")
+		name = strings.TrimLeft(name, "-_.")
+	}
+	if err := proto.ValidID(name); err != nil {
+		return nil, usagef("--name: %v", err)
+	}
+	version := d.version
+	if version == 0 {
+		if version, err = st.NextVersion(name); err != nil {
+			return nil, err
+		}
+	}
+	agents, err := conn.Agents(ctx, d.wait)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := rollout.Resolve(d.to, agents)
+	if err != nil {
+		return nil, err
+	}
+	created := time.Now().UTC()
+	m, err := rollout.ModelManifest(art, rollout.ManifestOptions{Name: name, Version: version, URL: srv.URL(art.SHA256),
+		InputSeed: d.inputSeed, MaxDiff: d.maxDiff, MinAgentVersion: d.minAgent, Created: created})
+	if err != nil {
+		return nil, err
+	}
+	env, err := rollout.SignManifest(key, m)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(e.stderr, "signed with key %s; expected output on seed %d: %d int8 values\n",
+		signing.KeyID(key.Public().(ed25519.PublicKey)), m.InputSeed, len(m.Expected))
+	r := rollout.NewRollout(rollout.NewID(name, version, created), m, env, d.to, targets, d.canary, d.maxFailPct,
+		d.timeout.Seconds())
+	if err := st.Save(r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// rolloutView is a rollout as printed: its counts added, the signed
+// manifest left out (it is in the state file).
+type rolloutView struct {
+	*rollout.Rollout
+	Manifest *struct{}      `json:"manifest,omitempty"`
+	Counts   rollout.Counts `json:"counts"`
+}
+
+func printRollout(w io.Writer, r *rollout.Rollout, asJSON bool) error {
+	if asJSON {
+		return writeJSON(w, rolloutView{Rollout: r, Counts: r.Counts()})
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "AGENT\tCLASS\tCANARY\tSTATE\tVERSION\tLATENCY\tPROGRESS\tREASON")
+	for _, dv := range r.Devices {
+		canary, lat, prog, ver := "", "-", "-", "-"
+		if dv.Canary {
+			canary = "yes"
+		}
+		if dv.LatencyMS > 0 {
+			lat = fmt.Sprintf("%.2f ms", dv.LatencyMS)
+		}
+		if dv.Size > 0 {
+			prog = fmt.Sprintf("%d/%d B", dv.Bytes, dv.Size)
+		}
+		if dv.Version > 0 {
+			ver = fmt.Sprint(dv.Version)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", dv.Agent, dv.Class, canary, dv.State, ver, lat, prog, dv.Reason)
+	}
+	tw.Flush()
+	c := r.Counts()
+	fmt.Fprintf(w, "rollout %s: %s v%d, phase %s: %d committed, %d failed, %d skipped, %d in progress of %d\n",
+		r.ID, r.Name, r.Version, r.Phase, c.Committed, c.Failed, c.Skipped, c.Pending, c.Total)
+	if r.Reason != "" {
+		fmt.Fprintf(w, "reason: %s\n", r.Reason)
+	}
+	return nil
+}
+
+func runDeployStatus(e *env, d *deployFlags) error {
+	dir, err := d.stateDir()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("deploy status: state directory %s: %w", dir, err)
+	}
+	st, err := rollout.OpenStore(dir)
+	if err != nil {
+		return err
+	}
+	var r *rollout.Rollout
+	if d.rolloutID != "" {
+		r, err = st.Load(d.rolloutID)
+	} else {
+		r, err = st.Latest()
+	}
+	if err != nil {
+		return err
+	}
+	return printRollout(e.stdout, r, d.asJSON)
+}

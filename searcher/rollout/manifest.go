@@ -1,0 +1,108 @@
+package rollout
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"time"
+
+	"edgenas/agent/proto"
+	"edgenas/internal/signing"
+	"edgenas/profiler"
+	"edgenas/runtime"
+	"edgenas/runtime/backends"
+	"edgenas/tflite"
+)
+
+// DefaultInputSeed seeds the fixed health-check input when none is given.
+const DefaultInputSeed = 0x5eed
+
+// DefaultMaxDiff is the default tolerance (in quanta) between a device's
+// output and the host's ref-backend output. XNNPACK rounds requantization
+// once where TFLite's reference kernels round twice; over a whole
+// spnas-fmnist network that compounds to at most 7 quanta on the logits
+// (runtime/backends/AGREEMENT.md: 200 inputs, 20 models), so 8 admits every
+// correct kernel while a wrong model or a broken kernel is still far off
+// (and must also keep the top-1 class).
+const DefaultMaxDiff = 8
+
+// ExpectedOutput runs the model at path on the ref backend with every input
+// filled by profiler.FillRandomInputs(seed) and returns output tensor 0's
+// raw int8 bytes: what a healthy device must reproduce.
+func ExpectedOutput(path string, seed uint64) ([]byte, error) {
+	m, err := tflite.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("expected output: %w", err)
+	}
+	if len(m.Outputs) == 0 {
+		return nil, fmt.Errorf("expected output: %s has no output tensor", path)
+	}
+	if typ := m.Output(0).Type; typ != tflite.Int8 {
+		return nil, fmt.Errorf("expected output: %s output 0 is %v, want int8 (quantize the model first)", path, typ)
+	}
+	be, err := backends.Lookup("ref")
+	if err != nil {
+		return nil, fmt.Errorf("expected output: %w", err)
+	}
+	it, err := be.Load(m, runtime.Options{Threads: 1})
+	if err != nil {
+		return nil, fmt.Errorf("expected output: load %s on ref: %w", path, err)
+	}
+	defer it.Close()
+	if err := profiler.FillRandomInputs(it, seed); err != nil {
+		return nil, fmt.Errorf("expected output: %w", err)
+	}
+	if err := it.Invoke(); err != nil {
+		return nil, fmt.Errorf("expected output: invoke %s: %w", path, err)
+	}
+	out := it.Output(0)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("expected output: %s output 0 is empty", path)
+	}
+	return out, nil
+}
+
+// ManifestOptions are the choices behind one model manifest.
+type ManifestOptions struct {
+	Name            string
+	Version         uint64
+	URL             string
+	InputSeed       uint64
+	MaxDiff         int
+	MinAgentVersion string
+	Created         time.Time
+}
+
+// ModelManifest describes the model artifact a (already in the store) for
+// agents: its size, digest, URL, and the expected output on the fixed input.
+// The manifest is validated as an agent would.
+func ModelManifest(a Artifact, o ManifestOptions) (proto.Manifest, error) {
+	exp, err := ExpectedOutput(a.Path, o.InputSeed)
+	if err != nil {
+		return proto.Manifest{}, err
+	}
+	created := o.Created
+	if created.IsZero() {
+		created = time.Now()
+	}
+	m := proto.Manifest{Kind: proto.ManifestModel, Name: o.Name, Version: o.Version, Size: a.Size, SHA256: a.SHA256,
+		URL: o.URL, InputSeed: o.InputSeed, Expected: exp, MaxDiff: o.MaxDiff, MinAgentVersion: o.MinAgentVersion,
+		Created: created.UTC()}
+	if err := m.Validate(); err != nil {
+		return proto.Manifest{}, err
+	}
+	return m, nil
+}
+
+// SignManifest signs m with the host key and checks that the envelope fits
+// a Deploy message.
+func SignManifest(key ed25519.PrivateKey, m proto.Manifest) ([]byte, error) {
+	env, err := signing.SignJSON(key, m)
+	if err != nil {
+		return nil, fmt.Errorf("sign manifest %s v%d: %w", m.Name, m.Version, err)
+	}
+	if len(env) > proto.MaxManifest {
+		return nil, fmt.Errorf("sign manifest %s v%d: envelope of %d bytes exceeds %d (output tensor 0 too large?)",
+			m.Name, m.Version, len(env), proto.MaxManifest)
+	}
+	return env, nil
+}
