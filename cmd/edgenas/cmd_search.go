@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -18,7 +19,7 @@ func searchCommand() *command {
 	return &command{
 		name:    "search",
 		summary: "architecture search: Single-Path NAS, and the random baseline at equal latency",
-		subs:    []*command{searchSPNASCommand(), searchRandomCommand()},
+		subs:    []*command{searchSPNASCommand(), searchRandomCommand(), searchFoxNASCommand()},
 	}
 }
 
@@ -114,7 +115,7 @@ func searchSPNASCommand() *command {
 
 func searchRandomCommand() *command {
 	var tf tableFlags
-	var spaceName string
+	var spaceName, out string
 	var target, tol float64
 	var count int
 	var seed uint64
@@ -122,8 +123,8 @@ func searchRandomCommand() *command {
 	return &command{
 		name:    "random",
 		summary: "random architectures whose table latency is within a tolerance of a target",
-		usage:   "--space S --lut X [--device D --backend B --threads N] --target-ms T --count K [--tol 0.05] [--seed S] [--json]",
-		example: "edgenas search random --space spnas-fmnist --lut lut.db --target-ms 1.2 --count 5",
+		usage:   "--space S --lut X [--device D --backend B --threads N] --target-ms T --count K [--tol 0.05] [--seed S] [--out DIR] [--json]",
+		example: "edgenas search random --space spnas-fmnist --lut lut.db --target-ms 1.2 --count 5 --seed 1 --out runs/random-1.2",
 		flags: func(fs *flag.FlagSet) {
 			tf.register(fs)
 			fs.StringVar(&spaceName, "space", "spnas-fmnist", "search space")
@@ -131,12 +132,14 @@ func searchRandomCommand() *command {
 			fs.Float64Var(&tol, "tol", 0.05, "relative tolerance around the target")
 			fs.IntVar(&count, "count", 5, "how many architectures")
 			fs.Uint64Var(&seed, "seed", 0, "sampling seed")
+			fs.StringVar(&out, "out", "", "run directory to write candidates.json into (for 'edgenas evaluate')")
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if target <= 0 || count <= 0 || tol <= 0 {
 				return usagef("search random needs --target-ms > 0, --count > 0 and --tol > 0")
 			}
+			start := time.Now()
 			rt, err := spaceRuntime(&tf, spaceName)
 			if err != nil {
 				return err
@@ -144,6 +147,18 @@ func searchRandomCommand() *command {
 			cands, err := spnas.RandomWithin(rt, target, tol, count, seed)
 			if err != nil {
 				return err
+			}
+			if out != "" {
+				rc := spnas.RunCandidates{Method: "random", Space: rt.Space.Name, TargetMS: target, Seed: seed, SearchSeconds: time.Since(start).Seconds()}
+				for _, c := range cands {
+					rc.Candidates = append(rc.Candidates, spnas.RunCandidate{Arch: c.Arch, PredictedMS: c.TableMS})
+				}
+				if err := os.MkdirAll(out, 0o755); err != nil {
+					return fmt.Errorf("search random: %w", err)
+				}
+				if err := spnas.WriteCandidates(out, rc); err != nil {
+					return err
+				}
 			}
 			if asJSON {
 				return writeJSON(e.stdout, cands)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"edgenas/internal/atomicfile"
 	"edgenas/internal/chart"
@@ -39,6 +40,7 @@ func Run(ctx context.Context, s *Searcher, dir string, onStep func(StepLog)) (Re
 	if _, err := s.Resume(ckpt); err != nil {
 		return Result{}, err
 	}
+	prior, start := priorSeconds(dir, s.Step), time.Now()
 	logPath := filepath.Join(dir, LogFile)
 	if err := truncateLog(logPath, s.Step); err != nil {
 		return Result{}, err
@@ -54,7 +56,10 @@ func Run(ctx context.Context, s *Searcher, dir string, onStep func(StepLog)) (Re
 		if err := w.Flush(); err != nil {
 			return fmt.Errorf("search log: %w", err)
 		}
-		return s.Save(ckpt)
+		if err := s.Save(ckpt); err != nil {
+			return err
+		}
+		return saveTiming(dir, s.Step, prior+time.Since(start).Seconds())
 	}
 	for !s.Done() {
 		if err := ctx.Err(); err != nil {
@@ -98,6 +103,11 @@ func Run(ctx context.Context, s *Searcher, dir string, onStep func(StepLog)) (Re
 		return Result{}, err
 	}
 	if err := Plot(logs, s.Cfg.TargetMS, filepath.Join(dir, PlotFile)); err != nil {
+		return Result{}, err
+	}
+	rc := RunCandidates{Method: "spnas", Space: s.RT.Space.Name, TargetMS: s.Cfg.TargetMS, Seed: s.Cfg.Seed,
+		SearchSeconds: prior + time.Since(start).Seconds(), Candidates: []RunCandidate{{Arch: res.Arch, PredictedMS: res.TableMS}}}
+	if err := WriteCandidates(dir, rc); err != nil {
 		return Result{}, err
 	}
 	return res, nil
@@ -183,4 +193,93 @@ func Plot(logs []StepLog, targetMS float64, path string) error {
 		fig.HLines = []chart.Ref{{Label: fmt.Sprintf("target %.3g ms", targetMS), Y: 100}}
 	}
 	return fig.Save(path)
+}
+
+// CandidatesFile is the run-directory contract every search method writes
+// (spnas, foxnas, random) and `edgenas evaluate` reads.
+const CandidatesFile = "candidates.json"
+
+// RunCandidates is the content of CandidatesFile: what a search run found
+// and what it cost. Candidates[0] is the run's pick.
+type RunCandidates struct {
+	Method        string         `json:"method"`
+	Space         string         `json:"space"`
+	TargetMS      float64        `json:"target_ms"`
+	Seed          uint64         `json:"seed"`
+	SearchSeconds float64        `json:"search_seconds"`
+	Candidates    []RunCandidate `json:"candidates"`
+}
+
+// RunCandidate is one architecture a run proposes, with its predicted latency.
+type RunCandidate struct {
+	Arch        string  `json:"arch"`
+	PredictedMS float64 `json:"predicted_ms"`
+}
+
+// WriteCandidates writes rc to dir's CandidatesFile atomically.
+func WriteCandidates(dir string, rc RunCandidates) error {
+	if len(rc.Candidates) == 0 {
+		return fmt.Errorf("write %s: no candidates", filepath.Join(dir, CandidatesFile))
+	}
+	b, err := json.MarshalIndent(rc, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Join(dir, CandidatesFile), err)
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, CandidatesFile), append(b, '\n'))
+}
+
+// ReadCandidates reads and checks dir's CandidatesFile.
+func ReadCandidates(dir string) (RunCandidates, error) {
+	path := filepath.Join(dir, CandidatesFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return RunCandidates{}, err
+	}
+	var rc RunCandidates
+	if err := json.Unmarshal(b, &rc); err != nil {
+		return RunCandidates{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	switch {
+	case rc.Method == "" || rc.Space == "":
+		return RunCandidates{}, fmt.Errorf("read %s: method and space are required", path)
+	case len(rc.Candidates) == 0:
+		return RunCandidates{}, fmt.Errorf("read %s: no candidates", path)
+	}
+	for i, c := range rc.Candidates {
+		if c.Arch == "" {
+			return RunCandidates{}, fmt.Errorf("read %s: candidate %d has no arch", path, i)
+		}
+	}
+	return rc, nil
+}
+
+// timingFile keeps a search's accumulated wall time across resumed
+// invocations, so search_seconds is the whole search's cost.
+const timingFile = "search_seconds.json"
+
+type runTiming struct {
+	Seconds float64 `json:"seconds"`
+	Step    int     `json:"step"`
+}
+
+// priorSeconds is the wall time earlier invocations spent reaching the
+// resumed step (0 for a fresh run or when the record is of another step).
+func priorSeconds(dir string, step int) float64 {
+	if step == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(filepath.Join(dir, timingFile))
+	if err != nil {
+		return 0
+	}
+	var t runTiming
+	if json.Unmarshal(b, &t) != nil || t.Step != step {
+		return 0
+	}
+	return t.Seconds
+}
+
+func saveTiming(dir string, step int, seconds float64) error {
+	b, _ := json.Marshal(runTiming{Seconds: seconds, Step: step})
+	return atomicfile.WriteFile(filepath.Join(dir, timingFile), b)
 }

@@ -1,0 +1,304 @@
+package evaluate
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+
+	"edgenas/internal/atomicfile"
+	"edgenas/internal/progress"
+	"edgenas/profiler"
+	"edgenas/runtime"
+	"edgenas/runtime/backends"
+	"edgenas/searcher/fmnist"
+	"edgenas/searcher/spnas"
+	"edgenas/space"
+	"edgenas/tflite"
+)
+
+// Config is one evaluation.
+type Config struct {
+	Runs []string
+	// Work caches trainings and their int8 models, so a rerun only trains
+	// what is missing (latency is never cached: it is measured anew).
+	Work  string
+	Seeds int
+	// Recipe is the fixed training recipe (its Seed is ignored: Seeds decides).
+	Recipe spnas.TrainConfig
+	PTQ    PTQ
+	// TestImages limits the validation and test images every accuracy is
+	// measured on to the first TestImages of each split (0: all), for quick
+	// checks; it is part of the training cache key.
+	TestImages int
+	// Backend and Threads are what latency and int8 accuracy run on.
+	Backend  string
+	Threads  int
+	Protocol profiler.Protocol
+	// Workers is how many interpreters share the int8 accuracy run (0: 1).
+	Workers int
+	// DefaultSpace is the space of legacy run directories.
+	DefaultSpace string
+	// Progress receives the progress lines (nil discards).
+	Progress io.Writer
+}
+
+// Training is one (candidate, seed) of one run, and what evaluation found.
+type Training struct {
+	Method        string  `json:"method"`
+	TargetMS      float64 `json:"target_ms"`
+	Run           string  `json:"run"`
+	RunSeed       uint64  `json:"run_seed"`
+	SearchSeconds float64 `json:"search_seconds"`
+	Candidate     int     `json:"candidate"`
+	Arch          string  `json:"arch"`
+	Seed          uint64  `json:"seed"`
+	PredictedMS   float64 `json:"predicted_ms"`
+	Dir           string  `json:"dir"`
+	Model         string  `json:"model"`
+	ValAcc        float64 `json:"val_accuracy"`
+	FloatAcc      float64 `json:"float_test_accuracy"`
+	Int8Acc       float64 `json:"int8_test_accuracy"`
+	MeasuredMS    float64 `json:"measured_ms"`
+	// MeasuredCIRel is the measured median's relative confidence half-width.
+	MeasuredCIRel float64 `json:"measured_ci_rel"`
+	// MeasuredUnstable: the measurement hit its time limit before its
+	// confidence interval was tight (a busy machine); rerun when idle.
+	MeasuredUnstable bool    `json:"measured_unstable,omitempty"`
+	TrainSeconds     float64 `json:"train_seconds"`
+	// Cached: the training was found finished in the work directory.
+	Cached bool `json:"cached"`
+
+	parsed space.Arch
+}
+
+// Plan reads the runs and lists their trainings (without running any).
+func Plan(cfg Config) ([]Run, []*Training, error) {
+	if len(cfg.Runs) == 0 {
+		return nil, nil, fmt.Errorf("evaluate: no run directories")
+	}
+	var runs []Run
+	var out []*Training
+	for _, dir := range cfg.Runs {
+		r, err := LoadRun(dir, cfg.DefaultSpace)
+		if err != nil {
+			return nil, nil, err
+		}
+		s, err := space.Lookup(r.Space)
+		if err != nil {
+			return nil, nil, fmt.Errorf("run %s: %w", dir, err)
+		}
+		runs = append(runs, r)
+		for ci, c := range r.Candidates {
+			a, err := s.Parse(c.Arch)
+			if err != nil {
+				return nil, nil, fmt.Errorf("run %s candidate %d: %w", dir, ci, err)
+			}
+			for _, seed := range Seeds(r, cfg.Seeds) {
+				t := &Training{Method: r.Method, TargetMS: r.TargetMS, Run: dir, RunSeed: r.Seed, SearchSeconds: r.SearchSeconds,
+					Candidate: ci, Arch: a.String(), Seed: seed, PredictedMS: c.PredictedMS, parsed: a}
+				t.Dir = filepath.Join(cfg.Work, trainKey(cfg.Recipe, cfg.TestImages, a, seed))
+				out = append(out, t)
+			}
+		}
+	}
+	return runs, out, nil
+}
+
+// trainKey names a training's cache directory: a hash of everything that
+// determines its result (space, architecture, seed and the recipe).
+func trainKey(rc spnas.TrainConfig, evalImages int, a space.Arch, seed uint64) string {
+	key := fmt.Sprintf("%s|%s|seed=%d|epochs=%g|frac=%g|batch=%d|lr=%g|wd=%g|smooth=%g",
+		a.Space.Name, a, seed, rc.Epochs, rc.DataFrac, rc.Batch, rc.LR, rc.WeightDecay, rc.Smoothing)
+	if evalImages > 0 {
+		key += fmt.Sprintf("|eval=%d", evalImages)
+	}
+	h := sha256.Sum256([]byte(key))
+	return fmt.Sprintf("train-s%d-%s", seed, hex.EncodeToString(h[:8]))
+}
+
+// finished returns the cached result of a training, if it completed with
+// the same architecture, seed and recipe.
+func finished(t *Training, rc spnas.TrainConfig) (spnas.TrainResult, bool) {
+	b, err := os.ReadFile(filepath.Join(t.Dir, spnas.TrainResultFile))
+	if err != nil {
+		return spnas.TrainResult{}, false
+	}
+	var res spnas.TrainResult
+	if json.Unmarshal(b, &res) != nil || res.Arch != t.Arch || res.Seed != t.Seed || res.Epochs != rc.Epochs || res.DataFrac != rc.DataFrac {
+		return spnas.TrainResult{}, false
+	}
+	return res, true
+}
+
+// steps is the number of optimizer steps spnas.Train takes with rc (for the
+// progress bar's total only).
+func steps(rc spnas.TrainConfig, trainLen int) int {
+	n := int(math.Round(rc.DataFrac * float64(trainLen)))
+	return max(1, int(math.Round(rc.Epochs*float64(n/max(1, rc.Batch)))))
+}
+
+// quantRecord caches a training's int8 model and accuracy.
+type quantRecord struct {
+	PTQ        string  `json:"ptq"`
+	Backend    string  `json:"backend"`
+	TestImages int     `json:"test_images"`
+	Int8Acc    float64 `json:"int8_test_accuracy"`
+}
+
+// Evaluate trains (or reuses), quantizes and times every training of the
+// runs in cfg and summarises them. data must hold the Fashion-MNIST splits.
+func Evaluate(ctx context.Context, cfg Config, data *fmnist.Data) (*Report, error) {
+	if cfg.Work == "" {
+		return nil, fmt.Errorf("evaluate: no work directory")
+	}
+	if cfg.Backend == "" {
+		cfg.Backend = "xnnpack"
+	}
+	_, ts, err := Plan(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if n := cfg.TestImages; n > 0 {
+		d := *data
+		d.Val, d.Test = d.Val.Slice(0, min(n, d.Val.Len())), d.Test.Slice(0, min(n, d.Test.Len()))
+		data = &d
+	}
+	if err := train(ctx, cfg, data, ts); err != nil {
+		return nil, err
+	}
+	models, err := quantizeAll(ctx, cfg, data, ts)
+	if err != nil {
+		return nil, err
+	}
+	if err := measure(ctx, cfg, ts, models); err != nil {
+		return nil, err
+	}
+	return Summarize(ts), nil
+}
+
+func train(ctx context.Context, cfg Config, data *fmnist.Data, ts []*Training) error {
+	total := 0
+	var todo []*Training
+	for _, t := range ts {
+		if res, ok := finished(t, cfg.Recipe); ok {
+			t.setTrained(res, true)
+			continue
+		}
+		todo = append(todo, t)
+		total += steps(cfg.Recipe, data.Train.Len())
+	}
+	fmt.Fprintf(orDiscard(cfg.Progress), "evaluate: %d trainings, %d cached in %s, %d to train\n", len(ts), len(ts)-len(todo), cfg.Work, len(todo))
+	if len(todo) == 0 {
+		return nil
+	}
+	bar := progress.New(cfg.Progress, "train", total)
+	for i, t := range todo {
+		rc := cfg.Recipe
+		rc.Seed = t.Seed
+		note := fmt.Sprintf("%d/%d %s seed %d", i+1, len(todo), t.Arch, t.Seed)
+		res, err := spnas.Train(ctx, rc, t.parsed, data, t.Dir, func(step, total int, loss, acc float64) {
+			bar.Add(1, note)
+		})
+		if err != nil {
+			return fmt.Errorf("evaluate: train %s seed %d in %s: %w", t.Arch, t.Seed, t.Dir, err)
+		}
+		t.setTrained(res, false)
+	}
+	return nil
+}
+
+func (t *Training) setTrained(res spnas.TrainResult, cached bool) {
+	t.ValAcc, t.FloatAcc, t.TrainSeconds, t.Cached = res.ValAcc, res.TestAcc, res.Seconds, cached
+}
+
+func quantizeAll(ctx context.Context, cfg Config, data *fmnist.Data, ts []*Training) ([]*tflite.Model, error) {
+	test := data.Test
+	bar := progress.New(cfg.Progress, "quantize", len(ts))
+	models := make([]*tflite.Model, len(ts))
+	for i, t := range ts {
+		t.Model = filepath.Join(t.Dir, "int8.tflite")
+		recPath := filepath.Join(t.Dir, "int8.json")
+		want := quantRecord{PTQ: cfg.PTQ.String(), Backend: cfg.Backend, TestImages: test.Len()}
+		var rec quantRecord
+		if b, err := os.ReadFile(recPath); err == nil && json.Unmarshal(b, &rec) == nil && rec.PTQ == want.PTQ && rec.Backend == want.Backend && rec.TestImages == want.TestImages {
+			if m, err := tflite.ReadFile(t.Model); err == nil {
+				models[i], t.Int8Acc = m, rec.Int8Acc
+				bar.Add(1, t.Arch+" (cached)")
+				continue
+			}
+		}
+		tr, err := LoadTrained(t.Dir)
+		if err != nil {
+			return nil, err
+		}
+		m, err := tr.Quantize(data.Train, cfg.PTQ)
+		if err != nil {
+			return nil, err
+		}
+		if want.Int8Acc, err = Int8Accuracy(ctx, m, cfg.Backend, test, cfg.Workers, nil); err != nil {
+			return nil, fmt.Errorf("evaluate %s: %w", t.Dir, err)
+		}
+		if err := tflite.WriteFile(t.Model, m); err != nil {
+			return nil, fmt.Errorf("evaluate: write %s: %w", t.Model, err)
+		}
+		b, _ := json.MarshalIndent(want, "", "  ")
+		if err := atomicfile.WriteFile(recPath, append(b, '\n')); err != nil {
+			return nil, err
+		}
+		models[i], t.Int8Acc = m, want.Int8Acc
+		bar.Add(1, fmt.Sprintf("%s seed %d int8 %.4f", t.Arch, t.Seed, t.Int8Acc))
+	}
+	return models, nil
+}
+
+// measure times every int8 model in one interleaved profiler.Measure call,
+// so load drift spreads over all of them.
+func measure(ctx context.Context, cfg Config, ts []*Training, models []*tflite.Model) error {
+	be, err := backends.Lookup(cfg.Backend)
+	if err != nil {
+		return err
+	}
+	cands := make([]profiler.Candidate, len(ts))
+	for i, m := range models {
+		it, err := be.Load(m, runtime.Options{Threads: cfg.Threads})
+		if err != nil {
+			return fmt.Errorf("evaluate: load %s on %s: %w", ts[i].Model, cfg.Backend, err)
+		}
+		defer it.Close()
+		if err := profiler.FillRandomInputs(it, uint64(i)+1); err != nil {
+			return fmt.Errorf("evaluate: inputs for %s: %w", ts[i].Model, err)
+		}
+		cands[i] = profiler.Candidate{Name: ts[i].Model, Invoke: it.Invoke}
+	}
+	fmt.Fprintf(orDiscard(cfg.Progress), "evaluate: measuring %d int8 models interleaved on %s, %d thread(s) (up to %.0f s each)\n",
+		len(cands), cfg.Backend, max(1, cfg.Threads), cfg.Protocol.MaxSecs)
+	ms, err := profiler.Measure(ctx, cands, cfg.Protocol, cfg.Backend, cfg.Threads)
+	if err != nil {
+		return fmt.Errorf("evaluate: measure: %w", err)
+	}
+	unstable := 0
+	for i, m := range ms {
+		ts[i].MeasuredMS, ts[i].MeasuredCIRel, ts[i].MeasuredUnstable = m.Stats.P50/1000, m.CIRel, m.Unstable
+		if m.Unstable {
+			unstable++
+		}
+	}
+	if unstable > 0 {
+		fmt.Fprintf(orDiscard(cfg.Progress), "evaluate: %d of %d latencies did not converge within %.0f s (busy machine?): rerun on an idle machine to refresh them\n",
+			unstable, len(ms), cfg.Protocol.MaxSecs)
+	}
+	return nil
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}

@@ -1,0 +1,275 @@
+package evaluate
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"edgenas/quantize"
+	"edgenas/searcher/fmnist"
+	"edgenas/searcher/nn"
+	"edgenas/searcher/spnas"
+	"edgenas/space"
+)
+
+const (
+	archA = "k3e3,skip,skip,k3e3,skip,skip,k3e3,skip,skip,k3e3,skip,skip"
+	archB = "k3e6,skip,skip,k3e3,skip,skip,k3e3,skip,skip,k3e3,skip,skip"
+)
+
+func writeJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// legacyDir writes a Single-Path NAS run directory as written before
+// candidates.json: result.json + arch.txt, and optionally the search
+// checkpoint that records the space and seed.
+func legacyDir(t *testing.T, withCkpt bool) string {
+	dir := t.TempDir()
+	writeJSON(t, filepath.Join(dir, spnas.ResultFile), spnas.Result{Arch: archA, TableMS: 0.27, TargetMS: 0.28, Within: true})
+	if err := os.WriteFile(filepath.Join(dir, spnas.ArchFile), []byte(archB+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if withCkpt {
+		ck := &nn.Checkpoint{Arch: "spnas-search:spnas-fmnist:epochs=8:frac=0.1:batch=64:seed=5:target=0.28:lambda=0",
+			Extra: map[string][]byte{"seed": binary.LittleEndian.AppendUint64(nil, 5)}}
+		if err := ck.Save(filepath.Join(dir, spnas.CheckpointFile)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestLoadRun(t *testing.T) {
+	cur := t.TempDir()
+	want := spnas.RunCandidates{Method: "foxnas", Space: "spnas-fmnist", TargetMS: 0.37, Seed: 2, SearchSeconds: 12.5,
+		Candidates: []spnas.RunCandidate{{Arch: archA, PredictedMS: 0.36}, {Arch: archB, PredictedMS: 0.38}}}
+	if err := spnas.WriteCandidates(cur, want); err != nil {
+		t.Fatal(err)
+	}
+	bad := t.TempDir()
+	writeJSON(t, filepath.Join(bad, spnas.CandidatesFile), map[string]any{"method": "random", "space": "spnas-fmnist"})
+	tests := []struct {
+		name                 string
+		dir                  string
+		defSpace             string
+		method, space, arch  string
+		seed                 uint64
+		predicted, searchSec float64
+		legacy               bool
+		err                  string
+	}{
+		{"candidates.json", cur, "", "foxnas", "spnas-fmnist", archA, 2, 0.36, 12.5, false, ""},
+		// arch.txt wins over result.json's arch (it is what the search printed last).
+		{"legacy with checkpoint", legacyDir(t, true), "", "spnas", "spnas-fmnist", archB, 5, 0.27, 0, true, ""},
+		{"legacy without checkpoint", legacyDir(t, false), "spnas-fmnist", "spnas", "spnas-fmnist", archB, 0, 0.27, 0, true, ""},
+		{"legacy, no space known", legacyDir(t, false), "", "", "", "", 0, 0, 0, true, "no default space"},
+		{"empty dir", t.TempDir(), "spnas-fmnist", "", "", "", 0, 0, 0, false, "neither candidates.json nor result.json"},
+		{"bad candidates.json", bad, "spnas-fmnist", "", "", "", 0, 0, 0, false, "no candidates"},
+	}
+	for _, tc := range tests {
+		r, err := LoadRun(tc.dir, tc.defSpace)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if r.Method != tc.method || r.Space != tc.space || r.Candidates[0].Arch != tc.arch || r.Seed != tc.seed ||
+			r.Candidates[0].PredictedMS != tc.predicted || r.SearchSeconds != tc.searchSec || r.Legacy != tc.legacy {
+			t.Errorf("%s: got %+v", tc.name, r)
+		}
+	}
+}
+
+func TestSeeds(t *testing.T) {
+	tests := []struct {
+		method string
+		seed   uint64
+		k      int
+		want   []uint64
+	}{
+		{"spnas", 3, 1, []uint64{3}},
+		{"foxnas", 2, 1, []uint64{2}},
+		{"spnas", 0, 1, []uint64{1}}, // seed unknown (legacy without checkpoint)
+		{"random", 7, 1, []uint64{1}},
+		{"spnas", 3, 3, []uint64{1, 2, 3}},
+		{"random", 7, 2, []uint64{1, 2}},
+	}
+	for _, tc := range tests {
+		r := Run{RunCandidates: spnas.RunCandidates{Method: tc.method, Seed: tc.seed}}
+		got := Seeds(r, tc.k)
+		if len(got) != len(tc.want) {
+			t.Errorf("%s seed %d k %d: %v, want %v", tc.method, tc.seed, tc.k, got, tc.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != tc.want[i] {
+				t.Errorf("%s seed %d k %d: %v, want %v", tc.method, tc.seed, tc.k, got, tc.want)
+			}
+		}
+	}
+}
+
+// The cache key separates everything that changes a training's result.
+func TestTrainKey(t *testing.T) {
+	a := space.MustLookup("spnas-fmnist")
+	x, err := a.Parse(archA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, _ := a.Parse(archB)
+	rc := spnas.DefaultTrainConfig()
+	other := rc
+	other.Epochs *= 2
+	base := trainKey(rc, 0, x, 1)
+	for name, k := range map[string]string{
+		"arch": trainKey(rc, 0, y, 1), "seed": trainKey(rc, 0, x, 2), "recipe": trainKey(other, 0, x, 1), "eval images": trainKey(rc, 100, x, 1),
+	} {
+		if k == base {
+			t.Errorf("changing the %s keeps the cache key %s", name, k)
+		}
+	}
+	if trainKey(rc, 0, x, 1) != base {
+		t.Error("the cache key is not deterministic")
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	tr := func(method string, target float64, run, arch string, seed uint64, fa, ia, pred, meas, search float64) *Training {
+		return &Training{Method: method, TargetMS: target, Run: run, Arch: arch, Seed: seed, FloatAcc: fa, Int8Acc: ia,
+			PredictedMS: pred, MeasuredMS: meas, SearchSeconds: search}
+	}
+	ts := []*Training{
+		tr("spnas", 0.28, "s1", "a", 1, 0.90, 0.89, 0.27, 0.29, 100),
+		tr("spnas", 0.28, "s2", "b", 2, 0.86, 0.85, 0.29, 0.27, 200),
+		tr("random", 0.28, "r", "c", 1, 0.80, 0.80, 0.28, 0.28, 0.1),
+		tr("random", 0.28, "r", "d", 1, 0.84, 0.82, 0.28, 0.30, 0.1),
+		tr("spnas", 0.37, "s3", "e", 1, 0.9, 0.9, 0.37, 0.37, 50), // no random group at 0.37: no RI
+	}
+	rep := Summarize(ts)
+	if len(rep.Groups) != 3 {
+		t.Fatalf("%d groups, want 3: %+v", len(rep.Groups), rep.Groups)
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+	rnd, sp, lone := rep.Groups[0], rep.Groups[1], rep.Groups[2]
+	if rnd.Method != "random" || sp.Method != "spnas" || lone.TargetMS != 0.37 {
+		t.Fatalf("group order %s %s %v", rnd.Method, sp.Method, lone.TargetMS)
+	}
+	if sp.N != 2 || sp.Runs != 2 || rnd.Runs != 1 || rnd.Archs != 2 || !near(sp.FloatAcc.Mean, 0.88) || !near(sp.FloatAcc.Std, math.Sqrt(0.0008)) {
+		t.Errorf("spnas group %+v", sp)
+	}
+	if !near(sp.SearchSeconds, 150) || !near(rnd.SearchSeconds, 0.1) {
+		t.Errorf("search cost per run: spnas %v random %v, want 150 and 0.1", sp.SearchSeconds, rnd.SearchSeconds)
+	}
+	if !near(rnd.MeasuredErrPct, 100*(0.29/0.28-1)) || !near(sp.PredictedErrPct, 0) {
+		t.Errorf("latency errors: random measured %v, spnas predicted %v", rnd.MeasuredErrPct, sp.PredictedErrPct)
+	}
+	if sp.RIFloat == nil || !near(*sp.RIFloat, 100*(0.88-0.82)/0.82) || sp.RIInt8 == nil || !near(*sp.RIInt8, 100*(0.87-0.81)/0.81) {
+		t.Errorf("RI %v %v", sp.RIFloat, sp.RIInt8)
+	}
+	if rnd.RIFloat != nil || lone.RIFloat != nil {
+		t.Error("RI for the random group itself or a target without random architectures")
+	}
+	out := t.TempDir()
+	if err := rep.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{ResultsJSON, ResultsCSV, AccLatencyPNG, PredMeasPNG} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s missing or empty (%v)", f, err)
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(out, ResultsCSV))
+	if lines := strings.Count(string(b), "\n"); lines != len(ts)+1 {
+		t.Errorf("results.csv has %d lines, want %d", lines, len(ts)+1)
+	}
+	var sb strings.Builder
+	if err := rep.Print(&sb); err != nil || !strings.Contains(sb.String(), "+7.32%") {
+		t.Errorf("table lacks the RI +7.32%%:\n%s", sb.String())
+	}
+}
+
+// A legacy run's search cost is the time from its log's creation to its
+// result's last write.
+func TestLegacySearchSeconds(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, spnas.LogFile), []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if legacySearchSeconds(dir) != 0 {
+		t.Error("search seconds without a result.json")
+	}
+	time.Sleep(50 * time.Millisecond)
+	writeJSON(t, filepath.Join(dir, spnas.ResultFile), spnas.Result{Arch: archA})
+	s := legacySearchSeconds(dir)
+	if s == 0 {
+		t.Skip("no file creation times on this filesystem")
+	}
+	if s < 0.04 || s > 5 {
+		t.Errorf("search seconds %v, want about 0.05", s)
+	}
+}
+
+// Sharing the accuracy run among workers gives exactly the single-worker
+// figure, and bad input or a cancelled context is an error.
+func TestInt8AccuracyWorkers(t *testing.T) {
+	a, err := space.MustLookup("spnas-fmnist").Parse(archA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := quantize.ArchModel(a, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	const n = 3*accuracyChunk - 17
+	set := &fmnist.Set{Images: make([]float32, n*fmnist.Pixels), Labels: make([]uint8, n)}
+	for i := range set.Images {
+		set.Images[i] = rng.Float32()
+	}
+	for i := range set.Labels {
+		set.Labels[i] = uint8(rng.IntN(10))
+	}
+	one, err := Int8Accuracy(context.Background(), m, "xnnpack", set, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls, last int
+	three, err := Int8Accuracy(context.Background(), m, "xnnpack", set, 3, func(done int) { calls++; last = done })
+	if err != nil || three != one || calls != 3 || last != n {
+		t.Errorf("3 workers: %v (%v), %d progress calls ending at %d; 1 worker: %v", three, err, calls, last, one)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for name, f := range map[string]func() error{
+		"cancelled": func() error { _, err := Int8Accuracy(ctx, m, "xnnpack", set, 2, nil); return err },
+		"empty": func() error {
+			_, err := Int8Accuracy(context.Background(), m, "xnnpack", set.Slice(0, 0), 2, nil)
+			return err
+		},
+		"backend": func() error { _, err := Int8Accuracy(context.Background(), m, "nope", set, 2, nil); return err },
+	} {
+		if f() == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
