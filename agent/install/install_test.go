@@ -355,6 +355,20 @@ func TestHealthCheckFailureRollsBack(t *testing.T) {
 		t.Fatalf("v4: %+v", r)
 	}
 	mustCheck(t, a.models, "m", 4)
+	// Expected computed on another backend: only the top-1 class is held
+	// (rounding differs between backends); a wrong top-1 still fails.
+	m5 := f.serve("m", 5, body2, off)
+	m5.MaxDiff, m5.Backend = 2, "xnnpack"
+	a.deploy("r5", f.sign(m5))
+	if r := a.final(t, 6); r.State != proto.InstallCommitted {
+		t.Fatalf("v5 (expected from another backend, 3 quanta off): %+v", r)
+	}
+	m6 := f.serve("m", 6, body2, bad)
+	m6.Backend = "xnnpack"
+	a.deploy("r6", f.sign(m6))
+	if r := a.final(t, 7); r.State != proto.InstallRolledBack || !strings.Contains(r.Reason, "top-1") {
+		t.Fatalf("v6 (other backend, wrong top-1): %+v", r)
+	}
 }
 
 // TestCrashRecovery freezes an install at each kill point (the goroutine

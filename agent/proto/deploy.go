@@ -82,8 +82,14 @@ type Manifest struct {
 	// health check.
 	InputSeed uint64 `json:"input_seed"`
 	// Expected is the raw int8 bytes of output tensor 0 on that input,
-	// computed by the host on the ref backend.
+	// computed by the host on Backend.
 	Expected []byte `json:"expected"`
+	// Backend names the backend that computed Expected ("" means ref). An
+	// agent on the same backend holds its output to MaxDiff; one on another
+	// backend only to the top-1 class, because XNNPACK's single rounding and
+	// TFLite's double rounding compound to more than a few quanta over a
+	// whole trained network (runtime/backends/AGREEMENT.md).
+	Backend string `json:"backend,omitempty"`
 	// MaxDiff is the largest allowed |difference| in quanta between the
 	// device's output and Expected; the top-1 index must match too.
 	MaxDiff int `json:"max_diff"`

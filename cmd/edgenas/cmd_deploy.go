@@ -19,6 +19,7 @@ import (
 
 	"edgenas/agent/proto"
 	"edgenas/internal/signing"
+	"edgenas/runtime/backends"
 	"edgenas/searcher/rollout"
 )
 
@@ -37,6 +38,7 @@ type deployFlags struct {
 	resume            string
 	inputSeed         uint64
 	maxDiff           int
+	checkBackend      string
 	minAgent          string
 	asJSON, verbose   bool
 	fs                *flag.FlagSet
@@ -60,6 +62,7 @@ func (d *deployFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&d.resume, "resume", "", "continue an interrupted rollout by id (serves on its original address unless --listen)")
 	fs.Uint64Var(&d.inputSeed, "input-seed", rollout.DefaultInputSeed, "seed of the fixed health-check input")
 	fs.IntVar(&d.maxDiff, "max-diff", rollout.DefaultMaxDiff, "largest |difference| in quanta between a device's output and the host's")
+	fs.StringVar(&d.checkBackend, "check-backend", defaultCheckBackend(), "backend the host computes the expected health-check output on (agents on another backend are held to the top-1 class only)")
 	fs.StringVar(&d.minAgent, "min-agent-version", "", "oldest agent version allowed to install it")
 	fs.StringVar(&d.rolloutID, "rollout", "", "status: the rollout to show (default: the latest)")
 	fs.BoolVar(&d.asJSON, "json", false, "print the rollout as JSON")
@@ -287,7 +290,7 @@ func planRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.Store,
 	}
 	created := time.Now().UTC()
 	m, err := rollout.ModelManifest(art, rollout.ManifestOptions{Name: name, Version: version, URL: srv.URL(art.SHA256),
-		InputSeed: d.inputSeed, MaxDiff: d.maxDiff, MinAgentVersion: d.minAgent, Created: created})
+		InputSeed: d.inputSeed, MaxDiff: d.maxDiff, Backend: d.checkBackend, MinAgentVersion: d.minAgent, Created: created})
 	if err != nil {
 		return nil, err
 	}
@@ -367,4 +370,15 @@ func runDeployStatus(e *env, d *deployFlags) error {
 		return err
 	}
 	return printRollout(e.stdout, r, d.asJSON)
+}
+
+// defaultCheckBackend is xnnpack when this host has it (agents default to
+// it, so their outputs are compared quantum by quantum), else ref.
+func defaultCheckBackend() string {
+	for _, b := range backends.Available() {
+		if b == "xnnpack" {
+			return b
+		}
+	}
+	return "ref"
 }

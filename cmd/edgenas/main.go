@@ -55,16 +55,27 @@ func commands() []*command {
 		fleetCommand(),
 		searchCommand(),
 		trainCommand(),
+		quantizeCommand(),
+		evaluateCommand(),
 		predictorsCommand(),
+		demoCommand(),
+		keysCommand(),
+		deployCommand(),
 		versionCommand(),
 	}
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(context.Background())
 	code := execute(ctx, &env{stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:])
 	stop()
 	os.Exit(code)
+}
+
+// signalContext is cancelled on SIGINT or SIGTERM, so every command shuts
+// down through its context.
+func signalContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }
 
 // execute runs the CLI and returns the process exit code.

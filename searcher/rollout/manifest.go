@@ -25,10 +25,14 @@ const DefaultInputSeed = 0x5eed
 // (and must also keep the top-1 class).
 const DefaultMaxDiff = 8
 
-// ExpectedOutput runs the model at path on the ref backend with every input
-// filled by profiler.FillRandomInputs(seed) and returns output tensor 0's
-// raw int8 bytes: what a healthy device must reproduce.
-func ExpectedOutput(path string, seed uint64) ([]byte, error) {
+// ExpectedOutput runs the model at path on the named backend ("" is ref)
+// with every input filled by profiler.FillRandomInputs(seed) and returns
+// output tensor 0's raw int8 bytes: what a healthy device on that backend
+// must reproduce.
+func ExpectedOutput(path string, seed uint64, backend string) ([]byte, error) {
+	if backend == "" {
+		backend = "ref"
+	}
 	m, err := tflite.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("expected output: %w", err)
@@ -39,13 +43,13 @@ func ExpectedOutput(path string, seed uint64) ([]byte, error) {
 	if typ := m.Output(0).Type; typ != tflite.Int8 {
 		return nil, fmt.Errorf("expected output: %s output 0 is %v, want int8 (quantize the model first)", path, typ)
 	}
-	be, err := backends.Lookup("ref")
+	be, err := backends.Lookup(backend)
 	if err != nil {
 		return nil, fmt.Errorf("expected output: %w", err)
 	}
 	it, err := be.Load(m, runtime.Options{Threads: 1})
 	if err != nil {
-		return nil, fmt.Errorf("expected output: load %s on ref: %w", path, err)
+		return nil, fmt.Errorf("expected output: load %s on %s: %w", path, backend, err)
 	}
 	defer it.Close()
 	if err := profiler.FillRandomInputs(it, seed); err != nil {
@@ -63,11 +67,14 @@ func ExpectedOutput(path string, seed uint64) ([]byte, error) {
 
 // ManifestOptions are the choices behind one model manifest.
 type ManifestOptions struct {
-	Name            string
-	Version         uint64
-	URL             string
-	InputSeed       uint64
-	MaxDiff         int
+	Name      string
+	Version   uint64
+	URL       string
+	InputSeed uint64
+	MaxDiff   int
+	// Backend computes Expected ("" is ref); give the backend the target
+	// agents run, so their check is held to MaxDiff.
+	Backend         string
 	MinAgentVersion string
 	Created         time.Time
 }
@@ -76,7 +83,7 @@ type ManifestOptions struct {
 // agents: its size, digest, URL, and the expected output on the fixed input.
 // The manifest is validated as an agent would.
 func ModelManifest(a Artifact, o ManifestOptions) (proto.Manifest, error) {
-	exp, err := ExpectedOutput(a.Path, o.InputSeed)
+	exp, err := ExpectedOutput(a.Path, o.InputSeed, o.Backend)
 	if err != nil {
 		return proto.Manifest{}, err
 	}
@@ -85,7 +92,7 @@ func ModelManifest(a Artifact, o ManifestOptions) (proto.Manifest, error) {
 		created = time.Now()
 	}
 	m := proto.Manifest{Kind: proto.ManifestModel, Name: o.Name, Version: o.Version, Size: a.Size, SHA256: a.SHA256,
-		URL: o.URL, InputSeed: o.InputSeed, Expected: exp, MaxDiff: o.MaxDiff, MinAgentVersion: o.MinAgentVersion,
+		URL: o.URL, InputSeed: o.InputSeed, Expected: exp, Backend: o.Backend, MaxDiff: o.MaxDiff, MinAgentVersion: o.MinAgentVersion,
 		Created: created.UTC()}
 	if err := m.Validate(); err != nil {
 		return proto.Manifest{}, err

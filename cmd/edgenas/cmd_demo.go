@@ -1,0 +1,382 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// demoConfig is what `edgenas demo` runs; the defaults fit the whole loop in
+// well under 20 minutes on a 2-core machine, the flags scale it up.
+type demoConfig struct {
+	out          string
+	space        string
+	target       float64 // ms; 0: the middle of the space's range on the measured table
+	searchEpochs float64
+	searchFrac   float64
+	trainEpochs  float64
+	trainFrac    float64
+	calib        int
+	validate     int
+	seed         uint64
+	backend      string
+	fastProfile  bool
+	refImages    int
+}
+
+func demoCommand() *command {
+	c := demoConfig{space: "spnas-fmnist", searchEpochs: 8, searchFrac: 0.05, trainEpochs: 2, trainFrac: 0.4,
+		calib: 512, refImages: 1000, validate: 20, seed: 1, backend: "xnnpack"}
+	return &command{
+		name: "demo",
+		summary: "the whole loop on this machine: broker and agent processes, fleet LUT, Single-Path NAS, train, " +
+			"int8 quantization, signed rollout to the agent, report",
+		usage:   "[--out DIR] [--target-ms T] [--search-epochs E] [--train-epochs E] [--data-frac F] [--seed S] [--json]",
+		example: "edgenas demo --out demo-out   # then open demo-out/report.md",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&c.out, "out", "demo-out", "output directory (report.md and every artefact)")
+			fs.Float64Var(&c.target, "target-ms", 0, "latency target (default: the middle of the space's range on the measured table)")
+			fs.Float64Var(&c.searchEpochs, "search-epochs", c.searchEpochs, "Single-Path NAS search epochs")
+			fs.Float64Var(&c.searchFrac, "search-data-frac", c.searchFrac, "fraction of the training split per search epoch")
+			fs.Float64Var(&c.trainEpochs, "train-epochs", c.trainEpochs, "training epochs of the searched architecture")
+			fs.Float64Var(&c.trainFrac, "data-frac", c.trainFrac, "fraction of the training split per training epoch")
+			fs.IntVar(&c.calib, "calib", c.calib, "calibration images for int8 quantization")
+			fs.IntVar(&c.refImages, "ref-test-images", c.refImages, "test images for the int8 accuracy on the slow ref backend (0: all)")
+			fs.IntVar(&c.validate, "validate-models", c.validate, "random models measured to check the latency predictor (0: skip)")
+			fs.Uint64Var(&c.seed, "seed", c.seed, "seed of the search and the training")
+			fs.StringVar(&c.backend, "backend", c.backend, "backend of the local agent")
+			fs.BoolVar(&c.fastProfile, "fast-profile", false, "profile with a quick, less precise protocol (smoke tests)")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 0 {
+				return usagef("demo takes no arguments")
+			}
+			if c.searchEpochs <= 0 || c.trainEpochs <= 0 || c.calib <= 0 {
+				return usagef("--search-epochs, --train-epochs and --calib must be positive")
+			}
+			return runDemo(ctx, e, c)
+		},
+	}
+}
+
+// demo carries the state of one demo run between its steps.
+type demo struct {
+	cfg     demoConfig
+	e       *env
+	out     string
+	logs    string
+	step    int
+	total   int
+	start   time.Time
+	broker  string
+	hostPW  string
+	agentPW string
+	agentID string
+	procs   []*exec.Cmd
+	r       demoReport
+}
+
+func randomSecret() (string, error) {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("demo: password: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func runDemo(ctx context.Context, e *env, cfg demoConfig) (err error) {
+	out, err := filepath.Abs(cfg.out)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	d := &demo{cfg: cfg, e: e, out: out, logs: filepath.Join(out, "logs"), total: 10, start: time.Now(), agentID: "local-1"}
+	for _, dir := range []string{out, d.logs} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+	if d.hostPW, err = randomSecret(); err != nil {
+		return err
+	}
+	if d.agentPW, err = randomSecret(); err != nil {
+		return err
+	}
+	defer d.stopProcesses()
+	d.r.Started = d.start
+	d.r.Out = out
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"keys", d.keys},
+		{"broker", d.startBroker},
+		{"agent", d.startAgent},
+		{"fleet profile", d.profile},
+		{"search", d.search},
+		{"train", d.train},
+		{"quantize", d.quantize},
+		{"measure", d.measure},
+		{"deploy", d.deploy},
+		{"validate", d.validatePredictor},
+	}
+	d.total = len(steps)
+	for _, s := range steps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		d.step++
+		t0 := time.Now()
+		if err := s.fn(ctx); err != nil {
+			d.r.Failed = fmt.Sprintf("step %d (%s): %v", d.step, s.name, err)
+			// A partial report still says where everything is and what failed.
+			_ = d.writeReport()
+			return fmt.Errorf("demo step %d/%d (%s): %w", d.step, d.total, s.name, err)
+		}
+		d.r.Steps = append(d.r.Steps, demoStep{Name: s.name, Seconds: time.Since(t0).Seconds()})
+	}
+	d.r.Seconds = time.Since(d.start).Seconds()
+	if err := d.writeReport(); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "demo done in %s: %s\n", time.Since(d.start).Round(time.Second), filepath.Join(out, "report.md"))
+	return nil
+}
+
+// announce prints the step banner: where the demo is and how long it has run.
+func (d *demo) announce(format string, a ...any) {
+	fmt.Fprintf(d.e.stderr, "\n== demo [%d/%d, %s elapsed] %s\n", d.step, d.total,
+		time.Since(d.start).Round(time.Second), fmt.Sprintf(format, a...))
+}
+
+// cli runs one edgenas command in this process, exactly as a user would type
+// it (printed first), keeps its stdout in logs/NAME.out and returns it.
+// Progress goes to stderr as the command prints it.
+func (d *demo) cli(ctx context.Context, name string, args ...string) ([]byte, error) {
+	shown := make([]string, len(args))
+	for i, a := range args {
+		if strings.Contains(a, d.hostPW) {
+			a = "$EDGENAS_HOST_PASSWORD"
+		}
+		shown[i] = a
+	}
+	fmt.Fprintf(d.e.stderr, "$ edgenas %s\n", strings.Join(shown, " "))
+	var buf bytes.Buffer
+	code := execute(ctx, &env{stdout: &buf, stderr: d.e.stderr}, args)
+	if werr := os.WriteFile(filepath.Join(d.logs, name+".out"), buf.Bytes(), 0o644); werr != nil {
+		return nil, fmt.Errorf("%s: %w", name, werr)
+	}
+	if code != 0 {
+		return buf.Bytes(), fmt.Errorf("edgenas %s exited %d (output in %s)", args[0], code, filepath.Join(d.logs, name+".out"))
+	}
+	return buf.Bytes(), nil
+}
+
+// cliJSON is cli with --json output decoded into v.
+func (d *demo) cliJSON(ctx context.Context, v any, name string, args ...string) error {
+	b, err := d.cli(ctx, name, append(args, "--json")...)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: reading its JSON output: %w", name, err)
+	}
+	return nil
+}
+
+func (d *demo) path(elem ...string) string { return filepath.Join(append([]string{d.out}, elem...)...) }
+
+func (d *demo) keys(ctx context.Context) error {
+	d.announce("host signing key")
+	if _, err := os.Stat(d.path("keys", "host.key")); err == nil {
+		fmt.Fprintf(d.e.stderr, "reusing %s\n", d.path("keys", "host.key"))
+		return nil
+	}
+	_, err := d.cli(ctx, "keys", "keys", "init", "--dir", d.path("keys"))
+	return err
+}
+
+// spawn starts an edgenas subcommand as a separate process (its own process
+// group, so a Ctrl-C reaches it only through the demo's orderly shutdown).
+func (d *demo) spawn(name string, env []string, args ...string) (*exec.Cmd, io.Reader, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	logf, err := os.Create(filepath.Join(d.logs, name+".log"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		logf.Close()
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	fmt.Fprintf(d.e.stderr, "$ edgenas %s &   (log: %s)\n", strings.Join(args, " "), logf.Name())
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, nil, fmt.Errorf("%s: start: %w", name, err)
+	}
+	d.procs = append(d.procs, cmd)
+	return cmd, io.TeeReader(stdout, logf), nil
+}
+
+// stopProcesses ends the agent first and then the broker, each with SIGTERM
+// and a grace period, so the agent's last will and state files are written.
+func (d *demo) stopProcesses() {
+	for i := len(d.procs) - 1; i >= 0; i-- {
+		p := d.procs[i]
+		if p.Process == nil {
+			continue
+		}
+		_ = p.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = p.Process.Kill()
+			<-done
+		}
+	}
+	d.procs = nil
+}
+
+func (d *demo) startBroker(ctx context.Context) error {
+	d.announce("embedded MQTT broker (separate process, loopback)")
+	_, stdout, err := d.spawn("broker", []string{"EDGENAS_HOST_PASSWORD=" + d.hostPW, "EDGENAS_AGENT_PASSWORD=" + d.agentPW},
+		"broker", "--listen", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	url := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			// "broker listening on tcp://127.0.0.1:PORT (...)"
+			if f := strings.Fields(sc.Text()); len(f) >= 4 && f[1] == "listening" {
+				url <- f[3]
+			}
+		}
+	}()
+	select {
+	case u := <-url:
+		d.broker = u
+		d.r.Broker = u
+		fmt.Fprintf(d.e.stderr, "broker at %s\n", u)
+		return nil
+	case <-time.After(20 * time.Second):
+		return fmt.Errorf("broker did not report its address within 20 s (see %s)", filepath.Join(d.logs, "broker.log"))
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (d *demo) startAgent(ctx context.Context) error {
+	d.announce("local agent %s (separate process)", d.agentID)
+	d.r.Agent = d.agentID
+	_, stdout, err := d.spawn("agent", []string{"EDGENAS_AGENT_PASSWORD=" + d.agentPW},
+		"agent", "--broker", d.broker, "--id", d.agentID, "--class", "local", "--backend", d.cfg.backend,
+		"--data-dir", d.path("agent"), "--trust", d.path("keys", "host.pub"))
+	if err != nil {
+		return err
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	// Wait until the host sees it, so the profile below does not start on an empty fleet.
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var rows []struct {
+			ID    string `json:"id"`
+			State string `json:"state"`
+		}
+		b, err := d.cli(ctx, "fleet-list", "fleet", "list", "--broker", d.broker, "--password", d.hostPW, "--wait", "500ms", "--json")
+		if err == nil && json.Unmarshal(b, &rows) == nil {
+			for _, r := range rows {
+				if r.ID == d.agentID && r.State != "offline" {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	return fmt.Errorf("agent %s did not come online within 30 s (see %s)", d.agentID, filepath.Join(d.logs, "agent.log"))
+}
+
+func (d *demo) profile(ctx context.Context) error {
+	d.announce("latency table of %s measured by the agent through the fleet (MQTT)", d.cfg.space)
+	var sum struct {
+		Entries int     `json:"entries"`
+		Seconds float64 `json:"seconds"`
+	}
+	args := []string{"fleet", "profile", "--broker", d.broker, "--password", d.hostPW,
+		"--space", d.cfg.space, "--class", "local", "--out", d.path("lut.db"), "--timeout", "10m"}
+	if d.cfg.fastProfile {
+		args = append(args, "--fast")
+	}
+	err := d.cliJSON(ctx, &sum, "fleet-profile", args...)
+	d.r.LUT = demoLUT{Path: d.path("lut.db"), Entries: sum.Entries, Seconds: sum.Seconds}
+	return err
+}
+
+// tableArgs are the flags selecting the demo agent's table in the store.
+func (d *demo) tableArgs() []string {
+	return []string{"--lut", d.path("lut.db"), "--device", d.agentID, "--backend", d.cfg.backend, "--threads", "1"}
+}
+
+func (d *demo) search(ctx context.Context) error {
+	if d.cfg.target == 0 {
+		t, lo, hi, err := demoTarget(d.path("lut.db"), d.agentID, d.cfg.backend, d.cfg.space)
+		if err != nil {
+			return err
+		}
+		d.cfg.target = t
+		d.r.SpaceLoMS, d.r.SpaceHiMS = lo, hi
+	}
+	d.announce("Single-Path NAS at a target of %.3f ms", d.cfg.target)
+	var res struct {
+		Result  demoSearch `json:"result"`
+		Seconds float64    `json:"seconds"`
+	}
+	args := append([]string{"search", "spnas", "--space", d.cfg.space}, d.tableArgs()...)
+	args = append(args, "--target-ms", strconv.FormatFloat(d.cfg.target, 'g', 6, 64),
+		"--epochs", ftoa(d.cfg.searchEpochs), "--data-frac", ftoa(d.cfg.searchFrac),
+		"--seed", strconv.FormatUint(d.cfg.seed, 10), "--out", d.path("search"))
+	if err := d.cliJSON(ctx, &res, "search", args...); err != nil {
+		return err
+	}
+	d.r.Search = res.Result
+	d.r.SearchSeconds = res.Seconds
+	return nil
+}
+
+func (d *demo) train(ctx context.Context) error {
+	d.announce("train the searched architecture from scratch")
+	var res demoTrain
+	err := d.cliJSON(ctx, &res, "train", "train", "--space", d.cfg.space, "--arch", "@"+d.path("search", "arch.txt"),
+		"--epochs", ftoa(d.cfg.trainEpochs), "--data-frac", ftoa(d.cfg.trainFrac),
+		"--seed", strconv.FormatUint(d.cfg.seed, 10), "--out", d.path("train"))
+	d.r.Train = res
+	return err
+}
+
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

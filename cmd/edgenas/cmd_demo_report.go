@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"edgenas/internal/atomicfile"
+	"edgenas/lut"
+	"edgenas/searcher/spnas"
+	"edgenas/space"
+)
+
+// demoReport is everything report.md says, also written as report.json.
+type demoReport struct {
+	Started       time.Time       `json:"started"`
+	Seconds       float64         `json:"seconds"`
+	Out           string          `json:"out"`
+	Failed        string          `json:"failed,omitempty"`
+	Broker        string          `json:"broker"`
+	Agent         string          `json:"agent"`
+	LUT           demoLUT         `json:"lut"`
+	SpaceLoMS     float64         `json:"space_lo_ms,omitempty"`
+	SpaceHiMS     float64         `json:"space_hi_ms,omitempty"`
+	Search        demoSearch      `json:"search"`
+	SearchSeconds float64         `json:"search_seconds"`
+	Train         demoTrain       `json:"train"`
+	Quant         demoQuant       `json:"quantize"`
+	LocalMS       float64         `json:"local_measured_ms"`
+	LocalCV       float64         `json:"local_cv"`
+	Deploy        json.RawMessage `json:"deploy,omitempty"`
+	AgentState    string          `json:"agent_state,omitempty"`
+	AgentMS       float64         `json:"agent_measured_ms,omitempty"`
+	Validate      []lut.Accuracy  `json:"validate,omitempty"`
+	Steps         []demoStep      `json:"steps"`
+}
+
+type demoStep struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+}
+
+type demoLUT struct {
+	Path    string  `json:"path"`
+	Entries int     `json:"entries"`
+	Seconds float64 `json:"seconds"`
+}
+
+// demoSearch is the part of `search spnas --json` the report uses.
+type demoSearch struct {
+	Arch      string  `json:"arch"`
+	TableMS   float64 `json:"table_ms"`
+	FormulaMS float64 `json:"formula_ms"`
+	TargetMS  float64 `json:"target_ms"`
+	Within    bool    `json:"within"`
+	Lambda    float64 `json:"lambda"`
+	Steps     int     `json:"steps"`
+}
+
+// demoTrain is the part of `train --json` the report uses.
+type demoTrain struct {
+	Arch    string  `json:"arch"`
+	ValAcc  float64 `json:"val_accuracy"`
+	TestAcc float64 `json:"test_accuracy"`
+	Seconds float64 `json:"seconds"`
+	MACs    int64   `json:"macs"`
+}
+
+// demoQuant is the part of `quantize --json` the report uses.
+type demoQuant struct {
+	Model      string             `json:"model"`
+	FloatAcc   float64            `json:"float_accuracy"`
+	Int8Acc    map[string]float64 `json:"int8_accuracy"`
+	GapPP      map[string]float64 `json:"gap_pp"`
+	Calibrated int                `json:"calib"`
+	RefImages  int                `json:"ref_test_images,omitempty"`
+}
+
+// demoTarget picks the default latency target: the middle of the space's
+// range on the measured table, a target every run can reach.
+func demoTarget(store, device, backend, spaceName string) (target, lo, hi float64, err error) {
+	s, err := space.Lookup(spaceName)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	st, err := lut.Open(store)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer st.Close()
+	tab, err := st.View(device, backend, 1)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	sr, err := lut.NewSpaceRuntime(s, tab)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	rt, err := spnas.NewRuntime(sr)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	lo, hi = rt.Range()
+	return (lo + hi) / 2, lo, hi, nil
+}
+
+func (d *demo) quantize(ctx context.Context) error {
+	d.announce("int8 post-training quantization (accuracy on both backends)")
+	var q demoQuant
+	err := d.cliJSON(ctx, &q, "quantize", "quantize", "--checkpoint", d.path("train"),
+		"--calib", fmt.Sprint(d.cfg.calib), "--ref-test-images", fmt.Sprint(d.cfg.refImages), "-o", d.path("model.tflite"))
+	q.Model = d.path("model.tflite")
+	d.r.Quant = q
+	return err
+}
+
+// measure times the int8 model on this machine with the same backend as the
+// agent, independently of the rollout's health check.
+func (d *demo) measure(ctx context.Context) error {
+	d.announce("measure the int8 model end to end on this machine")
+	var b struct {
+		Inference struct {
+			P50 float64 `json:"p50_us"`
+			CV  float64 `json:"cv"`
+		} `json:"inference"`
+	}
+	err := d.cliJSON(ctx, &b, "bench", "bench", "--backend", d.cfg.backend, "--threads", "1", d.path("model.tflite"))
+	d.r.LocalMS, d.r.LocalCV = b.Inference.P50/1000, b.Inference.CV
+	return err
+}
+
+func (d *demo) deploy(ctx context.Context) error {
+	d.announce("signed rollout of the int8 model to the agent")
+	b, err := d.cli(ctx, "deploy", "deploy", "--model", d.path("model.tflite"), "--to", "all", "--name", "demo",
+		"--keys", d.path("keys"), "--state", d.path("rollouts"), "--broker", d.broker, "--password", d.hostPW,
+		"--timeout", "3m", "--json")
+	if len(b) > 0 && json.Valid(b) {
+		d.r.Deploy = json.RawMessage(b)
+		d.r.AgentState, d.r.AgentMS = deployAgentState(b, d.agentID)
+	}
+	return err
+}
+
+// deployAgentState finds one agent's final state and measured latency in the
+// deploy command's JSON output.
+func deployAgentState(b []byte, agent string) (string, float64) {
+	var out struct {
+		Devices []struct {
+			Agent     string  `json:"agent"`
+			State     string  `json:"state"`
+			LatencyMS float64 `json:"latency_ms"`
+		} `json:"devices"`
+	}
+	if json.Unmarshal(b, &out) != nil {
+		return "", 0
+	}
+	for _, dv := range out.Devices {
+		if dv.Agent == agent {
+			return dv.State, dv.LatencyMS
+		}
+	}
+	return "", 0
+}
+
+func (d *demo) validatePredictor(ctx context.Context) error {
+	if d.cfg.validate == 0 {
+		return nil
+	}
+	d.announce("check the latency table against %d random models measured end to end", d.cfg.validate)
+	var rep lut.ValidateReport
+	args := append([]string{"lut", "validate", "--space", d.cfg.space}, d.tableArgs()...)
+	args = append(args, "--models", fmt.Sprint(d.cfg.validate), "--calib", "5", "--seed", "1", "--out", d.path("validate"))
+	err := d.cliJSON(ctx, &rep, "validate", args...)
+	d.r.Validate = rep.Accuracy
+	return err
+}
+
+func (d *demo) writeReport() error {
+	if err := atomicfile.Write(d.path("report.json"), func(w io.Writer) error { return writeJSON(w, d.r) }); err != nil {
+		return err
+	}
+	return atomicfile.Write(d.path("report.md"), func(w io.Writer) error { return d.r.markdown(w, d.out) })
+}
+
+func pct(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }
+
+// rel names a file relative to the report, and says when it is missing.
+func rel(out string, elem ...string) string {
+	p := filepath.Join(append([]string{out}, elem...)...)
+	r, _ := filepath.Rel(out, p)
+	if _, err := os.Stat(p); err != nil {
+		return "`" + r + "` (not written)"
+	}
+	return "`" + r + "`"
+}
+
+func (r *demoReport) markdown(w io.Writer, out string) error {
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	p("# edgenas demo report")
+	p("")
+	p("Started %s, took %s. Everything below is in `%s`.", r.Started.Format(time.RFC3339), time.Duration(r.Seconds*float64(time.Second)).Round(time.Second), out)
+	if r.Failed != "" {
+		p("")
+		p("**The demo failed at %s.** The sections below show what finished.", r.Failed)
+	}
+	p("")
+	p("## Architecture")
+	p("")
+	p("`%s`", r.Search.Arch)
+	p("")
+	p("Single-Path NAS on `spnas-fmnist` at a target of %.3f ms (the space spans %.3f to %.3f ms on this table): %d steps, %.0f s, final lambda %.3g.",
+		r.Search.TargetMS, r.SpaceLoMS, r.SpaceHiMS, r.Search.Steps, r.SearchSeconds, r.Search.Lambda)
+	p("")
+	p("## Accuracy (Fashion-MNIST test set, 10,000 images)")
+	p("")
+	p("| model | top-1 |")
+	p("|---|---|")
+	p("| float (trained %.0f s, validation %s) | %s |", r.Train.Seconds, pct(r.Train.ValAcc), pct(r.Train.TestAcc))
+	if r.Quant.FloatAcc > 0 {
+		p("| float, as quantize re-measured it | %s |", pct(r.Quant.FloatAcc))
+	}
+	for _, be := range []string{"xnnpack", "ref"} {
+		if v, ok := r.Quant.Int8Acc[be]; ok {
+			subset := ""
+			if be == "ref" && r.Quant.RefImages > 0 {
+				subset = fmt.Sprintf(", on the first %d images", r.Quant.RefImages)
+			}
+			p("| int8 on `%s` | %s (%+.2f pp vs float%s) |", be, pct(v), r.Quant.GapPP[be], subset)
+		}
+	}
+	p("")
+	p("## Latency: predicted vs measured")
+	p("")
+	p("| figure | ms |")
+	p("|---|---|")
+	p("| target | %.3f |", r.Search.TargetMS)
+	p("| predicted by the latency table (sum of blocks) | %.3f |", r.Search.TableMS)
+	p("| predicted by the Single-Path formula | %.3f |", r.Search.FormulaMS)
+	p("| measured here, whole int8 model, median (CV %.1f%%) | %.3f |", 100*r.LocalCV, r.LocalMS)
+	if r.AgentMS > 0 {
+		p("| measured by agent `%s` in its health check | %.3f |", r.Agent, r.AgentMS)
+	}
+	if r.Search.TableMS > 0 && r.LocalMS > 0 {
+		p("")
+		p("Table prediction error on this model: %+.1f%%.", 100*(r.Search.TableMS/r.LocalMS-1))
+	}
+	if len(r.Validate) > 0 {
+		p("")
+		p("Latency predictors on random architectures measured end to end:")
+		p("")
+		for _, a := range r.Validate {
+			p("- %s", a.String())
+		}
+	}
+	p("")
+	p("## Rollout")
+	p("")
+	if r.AgentState != "" {
+		p("Agent `%s`: **%s**.", r.Agent, r.AgentState)
+	} else {
+		p("No rollout result (see `logs/deploy.out`).")
+	}
+	p("")
+	p("## Plots")
+	p("")
+	p("- search progress (predicted runtime and accuracy per step, target line): %s", rel(out, "search", "progress.png"))
+	p("- latency table: predicted vs measured on random models: %s", rel(out, "validate", "scatter.png"))
+	p("")
+	p("## Files")
+	p("")
+	p("| what | where |")
+	p("|---|---|")
+	p("| latency table (SQLite; `edgenas lut show --lut ...`) | %s |", rel(out, "lut.db"))
+	p("| search run: architecture, step log, supernet checkpoint | %s, %s, %s |", rel(out, "search", "arch.txt"), rel(out, "search", "log.jsonl"), rel(out, "search", "supernet.ckpt"))
+	p("| trained network | %s |", rel(out, "train"))
+	p("| int8 model | %s |", rel(out, "model.tflite"))
+	p("| host signing key (public part given to agents) | %s |", rel(out, "keys", "host.pub"))
+	p("| rollout state (`edgenas deploy status --state ...`) | %s |", rel(out, "rollouts"))
+	p("| agent data: installed models | %s |", rel(out, "agent", "models"))
+	p("| logs of the broker, the agent and every step | %s |", rel(out, "logs"))
+	p("| this report as JSON | %s |", rel(out, "report.json"))
+	p("")
+	p("## Steps")
+	p("")
+	p("| step | seconds |")
+	p("|---|---|")
+	for _, s := range r.Steps {
+		p("| %s | %.1f |", s.Name, s.Seconds)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDemoEndToEnd runs the whole demo on a tiny budget: broker and agent as
+// real subprocesses, the fleet profile over MQTT, search, training,
+// quantization, the signed rollout and the report.
+func TestDemoEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns a broker and an agent and trains a network")
+	}
+	t.Setenv(beCLI, "1")
+	out := filepath.Join(t.TempDir(), "demo")
+	code, stdout, stderr := runCLI(t, "demo", "--out", out, "--search-epochs", "0.08", "--search-data-frac", "0.05",
+		"--train-epochs", "0.05", "--calib", "64", "--validate-models", "3", "--fast-profile")
+	if code != 0 {
+		b, _ := os.ReadFile(filepath.Join(out, "logs", "agent.log"))
+		t.Fatalf("demo exited %d\nstdout: %s\nstderr (tail): %s\nagent log: %s", code, stdout, tail(stderr, 3000), tail(string(b), 2000))
+	}
+	var rep demoReport
+	b, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.LUT.Entries == 0 || rep.Search.Arch == "" || rep.Train.TestAcc <= 0.1 || rep.LocalMS <= 0 {
+		t.Errorf("report misses figures: %+v", rep)
+	}
+	if rep.AgentState != "committed" || rep.AgentMS <= 0 {
+		t.Errorf("rollout: agent state %q, latency %v ms", rep.AgentState, rep.AgentMS)
+	}
+	if v := rep.Quant.Int8Acc["xnnpack"]; v <= 0.1 {
+		t.Errorf("int8 accuracy on xnnpack %v", v)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{rep.Search.Arch, "predicted by the latency table", "committed", "progress.png"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "agent", "models", "demo")); err != nil {
+		t.Errorf("no installed model in the agent's store: %v", err)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
