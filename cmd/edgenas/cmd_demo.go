@@ -35,6 +35,7 @@ type demoConfig struct {
 	backend      string
 	fastProfile  bool
 	refImages    int
+	evalImages   int
 }
 
 func demoCommand() *command {
@@ -54,6 +55,7 @@ func demoCommand() *command {
 			fs.Float64Var(&c.trainEpochs, "train-epochs", c.trainEpochs, "training epochs of the searched architecture")
 			fs.Float64Var(&c.trainFrac, "data-frac", c.trainFrac, "fraction of the training split per training epoch")
 			fs.IntVar(&c.calib, "calib", c.calib, "calibration images for int8 quantization")
+			fs.IntVar(&c.evalImages, "eval-images", 0, "validation/test images for every accuracy (0: all; fewer for smoke tests)")
 			fs.IntVar(&c.refImages, "ref-test-images", c.refImages, "test images for the int8 accuracy on the slow ref backend (0: all)")
 			fs.IntVar(&c.validate, "validate-models", c.validate, "random models measured to check the latency predictor (0: skip)")
 			fs.Uint64Var(&c.seed, "seed", c.seed, "seed of the search and the training")
@@ -117,6 +119,7 @@ func runDemo(ctx context.Context, e *env, cfg demoConfig) (err error) {
 	defer d.stopProcesses()
 	d.r.Started = d.start
 	d.r.Out = out
+	d.r.EvalImages = cfg.evalImages
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -325,7 +328,7 @@ func (d *demo) startAgent(ctx context.Context) error {
 func (d *demo) profile(ctx context.Context) error {
 	d.announce("latency table of %s measured by the agent through the fleet (MQTT)", d.cfg.space)
 	var sum struct {
-		Entries int     `json:"entries"`
+		Entries int     `json:"entries_ingested"`
 		Seconds float64 `json:"seconds"`
 	}
 	args := []string{"fleet", "profile", "--broker", d.broker, "--password", d.hostPW,
@@ -374,7 +377,7 @@ func (d *demo) train(ctx context.Context) error {
 	var res demoTrain
 	err := d.cliJSON(ctx, &res, "train", "train", "--space", d.cfg.space, "--arch", "@"+d.path("search", "arch.txt"),
 		"--epochs", ftoa(d.cfg.trainEpochs), "--data-frac", ftoa(d.cfg.trainFrac),
-		"--seed", strconv.FormatUint(d.cfg.seed, 10), "--out", d.path("train"))
+		"--seed", strconv.FormatUint(d.cfg.seed, 10), "--eval-images", fmt.Sprint(d.cfg.evalImages), "--out", d.path("train"))
 	d.r.Train = res
 	return err
 }

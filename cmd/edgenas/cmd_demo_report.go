@@ -22,6 +22,7 @@ type demoReport struct {
 	Seconds       float64         `json:"seconds"`
 	Out           string          `json:"out"`
 	Failed        string          `json:"failed,omitempty"`
+	EvalImages    int             `json:"eval_images,omitempty"`
 	Broker        string          `json:"broker"`
 	Agent         string          `json:"agent"`
 	LUT           demoLUT         `json:"lut"`
@@ -47,7 +48,7 @@ type demoStep struct {
 
 type demoLUT struct {
 	Path    string  `json:"path"`
-	Entries int     `json:"entries"`
+	Entries int     `json:"entries_ingested"`
 	Seconds float64 `json:"seconds"`
 }
 
@@ -113,7 +114,7 @@ func (d *demo) quantize(ctx context.Context) error {
 	d.announce("int8 post-training quantization (accuracy on both backends)")
 	var q demoQuant
 	err := d.cliJSON(ctx, &q, "quantize", "quantize", "--checkpoint", d.path("train"),
-		"--calib", fmt.Sprint(d.cfg.calib), "--ref-test-images", fmt.Sprint(d.cfg.refImages), "-o", d.path("model.tflite"))
+		"--calib", fmt.Sprint(d.cfg.calib), "--ref-test-images", fmt.Sprint(d.cfg.refImages), "--test-images", fmt.Sprint(d.cfg.evalImages), "-o", d.path("model.tflite"))
 	q.Model = d.path("model.tflite")
 	d.r.Quant = q
 	return err
@@ -217,7 +218,11 @@ func (r *demoReport) markdown(w io.Writer, out string) error {
 	p("Single-Path NAS on `spnas-fmnist` at a target of %.3f ms (the space spans %.3f to %.3f ms on this table): %d steps, %.0f s, final lambda %.3g.",
 		r.Search.TargetMS, r.SpaceLoMS, r.SpaceHiMS, r.Search.Steps, r.SearchSeconds, r.Search.Lambda)
 	p("")
-	p("## Accuracy (Fashion-MNIST test set, 10,000 images)")
+	if r.EvalImages > 0 {
+		p("## Accuracy (first %d Fashion-MNIST test images)", r.EvalImages)
+	} else {
+		p("## Accuracy (Fashion-MNIST test set, 10,000 images)")
+	}
 	p("")
 	p("| model | top-1 |")
 	p("|---|---|")

@@ -16,6 +16,7 @@ import (
 func trainCommand() *command {
 	var spaceName, arch, out string
 	var asJSON bool
+	var evalImages int
 	cfg := spnas.DefaultTrainConfig()
 	return &command{
 		name:    "train",
@@ -31,6 +32,7 @@ func trainCommand() *command {
 			fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "minibatch size")
 			fs.Float64Var(&cfg.LR, "lr", cfg.LR, "peak learning rate (RMSProp, cosine)")
 			fs.Uint64Var(&cfg.Seed, "seed", 0, "seed (initialisation and data order)")
+			fs.IntVar(&evalImages, "eval-images", 0, "validation and test images for the reported accuracies (0: all; fewer for smoke tests)")
 			fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
@@ -55,6 +57,14 @@ func trainCommand() *command {
 			data, err := fmnist.LoadDefault()
 			if err != nil {
 				return err
+			}
+			if evalImages < 0 {
+				return usagef("--eval-images must be >= 0")
+			}
+			if n := evalImages; n > 0 {
+				d := *data
+				d.Val, d.Test = d.Val.Slice(0, min(n, d.Val.Len())), d.Test.Slice(0, min(n, d.Test.Len()))
+				data = &d
 			}
 			var bar *progress.Bar
 			res, err := spnas.Train(ctx, cfg, a, data, out, func(step, total int, loss, acc float64) {

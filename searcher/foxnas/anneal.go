@@ -61,6 +61,21 @@ type Config struct {
 	// limit, and the random draws for a feasible start (default 1000).
 	MaxRedraws int
 	Seed       uint64
+	// Trace (may be nil) sees every step of every restart, for search logs.
+	Trace func(TraceStep)
+}
+
+// TraceStep is one annealing step as Config.Trace sees it: the state's
+// score and cost after the Metropolis decision.
+type TraceStep struct {
+	Restart  int     `json:"restart"`
+	Step     int     `json:"step"`
+	Temp     float64 `json:"temp"`
+	Score    float64 `json:"score"`
+	Cost     float64 `json:"cost"`
+	Best     float64 `json:"best"`
+	Accepted bool    `json:"accepted"`
+	Feasible bool    `json:"feasible"` // false: no feasible proposal within MaxRedraws
 }
 
 func (c Config) withDefaults(ncoord int) Config {
@@ -257,6 +272,9 @@ func (s *searcher) run(rng *rand.Rand, restart int) (float64, error) {
 		}
 		if !found {
 			s.stats.Stalled++
+			if cfg.Trace != nil {
+				cfg.Trace(TraceStep{Restart: restart, Step: step, Temp: temp, Score: score, Cost: cost, Best: best})
+			}
 			temp *= cfg.Alpha
 			continue
 		}
@@ -279,6 +297,9 @@ func (s *searcher) run(rng *rand.Rand, restart int) (float64, error) {
 			copy(x, next)
 			score, cost = nextScore, nextCost
 			best = math.Max(best, score)
+		}
+		if cfg.Trace != nil {
+			cfg.Trace(TraceStep{Restart: restart, Step: step, Temp: temp, Score: score, Cost: cost, Best: best, Accepted: accept, Feasible: true})
 		}
 		temp *= cfg.Alpha
 	}

@@ -7,6 +7,19 @@
 // The predictors are deliberately linear so that every coefficient can be
 // read ("+0.4 pp per extra block in stage 2"); the package therefore reports
 // standard errors, t statistics and cross-validated error next to each fit.
+//
+// # One-shot search on spnas-fmnist
+//
+// RunSearch is the whole method: OneShot trains the Single-Path NAS
+// supernet (spnas.Supernet) as a weight-sharing one-shot model, one
+// uniformly sampled sub-network per step (ArchEncoding.Random: depth per
+// stage, then kernel, expansion and SE per used slot, as once-for-all
+// samples); SubnetEvaluator measures sampled sub-networks on validation
+// images after recalibrating batch norm for each; the accuracy predictor is
+// fitted on those, the latency predictor on LUT sums of random
+// architectures; the annealer maximises predicted accuracy with predicted
+// latency within a band around the target (BandProblem), and RankPicks puts
+// the picks whose LUT sum is also in the band first.
 package foxnas
 
 import (
