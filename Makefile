@@ -9,14 +9,22 @@ DEB_PKGS := libxnnpack-dev libpthreadpool-dev libopenblas-dev mosquitto dataset-
 FUZZTIME ?= 20s
 DEMO_OUT ?= demo-out
 
-.PHONY: all deps build test fuzz bench demo clean
+# arm64 cross builds (`edgenas firmware build --target linux/arm64`) and the
+# qemu-user test of the arm64 agent. Debian's libxnnpack/libpthreadpool are not
+# Multi-Arch: same (their arm64 packages would replace the amd64 ones), so they
+# are unpacked with dpkg-deb into ARM64_SYSROOT instead of installed.
+ARM64_SYSROOT ?= $(HOME)/.cache/edgenas/arm64-sysroot
+ARM64_PKGS    := gcc-aarch64-linux-gnu qemu-user-static libc6:arm64 libcpuinfo0:arm64 libopenblas-dev:arm64
+ARM64_DEBS    := libxnnpack0:arm64 libxnnpack-dev:arm64 libpthreadpool0:arm64 libpthreadpool-dev:arm64
+
+.PHONY: all deps deps-arm64 build test fuzz bench demo clean
 
 all: build
 
 # Installs only what is missing; apt-get update runs once, and only when something is.
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q " ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing$$missing"; \
@@ -24,13 +32,37 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null || exit 1; \
 	else echo "deps: all Debian packages present"; fi
 
+deps-arm64:
+	@if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	if ! dpkg --print-foreign-architectures | grep -qx arm64; then \
+	  echo "deps-arm64: adding the arm64 architecture"; \
+	  $$SUDO dpkg --add-architecture arm64 && $$SUDO apt-get update -qq || exit 1; \
+	fi; \
+	missing=""; for p in $(ARM64_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q " ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps-arm64: installing$$missing"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	fi; \
+	if [ ! -f "$(ARM64_SYSROOT)/packages.txt" ]; then \
+	  echo "deps-arm64: unpacking $(ARM64_DEBS) into $(ARM64_SYSROOT)"; \
+	  rm -rf "$(ARM64_SYSROOT)" && mkdir -p "$(ARM64_SYSROOT)/debs" && cd "$(ARM64_SYSROOT)/debs" && \
+	  apt-get download -qq $(ARM64_DEBS) 2>/dev/null && \
+	  for d in *.deb; do dpkg-deb -x $$d .. && echo "$$(dpkg-deb -f $$d Package):$$(dpkg-deb -f $$d Architecture) $$(dpkg-deb -f $$d Version)"; done > ../packages.txt.tmp && \
+	  mv ../packages.txt.tmp ../packages.txt || exit 1; \
+	else echo "deps-arm64: cross toolchain, qemu and arm64 sysroot present"; fi
+
 build: deps
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/edgenas
 
+# The arm64 cross deps are optional: without them the qemu test skips and says why.
 test: deps
+	@$(MAKE) --no-print-directory deps-arm64 ARM64_SYSROOT="$(ARM64_SYSROOT)" || echo "test: arm64 cross deps not installable here; the qemu arm64 agent test will skip"
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 20m ./...
+	EDGENAS_ARM64_SYSROOT="$(ARM64_SYSROOT)" $(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./tflite/
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./firmware/bundle/
 
 fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime 10m ./tflite/

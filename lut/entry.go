@@ -52,9 +52,17 @@ func (e Entry) Imported() bool { return e.Source != "" }
 
 // FromMeasurement turns a profiler measurement of one layer into an entry;
 // backend and threads come from the measurement's conditions.
+//
+// A measurement taken under emulation (qemu-user) goes under backend
+// "NAME-emulated", so no device table, class view or predictor keyed by
+// backend ever mixes emulated numbers with real ones.
 func FromMeasurement(device, key string, m profiler.Measurement, at time.Time, toolVersion string) Entry {
+	backend := m.Conditions.Backend
+	if m.Conditions.Emulated && backend != "" {
+		backend += "-emulated"
+	}
 	return Entry{
-		Device: device, Backend: m.Conditions.Backend, Threads: m.Conditions.Threads, Key: key,
+		Device: device, Backend: backend, Threads: m.Conditions.Threads, Key: key,
 		Stats: m.Stats, CIRel: m.CIRel, Unstable: m.Unstable, Conditions: m.Conditions,
 		MeasuredAt: at.UTC(), ToolVersion: toolVersion,
 	}

@@ -62,6 +62,11 @@ func agentCommand() *command {
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 			cfg.Version = version
+			installers, err := firmwareInstallers(cfg) // the "agent" kind, under `firmware run`
+			if err != nil {
+				return err
+			}
+			cfg.Installers = installers
 			a, err := agent.New(cfg)
 			if err != nil {
 				return usagef("%v", err)

@@ -39,7 +39,7 @@ type demoConfig struct {
 }
 
 func demoCommand() *command {
-	c := demoConfig{space: "spnas-fmnist", searchEpochs: 8, searchFrac: 0.05, trainEpochs: 2, trainFrac: 0.4,
+	c := demoConfig{space: "spnas-fmnist", searchEpochs: 8, searchFrac: 0.1, trainEpochs: 2, trainFrac: 0.4,
 		calib: 512, refImages: 1000, validate: 20, seed: 1, backend: "xnnpack"}
 	return &command{
 		name: "demo",

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"edgenas/agent/proto"
+	"edgenas/firmware/bundle"
 	"edgenas/internal/signing"
 	"edgenas/runtime/backends"
 	"edgenas/searcher/rollout"
@@ -29,6 +30,7 @@ type deployFlags struct {
 	hf                hostFlags
 	kf                keysFlags
 	model, to, name   string
+	bundle            string
 	version           uint64
 	canary            int
 	maxFailPct        float64
@@ -49,6 +51,7 @@ func (d *deployFlags) register(fs *flag.FlagSet) {
 	d.hf.register(fs)
 	d.kf.register(fs)
 	fs.StringVar(&d.model, "model", "", "int8 .tflite model to roll out")
+	fs.StringVar(&d.bundle, "agent-bundle", "", "signed agent bundle (edgenas firmware bundle) to roll out instead of a model: an over-the-air agent update")
 	fs.StringVar(&d.to, "to", "", "targets: an agent id, class:CLASS, or all")
 	fs.StringVar(&d.name, "name", "", "model name on the devices (default: the file name without .tflite)")
 	fs.Uint64Var(&d.version, "version", 0, "version to install (default: one more than the last rollout of --name in --state)")
@@ -124,11 +127,15 @@ func deployCommand() *command {
 var nameSanitizer = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
 func runDeploy(ctx context.Context, e *env, d *deployFlags) error {
-	if d.resume == "" && (d.model == "" || d.to == "") {
-		return usagef("deploy needs --model and --to (or --resume ID)")
+	if d.model != "" && d.bundle != "" {
+		return usagef("deploy takes --model or --agent-bundle, not both")
 	}
-	if d.resume != "" && (d.model != "" || d.to != "") {
-		return usagef("--resume continues a rollout as it was planned: drop --model and --to")
+	artifact := d.model + d.bundle
+	if d.resume == "" && (artifact == "" || d.to == "") {
+		return usagef("deploy needs --model (or --agent-bundle) and --to (or --resume ID)")
+	}
+	if d.resume != "" && (artifact != "" || d.to != "") {
+		return usagef("--resume continues a rollout as it was planned: drop --model, --agent-bundle and --to")
 	}
 	if d.timeout <= 0 {
 		return usagef("--timeout %s: want > 0", d.timeout)
@@ -172,7 +179,7 @@ func runDeploy(ctx context.Context, e *env, d *deployFlags) error {
 	}
 	var model string
 	if r == nil {
-		model = d.model
+		model = artifact
 	}
 	// The artifact server must be up before any agent is told where to fetch.
 	srv, art, err := serveArtifact(st, model, r, d.listen, d.advertise)
@@ -265,6 +272,9 @@ func planRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.Store,
 	key, err := signing.LoadPrivate(filepath.Join(keyDir, signing.PrivateFile))
 	if err != nil {
 		return nil, fmt.Errorf("%w (create one with `edgenas keys init --dir %s`)", err, keyDir)
+	}
+	if d.bundle != "" {
+		return planAgentRollout(ctx, e, d, st, conn, art, srv, key)
 	}
 	name := d.name
 	if name == "" {
@@ -381,4 +391,50 @@ func defaultCheckBackend() string {
 		}
 	}
 	return "ref"
+}
+
+// planAgentRollout is planRollout for an agent bundle: the bundle's signed
+// manifest (checked against this host's key) gives the version and target.
+func planAgentRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.Store, conn *rollout.Conn, art rollout.Artifact,
+	srv *rollout.Server, key ed25519.PrivateKey) (*rollout.Rollout, error) {
+	bm, err := bundle.ReadManifest(d.bundle, key.Public().(ed25519.PublicKey))
+	if err != nil {
+		return nil, fmt.Errorf("deploy --agent-bundle: %w", err)
+	}
+	if d.version != 0 && d.version != bm.Version {
+		return nil, usagef("--version %d: an agent bundle deploys as its own version %d", d.version, bm.Version)
+	}
+	name := d.name
+	if name == "" {
+		name = "agent"
+	}
+	if err := proto.ValidID(name); err != nil {
+		return nil, usagef("--name: %v", err)
+	}
+	agents, err := conn.Agents(ctx, d.wait)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := rollout.Resolve(d.to, agents)
+	if err != nil {
+		return nil, err
+	}
+	created := time.Now().UTC()
+	m, err := rollout.AgentManifest(art, rollout.ManifestOptions{Name: name, Version: bm.Version, URL: srv.URL(art.SHA256),
+		MinAgentVersion: d.minAgent, Created: created}, bm.Target)
+	if err != nil {
+		return nil, err
+	}
+	env, err := rollout.SignManifest(key, m)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(e.stderr, "agent bundle v%d (%s, agent %s) signed with key %s\n", bm.Version, bm.Target, bm.AgentVersion,
+		signing.KeyID(key.Public().(ed25519.PublicKey)))
+	r := rollout.NewRollout(rollout.NewID(name, bm.Version, created), m, env, d.to, targets, d.canary, d.maxFailPct,
+		d.timeout.Seconds())
+	if err := st.Save(r); err != nil {
+		return nil, err
+	}
+	return r, nil
 }

@@ -61,6 +61,7 @@ func commands() []*command {
 		demoCommand(),
 		keysCommand(),
 		deployCommand(),
+		firmwareCommand(),
 		versionCommand(),
 	}
 }

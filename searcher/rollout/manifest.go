@@ -100,6 +100,24 @@ func ModelManifest(a Artifact, o ManifestOptions) (proto.Manifest, error) {
 	return m, nil
 }
 
+// AgentManifest describes an agent bundle (firmware/bundle) for agents
+// running under the A/B supervisor: its version is the bundle's own and its
+// target the bundle's GOOS/GOARCH, so a device of another kind refuses it
+// before downloading. The bundle's health check is the new agent coming up
+// and reporting healthy, not an expected output.
+func AgentManifest(a Artifact, o ManifestOptions, target string) (proto.Manifest, error) {
+	created := o.Created
+	if created.IsZero() {
+		created = time.Now()
+	}
+	m := proto.Manifest{Kind: proto.ManifestAgent, Name: o.Name, Version: o.Version, Size: a.Size, SHA256: a.SHA256,
+		URL: o.URL, Target: target, MinAgentVersion: o.MinAgentVersion, Created: created.UTC()}
+	if err := m.Validate(); err != nil {
+		return proto.Manifest{}, err
+	}
+	return m, nil
+}
+
 // SignManifest signs m with the host key and checks that the envelope fits
 // a Deploy message.
 func SignManifest(key ed25519.PrivateKey, m proto.Manifest) ([]byte, error) {

@@ -1,0 +1,517 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"edgenas/agent"
+	"edgenas/agent/install"
+	"edgenas/agent/proto"
+	"edgenas/firmware/build"
+	"edgenas/firmware/bundle"
+	"edgenas/firmware/setup"
+	"edgenas/firmware/slots"
+	"edgenas/internal/atomicfile"
+	"edgenas/internal/signing"
+	"edgenas/runtime/backends"
+)
+
+func firmwareCommand() *command {
+	return &command{
+		name:    "firmware",
+		summary: "build, bundle, install and supervise the agent on phones and edge boards",
+		subs:    []*command{firmwareBuildCommand(), firmwareBundleCommand(), firmwareVerifyCommand(), firmwareInstallCommand(), firmwareRunCommand()},
+	}
+}
+
+// buildFlags are shared by build and bundle.
+type buildFlags struct {
+	target, backend, version, commit, src, sysroot string
+}
+
+func (b *buildFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&b.target, "target", "", "GOOS/GOARCH to build for: linux/arm64 (xnnpack, cgo), android/arm64, linux/arm, ... (ref, pure Go)")
+	fs.StringVar(&b.backend, "backend", "", "xnnpack or ref (default: xnnpack for linux/arm64, ref elsewhere)")
+	fs.StringVar(&b.version, "agent-version", "", "version string stamped into the binary (default: git describe --always --dirty)")
+	fs.StringVar(&b.commit, "commit", "", "source revision stamped into the binary (default: git rev-parse HEAD)")
+	fs.StringVar(&b.src, "src", "", "edgenas module directory (default: the module of the working directory)")
+	fs.StringVar(&b.sysroot, "sysroot", "", "arm64 sysroot made by `make deps-arm64` (default $EDGENAS_ARM64_SYSROOT or ~/.cache/edgenas/arm64-sysroot)")
+}
+
+// gitOut runs git in dir; "" when there is no git or repository.
+func gitOut(ctx context.Context, dir string, args ...string) string {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (b *buildFlags) options(ctx context.Context, out string) (build.Options, error) {
+	if b.target == "" {
+		return build.Options{}, usagef("--target is required (e.g. linux/arm64)")
+	}
+	src := b.src
+	if src == "" {
+		gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+		if err != nil || strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
+			return build.Options{}, usagef("not inside the edgenas module; pass --src DIR")
+		}
+		src = filepath.Dir(strings.TrimSpace(string(gomod)))
+	}
+	o := build.Options{Target: b.target, Backend: b.backend, Version: b.version, Commit: b.commit, OutDir: out, ModuleDir: src, Sysroot: b.sysroot}
+	if o.Version == "" {
+		if o.Version = gitOut(ctx, src, "describe", "--always", "--dirty"); o.Version == "" {
+			o.Version = version
+		}
+	}
+	if o.Commit == "" {
+		o.Commit = gitOut(ctx, src, "rev-parse", "HEAD")
+	}
+	return o, nil
+}
+
+func firmwareBuildCommand() *command {
+	var bf buildFlags
+	var out string
+	var asJSON bool
+	return &command{
+		name:    "build",
+		summary: "cross-compile the agent for a device target, reproducibly (writes DIR/edgenas and DIR/build.json)",
+		usage:   "--target GOOS/GOARCH [--backend xnnpack|ref] -o DIR [--json]",
+		example: "edgenas firmware build --target linux/arm64 --backend xnnpack -o out/arm64\nedgenas firmware build --target android/arm64 -o out/android",
+		flags: func(fs *flag.FlagSet) {
+			bf.register(fs)
+			fs.StringVar(&out, "o", "", "output directory")
+			fs.BoolVar(&asJSON, "json", false, "print the build record as JSON")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 0 || out == "" {
+				return usagef("firmware build takes no arguments and needs -o DIR")
+			}
+			o, err := bf.options(ctx, out)
+			if err != nil {
+				return err
+			}
+			if !asJSON {
+				o.Log = e.stderr
+			}
+			start := time.Now()
+			info, err := build.Build(ctx, o)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(e.stdout, info)
+			}
+			fmt.Fprintf(e.stdout, "%s: %s %s (%s), %.1f MB, sha256 %s, %.0fs\n", filepath.Join(out, build.BinaryName), info.Target, info.Backend,
+				info.Version, float64(info.Size)/1e6, info.SHA256, time.Since(start).Seconds())
+			return nil
+		},
+	}
+}
+
+func firmwareBundleCommand() *command {
+	var bf buildFlags
+	var kf keysFlags
+	var out, from string
+	var bundleVersion uint64
+	var minProto int
+	var asJSON bool
+	return &command{
+		name:    "bundle",
+		summary: "build the agent and pack it, with its shared libraries and loader, into one bundle signed with the host key",
+		usage:   "--target GOOS/GOARCH -o agent-T.bundle [--backend B] [--version N] [--from BUILD_DIR] [--keys DIR] [--json]",
+		example: "edgenas keys init\nedgenas firmware bundle --target linux/arm64 -o agent-linux-arm64.bundle",
+		flags: func(fs *flag.FlagSet) {
+			bf.register(fs)
+			kf.register(fs)
+			fs.StringVar(&out, "o", "", "bundle file to write")
+			fs.StringVar(&from, "from", "", "use this `firmware build` output directory instead of building")
+			fs.Uint64Var(&bundleVersion, "version", 0, "bundle version, increasing with every release (default: the commit time, git log -1 --format=%ct)")
+			fs.IntVar(&minProto, "min-host-protocol", proto.Version, "oldest fleet protocol version the agent can talk to")
+			fs.BoolVar(&asJSON, "json", false, "print the manifest as JSON")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 0 || out == "" {
+				return usagef("firmware bundle takes no arguments and needs -o FILE")
+			}
+			dir, err := kf.path()
+			if err != nil {
+				return err
+			}
+			key, err := signing.LoadPrivate(filepath.Join(dir, signing.PrivateFile))
+			if err != nil {
+				return fmt.Errorf("host key (create one with `edgenas keys init`): %w", err)
+			}
+			work, err := os.MkdirTemp("", "edgenas-bundle-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(work)
+			var info build.Info
+			if from != "" {
+				if info, err = build.ReadInfo(from); err != nil {
+					return err
+				}
+			} else {
+				o, err := bf.options(ctx, filepath.Join(work, "build"))
+				if err != nil {
+					return err
+				}
+				o.Log = e.stderr
+				if info, err = build.Build(ctx, o); err != nil {
+					return err
+				}
+				from = o.OutDir
+			}
+			if bf.target != "" && bf.target != info.Target {
+				return usagef("--target %s but the build in %s is for %s", bf.target, from, info.Target)
+			}
+			if bundleVersion == 0 {
+				ct := gitOut(ctx, bf.src, "log", "-1", "--format=%ct")
+				if bundleVersion, err = strconv.ParseUint(ct, 10, 64); err != nil || bundleVersion == 0 {
+					return usagef("no --version and no git commit time to default to")
+				}
+			}
+			sum, _, err := build.FileSHA256(filepath.Join(from, build.BinaryName))
+			if err != nil {
+				return err
+			}
+			if sum != info.SHA256 {
+				return fmt.Errorf("%s: binary sha256 %s does not match its build record %s", from, sum, info.SHA256)
+			}
+			a, err := bundle.Assemble(filepath.Join(from, build.BinaryName), filepath.Join(work, "stage"), build.LibDirs(info.Target, bf.sysroot))
+			if err != nil {
+				return err
+			}
+			rec, err := os.ReadFile(filepath.Join(from, build.InfoName))
+			if err != nil {
+				return err
+			}
+			m := bundle.Manifest{Version: bundleVersion, AgentVersion: info.Version, Target: info.Target, Backend: info.Backend,
+				MinHostProtocol: minProto, Binary: a.Binary, Loader: a.Loader, LibDir: a.LibDir, Build: bytes.TrimSpace(rec), Files: a.Files,
+				Created: time.Now().UTC().Truncate(time.Second)}
+			err = atomicfile.Write(out, func(w io.Writer) error {
+				var err error
+				m, err = bundle.Create(w, key, m, a.Dir)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("write %s: %w", out, err)
+			}
+			if asJSON {
+				return writeJSON(e.stdout, m)
+			}
+			st, _ := os.Stat(out)
+			fmt.Fprintf(e.stdout, "%s: agent %s for %s (%s), bundle version %d, %d files, %.1f MB, signed by %s\n", out, m.AgentVersion, m.Target,
+				m.Backend, m.Version, len(m.Files), float64(st.Size())/1e6, signing.KeyID(key.Public().(ed25519.PublicKey)))
+			for _, f := range m.Files {
+				fmt.Fprintf(e.stdout, "  %-40s %10d  %s\n", f.Path, f.Size, f.SHA256[:16])
+			}
+			return nil
+		},
+	}
+}
+
+// trustFlags select the public key a bundle must be signed with.
+type trustFlags struct {
+	keysFlags
+	trust string
+}
+
+// register adds --keys (not its synonym --dir, which install uses for the destination) and --trust.
+func (t *trustFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&t.keysFlags.dir, "keys", "", "key directory (default ~/.edgenas) whose host.pub bundles must be signed with")
+	fs.StringVar(&t.trust, "trust", "", "host public key file (default: host.pub in --keys)")
+}
+
+func (t *trustFlags) load() (ed25519.PublicKey, string, error) {
+	p := t.trust
+	if p == "" {
+		dir, err := t.path()
+		if err != nil {
+			return nil, "", err
+		}
+		p = filepath.Join(dir, signing.PublicFile)
+	}
+	pub, err := signing.LoadPublic(p)
+	if err != nil {
+		return nil, "", fmt.Errorf("trusted key: %w", err)
+	}
+	return pub, p, nil
+}
+
+func firmwareVerifyCommand() *command {
+	var tf trustFlags
+	var target string
+	var installed uint64
+	var asJSON bool
+	return &command{
+		name:    "verify",
+		summary: "check a bundle: signature first, then every file; refuse wrong target, downgrade, traversal, truncation",
+		usage:   "BUNDLE [--trust host.pub] [--target T] [--installed N] [--json]",
+		example: "edgenas firmware verify agent-linux-arm64.bundle --target linux/arm64",
+		flags: func(fs *flag.FlagSet) {
+			tf.register(fs)
+			fs.StringVar(&target, "target", "", "refuse a bundle for another GOOS/GOARCH")
+			fs.Uint64Var(&installed, "installed", 0, "refuse a bundle whose version is not above this one")
+			fs.BoolVar(&asJSON, "json", false, "print the manifest as JSON")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 1 {
+				return usagef("firmware verify takes one bundle file")
+			}
+			pub, _, err := tf.load()
+			if err != nil {
+				return err
+			}
+			m, err := bundle.VerifyFile(args[0], pub, bundle.Expect{Target: target, Installed: installed})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(e.stdout, m)
+			}
+			fmt.Fprintf(e.stdout, "%s: OK, agent %s for %s (%s), version %d, %d files verified\n", args[0], m.AgentVersion, m.Target, m.Backend, m.Version, len(m.Files))
+			return nil
+		},
+	}
+}
+
+func firmwareInstallCommand() *command {
+	var tf trustFlags
+	var bundlePath, adb, ssh, dir, deadline, agentFlags string
+	var dryRun, anyTarget, asJSON bool
+	return &command{
+		name:    "install",
+		summary: "first install of a bundle: into a local directory, or on a phone (adb) or a board (ssh)",
+		usage:   "--bundle B (--adb SERIAL | --ssh USER@HOST | --dir DATA) [--agent-args 'ARGS'] [--trust host.pub] [--dry-run] [--deadline D]",
+		example: "edgenas firmware install --bundle agent-android-arm64.bundle --adb 1A2B3C --dry-run --agent-args '--broker tcp://192.168.1.10:1883 --id pixel7-01 --class pixel7 --backend ref'\n" +
+			"edgenas firmware install --bundle agent-linux-arm64.bundle --ssh pi@raspberrypi.local --agent-args '--broker tcp://host:1883 --id pi5-01 --class pi5'",
+		flags: func(fs *flag.FlagSet) {
+			tf.register(fs)
+			fs.StringVar(&bundlePath, "bundle", "", "bundle file (edgenas firmware bundle)")
+			fs.StringVar(&adb, "adb", "", "install on the Android device with this adb serial")
+			fs.StringVar(&ssh, "ssh", "", "install on this USER@HOST over ssh, with a systemd unit")
+			fs.StringVar(&dir, "dir", "", "install into this local data directory")
+			fs.StringVar(&agentFlags, "agent-args", "", "arguments of `edgenas agent` on the device, space-separated (broker, id, class, backend)")
+			fs.StringVar(&deadline, "deadline", "", "time an updated agent has to connect and report healthy (default 60s)")
+			fs.BoolVar(&dryRun, "dry-run", false, "print the exact commands instead of running them")
+			fs.BoolVar(&anyTarget, "any-target", false, "with --dir: allow a bundle for another GOOS/GOARCH (staging a device's disk)")
+			fs.BoolVar(&asJSON, "json", false, "print the steps (or the installed manifest) as JSON")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 0 {
+				return usagef("firmware install takes no arguments; agent arguments go in --agent-args")
+			}
+			agentArgs := strings.Fields(agentFlags)
+			n := 0
+			for _, s := range []string{adb, ssh, dir} {
+				if s != "" {
+					n++
+				}
+			}
+			if bundlePath == "" || n != 1 {
+				return usagef("firmware install needs --bundle and exactly one of --adb, --ssh, --dir")
+			}
+			if deadline != "" {
+				if _, err := time.ParseDuration(deadline); err != nil {
+					return usagef("--deadline: %v", err)
+				}
+			}
+			pub, pubPath, err := tf.load()
+			if err != nil {
+				return err
+			}
+			o := setup.Options{Bundle: bundlePath, Trust: pub, AgentArgs: agentArgs, Deadline: deadline}
+			if dir != "" {
+				abs, err := filepath.Abs(dir)
+				if err != nil {
+					return err
+				}
+				if !hasFlag(agentArgs, "data-dir") {
+					o.AgentArgs = append([]string{"--data-dir", filepath.Join(abs, slots.AgentDir)}, agentArgs...)
+				}
+				if !hasFlag(agentArgs, "trust") {
+					o.AgentArgs = append(o.AgentArgs, "--trust", filepath.Join(abs, "host.pub"))
+				}
+				if !anyTarget {
+					o.Target = goruntime.GOOS + "/" + goruntime.GOARCH
+				}
+				if dryRun {
+					m, err := bundle.VerifyFile(bundlePath, pub, bundle.Expect{Target: o.Target})
+					if err != nil {
+						return err
+					}
+					steps := []setup.Step{{Desc: fmt.Sprintf("verify %s and unpack it into %s", bundlePath, filepath.Join(abs, slots.Dir, "slots", slots.SlotA))},
+						{Desc: "copy " + pubPath + " to " + filepath.Join(abs, "host.pub")},
+						{Desc: "write " + filepath.Join(abs, "start.sh") + ":\n" + setup.StartScript(abs, m, o)}}
+					return printSteps(e, steps, asJSON)
+				}
+				if err := os.MkdirAll(abs, 0o755); err != nil {
+					return err
+				}
+				if err := atomicfile.WriteFile(filepath.Join(abs, "host.pub"), signing.EncodePublic(pub)); err != nil {
+					return err
+				}
+				m, err := setup.Dir(abs, o)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(e.stdout, m)
+				}
+				fmt.Fprintf(e.stdout, "installed agent %s (%s, version %d) into %s; start it with %s\n", m.AgentVersion, m.Target, m.Version,
+					filepath.Join(abs, slots.Dir, "slots", slots.SlotA), filepath.Join(abs, "start.sh"))
+				return nil
+			}
+			// Remote: verify and unpack on the host, next to the bundle (so
+			// printed commands stay runnable); the device's own agent binary
+			// from the bundle installs it there, verifying it again.
+			stage := bundlePath + ".d"
+			if err := os.RemoveAll(stage); err != nil {
+				return err
+			}
+			bf, err := os.Open(bundlePath)
+			if err != nil {
+				return err
+			}
+			m, err := bundle.Extract(bf, pub, bundle.Expect{}, stage)
+			bf.Close()
+			if err != nil {
+				return fmt.Errorf("bundle %s: %w", bundlePath, err)
+			}
+			if adb != "" && !strings.HasPrefix(m.Target, "android/") && !strings.HasPrefix(m.Target, "linux/arm") {
+				return fmt.Errorf("bundle %s is for %s; a phone needs android/arm64 or linux/arm64", bundlePath, m.Target)
+			}
+			r := setup.Remote{Stage: stage, Trust: pubPath}
+			var steps []setup.Step
+			if adb != "" {
+				steps = setup.ADB(adb, r, m, o)
+			} else {
+				steps = setup.SSH(ssh, r, m, o)
+			}
+			if dryRun {
+				return printSteps(e, steps, asJSON)
+			}
+			for i, s := range steps {
+				fmt.Fprintf(e.stderr, "[%d/%d] %s\n  %s\n", i+1, len(steps), s.Desc, s.Shell())
+				cmd := exec.CommandContext(ctx, s.Argv[0], s.Argv[1:]...)
+				cmd.Stdout, cmd.Stderr = e.stdout, e.stderr
+				if err := cmd.Run(); err != nil {
+					return fmt.Errorf("step %d (%s): %w", i+1, s.Desc, err)
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		if a == "-"+name || a == "--"+name || strings.HasPrefix(a, "-"+name+"=") || strings.HasPrefix(a, "--"+name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+func printSteps(e *env, steps []setup.Step, asJSON bool) error {
+	if asJSON {
+		return writeJSON(e.stdout, steps)
+	}
+	for i, s := range steps {
+		fmt.Fprintf(e.stdout, "# %d. %s\n", i+1, s.Desc)
+		if len(s.Argv) > 0 {
+			fmt.Fprintln(e.stdout, s.Shell())
+		}
+	}
+	return nil
+}
+
+func firmwareRunCommand() *command {
+	var data, agentFlags string
+	var deadline time.Duration
+	var verbose bool
+	return &command{
+		name:    "run",
+		summary: "supervise the agent: run the active A/B slot, try staged updates, commit or roll back",
+		usage:   "--data DATA [--deadline D] --agent-args 'ARGS'",
+		example: "edgenas firmware run --data /data/local/tmp/edgenas --agent-args '--broker tcp://192.168.1.10:1883 --id pixel7-01 --trust host.pub'",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&data, "data", "", "data directory made by `firmware install --dir`")
+			fs.StringVar(&agentFlags, "agent-args", "", "arguments of `edgenas agent`, space-separated")
+			fs.DurationVar(&deadline, "deadline", 60*time.Second, "time an updated agent has to connect and report healthy")
+			fs.BoolVar(&verbose, "v", false, "log every start, commit and rollback")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if data == "" || len(args) != 0 {
+				return usagef("firmware run needs --data and takes no arguments (agent arguments go in --agent-args)")
+			}
+			st, err := slots.Open(data)
+			if err != nil {
+				return err
+			}
+			level := slog.LevelWarn
+			if verbose {
+				level = slog.LevelInfo
+			}
+			sv := &slots.Supervisor{Store: st, Args: strings.Fields(agentFlags), Deadline: deadline, Stdout: e.stdout, Stderr: e.stderr,
+				Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))}
+			return sv.Run(ctx)
+		},
+	}
+}
+
+// firmwareInstallers returns the "agent" installer when the agent runs
+// under `edgenas firmware run` (which sets slots.EnvDir), nil otherwise.
+func firmwareInstallers(cfg agent.Config) (map[string]install.Installer, error) {
+	root := os.Getenv(slots.EnvDir)
+	if root == "" {
+		return nil, nil
+	}
+	st, err := slots.OpenRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	slot := os.Getenv(slots.EnvSlot)
+	if slot != slots.SlotA && slot != slots.SlotB {
+		return nil, fmt.Errorf("%s=%q: want a or b", slots.EnvSlot, slot)
+	}
+	probe := func(ctx context.Context) error {
+		if _, err := backends.Lookup(cfg.Backend); err != nil {
+			return fmt.Errorf("backend %s: %w", cfg.Backend, err)
+		}
+		user := cfg.Username
+		if user == "" {
+			user = cfg.ID
+		}
+		c, err := proto.Connect(ctx, proto.ConnConfig{Broker: cfg.Broker, ClientID: "edgenas-agent-" + cfg.ID + "-probe", Username: user, Password: cfg.Password})
+		if err != nil {
+			return fmt.Errorf("broker: %w", err)
+		}
+		c.Disconnect(100)
+		return nil
+	}
+	in := &slots.Installer{Store: st, Slot: slot, Trust: cfg.Trust, Target: goruntime.GOOS + "/" + goruntime.GOARCH, Probe: probe, Logger: cfg.Logger}
+	if cfg.Trust == nil {
+		return nil, errors.New("agent under the firmware supervisor needs --trust")
+	}
+	return map[string]install.Installer{proto.ManifestAgent: in}, nil
+}
