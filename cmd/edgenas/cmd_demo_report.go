@@ -217,6 +217,11 @@ func (r *demoReport) markdown(w io.Writer, out string) error {
 	p("")
 	p("Single-Path NAS on `spnas-fmnist` at a target of %.3f ms (the space spans %.3f to %.3f ms on this table): %d steps, %.0f s, final lambda %.3g.",
 		r.Search.TargetMS, r.SpaceLoMS, r.SpaceHiMS, r.Search.Steps, r.SearchSeconds, r.Search.Lambda)
+	if r.Search.TargetMS > 0 {
+		p("")
+		p("The architecture's table latency is %.3f ms, %+.1f%% from the target (within 5%%: %v).",
+			r.Search.TableMS, 100*(r.Search.TableMS/r.Search.TargetMS-1), r.Search.Within)
+	}
 	p("")
 	if r.EvalImages > 0 {
 		p("## Accuracy (first %d Fashion-MNIST test images)", r.EvalImages)

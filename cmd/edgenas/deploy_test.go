@@ -91,7 +91,9 @@ func TestDeployUsageErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"deploy", "--to", "all"}, 2, "needs --model and --to"},
+		{[]string{"deploy", "--to", "all"}, 2, "needs --model (or --agent-bundle) and --to"},
+		{[]string{"deploy", "--model", "m.tflite", "--agent-bundle", "a.bundle", "--to", "all"}, 2, "not both"},
+		{[]string{"deploy", "--agent-bundle", "/nonexistent.bundle", "--to", "all", "--state", state, "--keys", state}, 1, "/nonexistent.bundle"},
 		{[]string{"deploy", "--model", "m.tflite", "--to", "all", "--canary", "0"}, 2, "--canary"},
 		{[]string{"deploy", "--model", "m.tflite", "--to", "all", "--max-failure-pct", "120"}, 2, "--max-failure-pct"},
 		{[]string{"deploy", "--model", "m.tflite", "--to", "all", "--timeout", "0s"}, 2, "--timeout"},
