@@ -36,6 +36,7 @@ func evaluateCommand() *command {
 			fs.Var(&runs, "runs", "search run directory (repeatable; further positional arguments are runs too)")
 			fs.StringVar(&work, "work", "", "work directory caching trainings and int8 models (a rerun reuses finished ones)")
 			fs.StringVar(&out, "out", "", "output directory for results.json, results.csv and the plots")
+			fs.BoolVar(&cfg.PicksOnly, "picks-only", false, "train only each search run's pick (a FOX-NAS run lists its top-k); random runs keep all")
 			fs.IntVar(&cfg.Seeds, "seeds", 1, "training seeds per candidate: 1 = a search run's own seed (random runs: 1); K > 1 = seeds 1..K for all")
 			fs.Float64Var(&cfg.Recipe.Epochs, "epochs", cfg.Recipe.Epochs, "training epochs (same recipe as 'edgenas train')")
 			fs.Float64Var(&cfg.Recipe.DataFrac, "data-frac", cfg.Recipe.DataFrac, "fraction of the training split per epoch")

@@ -29,6 +29,10 @@ type Config struct {
 	// what is missing (latency is never cached: it is measured anew).
 	Work  string
 	Seeds int
+	// PicksOnly evaluates only the pick (first candidate) of every search
+	// run; random runs keep all their architectures, which form the baseline.
+	// A FOX-NAS run lists its top-k, which would otherwise all be trained.
+	PicksOnly bool
 	// Recipe is the fixed training recipe (its Seed is ignored: Seeds decides).
 	Recipe spnas.TrainConfig
 	PTQ    PTQ
@@ -92,6 +96,9 @@ func Plan(cfg Config) ([]Run, []*Training, error) {
 		s, err := space.Lookup(r.Space)
 		if err != nil {
 			return nil, nil, fmt.Errorf("run %s: %w", dir, err)
+		}
+		if cfg.PicksOnly && r.Method != "random" && len(r.Candidates) > 1 {
+			r.Candidates = r.Candidates[:1]
 		}
 		runs = append(runs, r)
 		for ci, c := range r.Candidates {

@@ -273,3 +273,32 @@ func TestInt8AccuracyWorkers(t *testing.T) {
 		}
 	}
 }
+
+// PicksOnly trains a search run's pick only, and every random architecture.
+func TestPlanPicksOnly(t *testing.T) {
+	s := space.MustLookup("spnas-fmnist")
+	var cands []spnas.RunCandidate
+	for i := uint64(0); i < 3; i++ {
+		cands = append(cands, spnas.RunCandidate{Arch: s.RandomSeed(i).String(), PredictedMS: 0.3})
+	}
+	fox, rnd := t.TempDir(), t.TempDir()
+	for _, r := range []struct {
+		dir, method string
+	}{{fox, "foxnas"}, {rnd, "random"}} {
+		if err := spnas.WriteCandidates(r.dir, spnas.RunCandidates{Method: r.method, Space: s.Name, TargetMS: 0.3, Seed: 1, Candidates: cands}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		picks bool
+		want  int
+	}{{false, 6}, {true, 4}} {
+		_, ts, err := Plan(Config{Runs: []string{fox, rnd}, Work: t.TempDir(), Seeds: 1, Recipe: spnas.DefaultTrainConfig(), PicksOnly: tc.picks})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ts) != tc.want {
+			t.Errorf("PicksOnly %v: %d trainings, want %d", tc.picks, len(ts), tc.want)
+		}
+	}
+}
