@@ -58,7 +58,7 @@ type demoSearch struct {
 	TableMS   float64 `json:"table_ms"`
 	FormulaMS float64 `json:"formula_ms"`
 	TargetMS  float64 `json:"target_ms"`
-	Within    bool    `json:"within"`
+	Within    bool    `json:"within_tolerance"`
 	Lambda    float64 `json:"lambda"`
 	Steps     int     `json:"steps"`
 }

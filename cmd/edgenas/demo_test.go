@@ -44,6 +44,18 @@ func TestDemoEndToEnd(t *testing.T) {
 			t.Errorf("int8 accuracy on %s: %v (present %v)", be, v, ok)
 		}
 	}
+	// The report must carry the search's own verdict, not a default.
+	var search struct {
+		Result struct {
+			Within bool `json:"within_tolerance"`
+		} `json:"result"`
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "logs", "search.out")); err != nil || json.Unmarshal(b, &search) != nil {
+		t.Fatalf("search output: %v", err)
+	}
+	if rep.Search.Within != search.Result.Within {
+		t.Errorf("report says within target %v, the search said %v", rep.Search.Within, search.Result.Within)
+	}
 	md, err := os.ReadFile(filepath.Join(out, "report.md"))
 	if err != nil {
 		t.Fatal(err)
