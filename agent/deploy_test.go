@@ -26,7 +26,6 @@ import (
 	"edgenas/agent/proto"
 	"edgenas/internal/signing"
 	"edgenas/profiler"
-	rt "edgenas/runtime"
 	"edgenas/runtime/backends"
 	"edgenas/searcher/broker/brokertest"
 	"edgenas/space"
@@ -280,18 +279,11 @@ func model(t *testing.T, key string, seed uint64) ([]byte, []byte) {
 		t.Fatal(err)
 	}
 	be, _ := backends.Lookup("ref")
-	it, err := be.Load(m, rt.Options{})
+	out, err := install.FixedOutput(be, m, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer it.Close()
-	if err := profiler.FillRandomInputs(it, seed); err != nil {
-		t.Fatal(err)
-	}
-	if err := it.Invoke(); err != nil {
-		t.Fatal(err)
-	}
-	return b, it.Output(0)
+	return b, out
 }
 
 // checkStore asserts the store is consistent with current == want and no

@@ -33,23 +33,15 @@ func HealthCheck(ctx context.Context, be runtime.Backend, path string, man proto
 		return 0, fmt.Errorf("health check: load on %s: %w", be.Name(), err)
 	}
 	defer it.Close()
-	if len(m.Outputs) == 0 {
-		return 0, fmt.Errorf("health check: the model has no output")
-	}
-	if typ := m.Output(0).Type; typ != tflite.Int8 {
-		return 0, fmt.Errorf("health check: output 0 is %v, want int8", typ)
-	}
-	if err := profiler.FillRandomInputs(it, man.InputSeed); err != nil {
+	out, err := fixedOutput(it, m, man.InputSeed)
+	if err != nil {
 		return 0, fmt.Errorf("health check: %w", err)
-	}
-	if err := it.Invoke(); err != nil {
-		return 0, fmt.Errorf("health check: invoke: %w", err)
 	}
 	maxDiff := man.MaxDiff
 	if expBackend := man.Backend; expBackend != be.Name() && !(expBackend == "" && be.Name() == "ref") {
 		maxDiff = 255 // another backend's rounding: only the top-1 class must agree
 	}
-	if err := CompareOutput(it.Output(0), man.Expected, maxDiff); err != nil {
+	if err := CompareOutput(out, man.Expected, maxDiff); err != nil {
 		return 0, fmt.Errorf("health check: %w", err)
 	}
 	ms, err := profiler.Measure(ctx, []profiler.Candidate{{Name: man.Name, Invoke: it.Invoke}}, p, be.Name(), 1)
@@ -96,4 +88,38 @@ func argmax(b []byte) int {
 		}
 	}
 	return best
+}
+
+// FixedOutput loads m on be, fills every input with
+// profiler.FillRandomInputs(seed), invokes it once and returns output tensor
+// 0's int8 bytes: the output a manifest's Expected holds and a health check
+// compares with. The host computes Expected with it, so both sides run the
+// fixed input the same way.
+func FixedOutput(be runtime.Backend, m *tflite.Model, seed uint64) ([]byte, error) {
+	it, err := be.Load(m, runtime.Options{Threads: 1})
+	if err != nil {
+		return nil, fmt.Errorf("load on %s: %w", be.Name(), err)
+	}
+	defer it.Close()
+	return fixedOutput(it, m, seed)
+}
+
+func fixedOutput(it runtime.Interpreter, m *tflite.Model, seed uint64) ([]byte, error) {
+	if len(m.Outputs) == 0 {
+		return nil, fmt.Errorf("the model has no output")
+	}
+	if typ := m.Output(0).Type; typ != tflite.Int8 {
+		return nil, fmt.Errorf("output 0 is %v, want int8 (quantize the model first)", typ)
+	}
+	if err := profiler.FillRandomInputs(it, seed); err != nil {
+		return nil, err
+	}
+	if err := it.Invoke(); err != nil {
+		return nil, fmt.Errorf("invoke: %w", err)
+	}
+	out := it.Output(0)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("output 0 is empty")
+	}
+	return out, nil
 }

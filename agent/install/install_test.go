@@ -19,7 +19,6 @@ import (
 	"edgenas/agent/proto"
 	"edgenas/internal/signing"
 	"edgenas/profiler"
-	rt "edgenas/runtime"
 	"edgenas/runtime/backends"
 	"edgenas/space"
 	"edgenas/tflite"
@@ -81,18 +80,11 @@ func testModel(t *testing.T, key string) ([]byte, []byte) {
 		t.Fatal(err)
 	}
 	be, _ := backends.Lookup("ref")
-	it, err := be.Load(m, rt.Options{})
+	out, err := FixedOutput(be, m, 42)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer it.Close()
-	if err := profiler.FillRandomInputs(it, 42); err != nil {
-		t.Fatal(err)
-	}
-	if err := it.Invoke(); err != nil {
-		t.Fatal(err)
-	}
-	return b, it.Output(0)
+	return b, out
 }
 
 func shaHex(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }

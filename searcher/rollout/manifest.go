@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"edgenas/agent/install"
 	"edgenas/agent/proto"
 	"edgenas/internal/signing"
-	"edgenas/profiler"
-	"edgenas/runtime"
 	"edgenas/runtime/backends"
 	"edgenas/tflite"
 )
@@ -37,30 +36,13 @@ func ExpectedOutput(path string, seed uint64, backend string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("expected output: %w", err)
 	}
-	if len(m.Outputs) == 0 {
-		return nil, fmt.Errorf("expected output: %s has no output tensor", path)
-	}
-	if typ := m.Output(0).Type; typ != tflite.Int8 {
-		return nil, fmt.Errorf("expected output: %s output 0 is %v, want int8 (quantize the model first)", path, typ)
-	}
 	be, err := backends.Lookup(backend)
 	if err != nil {
 		return nil, fmt.Errorf("expected output: %w", err)
 	}
-	it, err := be.Load(m, runtime.Options{Threads: 1})
+	out, err := install.FixedOutput(be, m, seed)
 	if err != nil {
-		return nil, fmt.Errorf("expected output: load %s on %s: %w", path, backend, err)
-	}
-	defer it.Close()
-	if err := profiler.FillRandomInputs(it, seed); err != nil {
-		return nil, fmt.Errorf("expected output: %w", err)
-	}
-	if err := it.Invoke(); err != nil {
-		return nil, fmt.Errorf("expected output: invoke %s: %w", path, err)
-	}
-	out := it.Output(0)
-	if len(out) == 0 {
-		return nil, fmt.Errorf("expected output: %s output 0 is empty", path)
+		return nil, fmt.Errorf("expected output of %s: %w", path, err)
 	}
 	return out, nil
 }
