@@ -31,6 +31,7 @@ type demoConfig struct {
 	trainFrac    float64
 	calib        int
 	validate     int
+	calibModels  int
 	seed         uint64
 	backend      string
 	fastProfile  bool
@@ -40,7 +41,7 @@ type demoConfig struct {
 
 func demoCommand() *command {
 	c := demoConfig{space: "spnas-fmnist", searchEpochs: 8, searchFrac: 0.1, trainEpochs: 2, trainFrac: 0.4,
-		calib: 512, refImages: 1000, validate: 20, seed: 1, backend: "xnnpack"}
+		calib: 512, refImages: 1000, validate: 20, calibModels: 12, seed: 1, backend: "xnnpack"}
 	return &command{
 		name: "demo",
 		summary: "the whole loop on this machine: broker and agent processes, fleet LUT, Single-Path NAS, train, " +
@@ -58,6 +59,7 @@ func demoCommand() *command {
 			fs.IntVar(&c.evalImages, "eval-images", 0, "validation/test images for every accuracy (0: all; fewer for smoke tests)")
 			fs.IntVar(&c.refImages, "ref-test-images", c.refImages, "test images for the int8 accuracy on the slow ref backend (0: all)")
 			fs.IntVar(&c.validate, "validate-models", c.validate, "random models measured to check the latency predictor (0: skip)")
+			fs.IntVar(&c.calibModels, "calibrate-models", c.calibModels, "random models measured before the search to calibrate the table, so the target is in measured ms (0: search on the raw table sum)")
 			fs.Uint64Var(&c.seed, "seed", c.seed, "seed of the search and the training")
 			fs.StringVar(&c.backend, "backend", c.backend, "backend of the local agent")
 			fs.BoolVar(&c.fastProfile, "fast-profile", false, "profile with a quick, less precise protocol (smoke tests)")
@@ -128,6 +130,7 @@ func runDemo(ctx context.Context, e *env, cfg demoConfig) (err error) {
 		{"broker", d.startBroker},
 		{"agent", d.startAgent},
 		{"fleet profile", d.profile},
+		{"calibrate", d.calibrate},
 		{"search", d.search},
 		{"train", d.train},
 		{"quantize", d.quantize},
@@ -348,7 +351,7 @@ func (d *demo) tableArgs() []string {
 
 func (d *demo) search(ctx context.Context) error {
 	if d.cfg.target == 0 {
-		t, lo, hi, err := demoTarget(d.path("lut.db"), d.agentID, d.cfg.backend, d.cfg.space)
+		t, lo, hi, err := demoTarget(d.path("lut.db"), d.agentID, d.cfg.backend, d.cfg.space, d.calibration())
 		if err != nil {
 			return err
 		}
@@ -364,6 +367,9 @@ func (d *demo) search(ctx context.Context) error {
 	args = append(args, "--target-ms", strconv.FormatFloat(d.cfg.target, 'g', 6, 64),
 		"--epochs", ftoa(d.cfg.searchEpochs), "--data-frac", ftoa(d.cfg.searchFrac),
 		"--seed", strconv.FormatUint(d.cfg.seed, 10), "--out", d.path("search"))
+	if c := d.calibration(); c != "" {
+		args = append(args, "--calibration", c)
+	}
 	if err := d.cliJSON(ctx, &res, "search", args...); err != nil {
 		return err
 	}

@@ -26,6 +26,8 @@ type demoReport struct {
 	Broker        string          `json:"broker"`
 	Agent         string          `json:"agent"`
 	LUT           demoLUT         `json:"lut"`
+	Calibration   *lut.Calibrated `json:"calibration,omitempty"`
+	CalibCheck    []lut.Accuracy  `json:"calibration_check,omitempty"`
 	SpaceLoMS     float64         `json:"space_lo_ms,omitempty"`
 	SpaceHiMS     float64         `json:"space_hi_ms,omitempty"`
 	Search        demoSearch      `json:"search"`
@@ -84,7 +86,7 @@ type demoQuant struct {
 
 // demoTarget picks the default latency target: the middle of the space's
 // range on the measured table, a target every run can reach.
-func demoTarget(store, device, backend, spaceName string) (target, lo, hi float64, err error) {
+func demoTarget(store, device, backend, spaceName, calibFile string) (target, lo, hi float64, err error) {
 	s, err := space.Lookup(spaceName)
 	if err != nil {
 		return 0, 0, 0, err
@@ -101,6 +103,20 @@ func demoTarget(store, device, backend, spaceName string) (target, lo, hi float6
 	sr, err := lut.NewSpaceRuntime(s, tab)
 	if err != nil {
 		return 0, 0, 0, err
+	}
+	if calibFile != "" {
+		f, err := os.Open(calibFile)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		defer f.Close()
+		c, err := lut.ReadCalibrated(f, tab)
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("%s: %w", calibFile, err)
+		}
+		if sr, err = sr.Calibrate(c); err != nil {
+			return 0, 0, 0, fmt.Errorf("%s: %w", calibFile, err)
+		}
 	}
 	rt, err := spnas.NewRuntime(sr)
 	if err != nil {
@@ -168,6 +184,36 @@ func deployAgentState(b []byte, agent string) (string, float64) {
 	return "", 0
 }
 
+// calibrate measures a few random whole models right after the table, so
+// the search's target means measured milliseconds: a sum of isolated blocks
+// misses inter-layer costs, and this machine's speed drifts between
+// sittings, so a calibration is only good when measured alongside its table.
+func (d *demo) calibrate(ctx context.Context) error {
+	if d.cfg.calibModels == 0 {
+		return nil
+	}
+	d.announce("calibrate the table on %d random models measured end to end", d.cfg.calibModels)
+	var rep lut.ValidateReport
+	args := append([]string{"lut", "validate", "--space", d.cfg.space}, d.tableArgs()...)
+	args = append(args, "--models", "4", "--calib", fmt.Sprint(d.cfg.calibModels), "--seed", "2", "--out", d.path("calibrate"))
+	if err := d.cliJSON(ctx, &rep, "calibrate", args...); err != nil {
+		return err
+	}
+	if rep.Calibrated == nil {
+		return fmt.Errorf("lut validate wrote no calibration")
+	}
+	d.r.Calibration, d.r.CalibCheck = rep.Calibrated, rep.Accuracy
+	return nil
+}
+
+// calibration is the calibration file the search uses, or "" for none.
+func (d *demo) calibration() string {
+	if d.cfg.calibModels == 0 {
+		return ""
+	}
+	return d.path("calibrate", "calibrated.json")
+}
+
 func (d *demo) validatePredictor(ctx context.Context) error {
 	if d.cfg.validate == 0 {
 		return nil
@@ -215,11 +261,24 @@ func (r *demoReport) markdown(w io.Writer, out string) error {
 	p("")
 	p("`%s`", r.Search.Arch)
 	p("")
-	p("Single-Path NAS on `spnas-fmnist` at a target of %.3f ms (the space spans %.3f to %.3f ms on this table): %d steps, %.0f s, final lambda %.3g.",
-		r.Search.TargetMS, r.SpaceLoMS, r.SpaceHiMS, r.Search.Steps, r.SearchSeconds, r.Search.Lambda)
+	model := "this table"
+	if c := r.Calibration; c != nil {
+		model = "this table, calibrated"
+	}
+	p("Single-Path NAS on `spnas-fmnist` at a target of %.3f ms (the space spans %.3f to %.3f ms on %s): %d steps, %.0f s, final lambda %.3g.",
+		r.Search.TargetMS, r.SpaceLoMS, r.SpaceHiMS, model, r.Search.Steps, r.SearchSeconds, r.Search.Lambda)
+	if c := r.Calibration; c != nil {
+		p("")
+		p("The table was calibrated on %d whole models measured right after it (%s = %.4g, in-sample RMSE %.4f ms), so the target and the predictions below are measured milliseconds, not sums of blocks. On 4 more models:",
+			c.Samples, strings.Join(c.Features, ", "), c.Coef, c.RMSE)
+		p("")
+		for _, a := range r.CalibCheck {
+			p("- %s", a.String())
+		}
+	}
 	if r.Search.TargetMS > 0 {
 		p("")
-		p("The architecture's table latency is %.3f ms, %+.1f%% from the target (within 5%%: %v).",
+		p("The architecture's predicted latency is %.3f ms, %+.1f%% from the target (within 5%%: %v).",
 			r.Search.TableMS, 100*(r.Search.TableMS/r.Search.TargetMS-1), r.Search.Within)
 	}
 	p("")
@@ -250,15 +309,20 @@ func (r *demoReport) markdown(w io.Writer, out string) error {
 	p("| figure | ms |")
 	p("|---|---|")
 	p("| target | %.3f |", r.Search.TargetMS)
-	p("| predicted by the latency table (sum of blocks) | %.3f |", r.Search.TableMS)
-	p("| predicted by the Single-Path formula | %.3f |", r.Search.FormulaMS)
+	if r.Calibration != nil {
+		p("| predicted by the calibrated table | %.3f |", r.Search.TableMS)
+		p("| predicted by the calibrated Single-Path formula | %.3f |", r.Search.FormulaMS)
+	} else {
+		p("| predicted by the latency table (sum of blocks) | %.3f |", r.Search.TableMS)
+		p("| predicted by the Single-Path formula | %.3f |", r.Search.FormulaMS)
+	}
 	p("| measured here, whole int8 model, median (CV %.1f%%) | %.3f |", 100*r.LocalCV, r.LocalMS)
 	if r.AgentMS > 0 {
 		p("| measured by agent `%s` in its health check | %.3f |", r.Agent, r.AgentMS)
 	}
 	if r.Search.TableMS > 0 && r.LocalMS > 0 {
 		p("")
-		p("Table prediction error on this model: %+.1f%%.", 100*(r.Search.TableMS/r.LocalMS-1))
+		p("Prediction error on this model: %+.1f%%; measured vs target: %+.1f%%.", 100*(r.Search.TableMS/r.LocalMS-1), 100*(r.LocalMS/r.Search.TargetMS-1))
 	}
 	if len(r.Validate) > 0 {
 		p("")
@@ -281,6 +345,9 @@ func (r *demoReport) markdown(w io.Writer, out string) error {
 	p("")
 	p("- search progress (predicted runtime and accuracy per step, target line): %s", rel(out, "search", "progress.png"))
 	p("- latency table: predicted vs measured on random models: %s", rel(out, "validate", "scatter.png"))
+	if r.Calibration != nil {
+		p("- the calibration's models, predicted vs measured: %s", rel(out, "calibrate", "scatter.png"))
+	}
 	p("")
 	p("## Files")
 	p("")

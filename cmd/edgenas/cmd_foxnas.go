@@ -14,7 +14,7 @@ import (
 
 func searchFoxNASCommand() *command {
 	var tf tableFlags
-	var spaceName, out, supernet string
+	var spaceName, out, supernet, calibFile string
 	var asJSON bool
 	cfg := foxnas.DefaultOneShotConfig()
 	// Sub-network evaluation costs a full-supernet forward per image
@@ -27,12 +27,13 @@ func searchFoxNASCommand() *command {
 	return &command{
 		name:    "foxnas",
 		summary: "FOX-NAS: one-shot supernet, OLS predictors on its sampled sub-networks and the LUT, annealing within a latency band",
-		usage: "--space S --lut X [--device D --backend B --threads N] --target-ms T [--seed S] [--supernet DIR] [--samples N] " +
+		usage: "--space S --lut X [--device D --backend B --threads N] [--calibration C.json] --target-ms T [--seed S] [--supernet DIR] [--samples N] " +
 			"[--val-images N] [--epochs 8] [--data-frac F] --out DIR [--json]",
 		example: "edgenas search foxnas --space spnas-fmnist --lut lut.db --target-ms 0.28 --seed 1 --supernet runs/supernet-1 --out runs/foxnas-0.28-1",
 		flags: func(fs *flag.FlagSet) {
 			tf.register(fs)
 			fs.StringVar(&spaceName, "space", "spnas-fmnist", "search space")
+			fs.StringVar(&calibFile, "calibration", "", calibrationHelp)
 			fs.StringVar(&out, "out", "", "output directory (candidates.json, arch.txt, predictors.json/.txt, samples.csv, anneal.jsonl, search.png, result.json)")
 			fs.StringVar(&supernet, "supernet", "", "supernet directory: reused when it holds a finished supernet of the same recipe and seed (also its evaluated samples), trained into otherwise (default OUT/supernet)")
 			fs.Float64Var(&job.TargetMS, "target-ms", 0, "latency target in ms")
@@ -68,7 +69,7 @@ func searchFoxNASCommand() *command {
 			case job.Samples <= 0 || job.ValImages <= 0 || job.CalibBatches <= 0 || job.LatSamples <= 0:
 				return usagef("--samples, --val-images, --calib-batches and --lat-samples must be positive")
 			}
-			rt, err := spaceRuntime(&tf, spaceName)
+			rt, err := spaceRuntime(&tf, spaceName, calibFile)
 			if err != nil {
 				return err
 			}

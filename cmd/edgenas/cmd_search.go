@@ -23,8 +23,12 @@ func searchCommand() *command {
 	}
 }
 
-// spaceRuntime loads the Single-Path runtime model of a space from a table store.
-func spaceRuntime(tf *tableFlags, spaceName string) (*spnas.Runtime, error) {
+// calibrationHelp documents the --calibration option every search method shares.
+const calibrationHelp = "calibrated predictor JSON (from 'edgenas lut validate'), folded into the table so targets are measured whole-model ms, not LUT sums"
+
+// spaceRuntime loads the Single-Path runtime model of a space from a table
+// store, with a calibration folded in when calibFile is set.
+func spaceRuntime(tf *tableFlags, spaceName, calibFile string) (*spnas.Runtime, error) {
 	s, err := space.Lookup(spaceName)
 	if err != nil {
 		return nil, usagef("%v", err)
@@ -42,22 +46,37 @@ func spaceRuntime(tf *tableFlags, spaceName string) (*spnas.Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (measure it with 'edgenas profile --space %s --out %s')", err, s.Name, tf.store)
 	}
+	if calibFile != "" {
+		f, err := os.Open(calibFile)
+		if err != nil {
+			return nil, fmt.Errorf("calibration: %w", err)
+		}
+		defer f.Close()
+		c, err := lut.ReadCalibrated(f, tab)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", calibFile, err)
+		}
+		if sr, err = sr.Calibrate(c); err != nil {
+			return nil, fmt.Errorf("%s: %w", calibFile, err)
+		}
+	}
 	return spnas.NewRuntime(sr)
 }
 
 func searchSPNASCommand() *command {
 	var tf tableFlags
-	var spaceName, out string
+	var spaceName, out, calibFile string
 	var asJSON bool
 	cfg := spnas.DefaultConfig()
 	return &command{
 		name:    "spnas",
 		summary: "Single-Path NAS on Fashion-MNIST with a measured latency table (resumable)",
-		usage:   "--space S --lut X [--device D --backend B --threads N] (--target-ms T | --lambda L) [--epochs 8] [--data-frac F] [--seed S] --out DIR [--json]",
+		usage:   "--space S --lut X [--device D --backend B --threads N] [--calibration C.json] (--target-ms T | --lambda L) [--epochs 8] [--data-frac F] [--seed S] --out DIR [--json]",
 		example: "edgenas search spnas --space spnas-fmnist --lut lut.db --target-ms 1.2 --out runs/spnas-1.2",
 		flags: func(fs *flag.FlagSet) {
 			tf.register(fs)
 			fs.StringVar(&spaceName, "space", "spnas-fmnist", "search space")
+			fs.StringVar(&calibFile, "calibration", "", calibrationHelp)
 			fs.StringVar(&out, "out", "", "output directory (arch.txt, log.jsonl, progress.png, supernet.ckpt, result.json)")
 			fs.Float64Var(&cfg.TargetMS, "target-ms", 0, "latency target in ms: lambda found by dual ascent")
 			fs.Float64Var(&cfg.Lambda, "lambda", 0, "fixed latency-loss weight (without --target-ms), or the starting lambda")
@@ -79,7 +98,7 @@ func searchSPNASCommand() *command {
 			}
 			scale := cfg.Epochs / 8
 			cfg.LatencyEpoch, cfg.DropoutEpoch = 5*scale, 5*scale
-			rt, err := spaceRuntime(&tf, spaceName)
+			rt, err := spaceRuntime(&tf, spaceName, calibFile)
 			if err != nil {
 				return err
 			}
@@ -103,7 +122,7 @@ func searchSPNASCommand() *command {
 				return writeJSON(e.stdout, map[string]any{"result": res, "seconds": time.Since(start).Seconds(), "dir": out})
 			}
 			fmt.Fprintf(e.stdout, "%s\n", res.Arch)
-			fmt.Fprintf(e.stdout, "table %.3f ms, formula %.3f ms", res.TableMS, res.FormulaMS)
+			fmt.Fprintf(e.stdout, "%s %.3f ms, formula %.3f ms", rt.LatencyModel(), res.TableMS, res.FormulaMS)
 			if res.TargetMS > 0 {
 				fmt.Fprintf(e.stdout, ", target %.3f ms (%+.1f%%, within %.0f%%: %v)", res.TargetMS, 100*(res.TableMS/res.TargetMS-1), 100*cfg.Tol, res.Within)
 			}
@@ -115,7 +134,7 @@ func searchSPNASCommand() *command {
 
 func searchRandomCommand() *command {
 	var tf tableFlags
-	var spaceName, out string
+	var spaceName, out, calibFile string
 	var target, tol float64
 	var count int
 	var seed uint64
@@ -123,11 +142,12 @@ func searchRandomCommand() *command {
 	return &command{
 		name:    "random",
 		summary: "random architectures whose table latency is within a tolerance of a target",
-		usage:   "--space S --lut X [--device D --backend B --threads N] --target-ms T --count K [--tol 0.05] [--seed S] [--out DIR] [--json]",
+		usage:   "--space S --lut X [--device D --backend B --threads N] [--calibration C.json] --target-ms T --count K [--tol 0.05] [--seed S] [--out DIR] [--json]",
 		example: "edgenas search random --space spnas-fmnist --lut lut.db --target-ms 1.2 --count 5 --seed 1 --out runs/random-1.2",
 		flags: func(fs *flag.FlagSet) {
 			tf.register(fs)
 			fs.StringVar(&spaceName, "space", "spnas-fmnist", "search space")
+			fs.StringVar(&calibFile, "calibration", "", calibrationHelp)
 			fs.Float64Var(&target, "target-ms", 0, "latency target in ms")
 			fs.Float64Var(&tol, "tol", 0.05, "relative tolerance around the target")
 			fs.IntVar(&count, "count", 5, "how many architectures")
@@ -140,7 +160,7 @@ func searchRandomCommand() *command {
 				return usagef("search random needs --target-ms > 0, --count > 0 and --tol > 0")
 			}
 			start := time.Now()
-			rt, err := spaceRuntime(&tf, spaceName)
+			rt, err := spaceRuntime(&tf, spaceName, calibFile)
 			if err != nil {
 				return err
 			}
@@ -149,7 +169,8 @@ func searchRandomCommand() *command {
 				return err
 			}
 			if out != "" {
-				rc := spnas.RunCandidates{Method: "random", Space: rt.Space.Name, TargetMS: target, Seed: seed, SearchSeconds: time.Since(start).Seconds()}
+				rc := spnas.RunCandidates{Method: "random", Space: rt.Space.Name, TargetMS: target, Seed: seed,
+					LatencyModel: rt.LatencyModel(), SearchSeconds: time.Since(start).Seconds()}
 				for _, c := range cands {
 					rc.Candidates = append(rc.Candidates, spnas.RunCandidate{Arch: c.Arch, PredictedMS: c.TableMS})
 				}
@@ -164,7 +185,8 @@ func searchRandomCommand() *command {
 				return writeJSON(e.stdout, cands)
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TABLE MS\tFORMULA MS\tARCH")
+			fmt.Fprintf(e.stdout, "latency model: %s\n", rt.LatencyModel())
+			fmt.Fprintln(tw, "PREDICTED MS\tFORMULA MS\tARCH")
 			for _, c := range cands {
 				fmt.Fprintf(tw, "%.3f\t%.3f\t%s\n", c.TableMS, c.FormulaMS, c.Arch)
 			}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"edgenas/searcher/spnas"
 )
 
 // TestDemoEndToEnd runs the whole demo on a tiny budget: broker and agent as
@@ -60,7 +62,18 @@ func TestDemoEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{rep.Search.Arch, "predicted by the latency table", "committed", "progress.png"} {
+	// The search ran on the table calibrated right after it, and says so.
+	if c := rep.Calibration; c == nil || c.Samples != 12 || c.Form != "affine" || len(rep.CalibCheck) == 0 {
+		t.Errorf("calibration %+v, check %+v", rep.Calibration, rep.CalibCheck)
+	}
+	rc, err := spnas.ReadCandidates(filepath.Join(out, "search"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(rc.LatencyModel, "calibrated-affine") || rc.TargetMS != rep.Search.TargetMS {
+		t.Errorf("search candidates: latency model %q, target %v (report %v)", rc.LatencyModel, rc.TargetMS, rep.Search.TargetMS)
+	}
+	for _, want := range []string{rep.Search.Arch, "predicted by the calibrated table", "committed", "progress.png", "calibrate/scatter.png"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)
 		}

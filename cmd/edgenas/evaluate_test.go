@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"edgenas/internal/atomicfile"
+	"edgenas/lut"
 	"edgenas/searcher/evaluate"
 	"edgenas/searcher/fmnist"
 	"edgenas/searcher/spnas"
@@ -219,5 +221,76 @@ func TestSearchRandomOut(t *testing.T) {
 		if ms, _ := rt.Exact(a); math.Abs(ms-c.PredictedMS) > 1e-12 || math.Abs(ms-target) > 0.05*target {
 			t.Errorf("%s: predicted %v, table %v, target %v", c.Arch, c.PredictedMS, ms, target)
 		}
+	}
+}
+
+// With --calibration the random baseline's band is in calibrated
+// (measured-latency) milliseconds: each candidate's recorded prediction is
+// the calibrated predictor's, within the tolerance of the target, and the
+// run records which latency model it used. A calibration fitted on another
+// table is refused by name.
+func TestSearchRandomCalibrated(t *testing.T) {
+	s := space.MustLookup("spnas-fmnist")
+	db, rt := syntheticLUT(t, s)
+	st, err := lut.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, err := st.View("synthetic", "xnnpack", 1)
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal, err := lut.NewCalibrated(tab, lut.FormAffine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal.Coef, cal.Samples = []float64{1.3, 0.002, 0.01}, 16
+	calPath := filepath.Join(t.TempDir(), "calibrated.json")
+	if err := atomicfile.Write(calPath, cal.WriteJSON); err != nil {
+		t.Fatal(err)
+	}
+	lo, hi := rt.Range()
+	target := 1.3 * (lo + 0.4*(hi-lo))
+	dir := filepath.Join(t.TempDir(), "random-cal")
+	code, _, errs := runCLI(t, "search", "random", "--lut", db, "--calibration", calPath,
+		"--target-ms", strconv.FormatFloat(target, 'g', -1, 64), "--count", "4", "--seed", "3", "--out", dir)
+	if code != 0 {
+		t.Fatalf("search random --calibration: code %d, %s", code, errs)
+	}
+	rc, err := spnas.ReadCandidates(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(rc.LatencyModel, "calibrated-affine") || len(rc.Candidates) != 4 {
+		t.Fatalf("candidates.json %+v", rc)
+	}
+	for _, c := range rc.Candidates {
+		a, err := s.Parse(c.Arch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := cal.Predict(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(p.Millis-c.PredictedMS) > 1e-9 || math.Abs(p.Millis-target) > 0.05*target {
+			t.Errorf("%s: recorded %v ms, calibrated predictor %v ms, target %v", c.Arch, c.PredictedMS, p.Millis, target)
+		}
+	}
+
+	other, err := lut.TableFromMillis("elsewhere", "xnnpack", 1, "", map[string]float64{"k": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong, _ := lut.NewCalibrated(other, lut.FormScale)
+	wrong.Coef = []float64{1, 0}
+	wrongPath := filepath.Join(t.TempDir(), "wrong.json")
+	if err := atomicfile.Write(wrongPath, wrong.WriteJSON); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = runCLI(t, "search", "random", "--lut", db, "--calibration", wrongPath, "--target-ms", "1", "--count", "1")
+	if code != 1 || !strings.Contains(errs, "wrong.json") || !strings.Contains(errs, "elsewhere") {
+		t.Errorf("calibration of another device: code %d, stderr %q", code, errs)
 	}
 }

@@ -105,8 +105,8 @@ func TestSearchFoxNASEndToEnd(t *testing.T) {
 	}
 	var raw map[string]any
 	readJSON(t, filepath.Join(out1, "candidates.json"), &raw)
-	if len(raw) != 6 {
-		t.Errorf("candidates.json has fields %v, want exactly method, space, target_ms, seed, search_seconds, candidates", raw)
+	if len(raw) != 7 || raw["latency_model"] != "lut-sum" {
+		t.Errorf("candidates.json has fields %v, want exactly method, space, target_ms, seed, search_seconds, latency_model (lut-sum), candidates", raw)
 	}
 	arch, _ := os.ReadFile(filepath.Join(out1, "arch.txt"))
 	if strings.TrimSpace(string(arch)) != cand.Candidates[0].Arch {

@@ -153,7 +153,8 @@ func RunSearch(ctx context.Context, j SearchJob) (*SearchReport, error) {
 	}
 	start := time.Now()
 	s := j.RT.Space
-	rep := &SearchReport{RunCandidates: spnas.RunCandidates{Method: "foxnas", Space: s.Name, TargetMS: j.TargetMS, Seed: j.Seed},
+	rep := &SearchReport{RunCandidates: spnas.RunCandidates{Method: "foxnas", Space: s.Name, TargetMS: j.TargetMS, Seed: j.Seed,
+		LatencyModel: j.RT.LatencyModel()},
 		Tol: j.Tol, SupernetDir: j.SupernetDir, Samples: j.Samples, ValImages: j.ValImages}
 
 	// 1. The one-shot supernet (trained here unless SupernetDir has it).

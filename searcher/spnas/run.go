@@ -106,7 +106,7 @@ func Run(ctx context.Context, s *Searcher, dir string, onStep func(StepLog)) (Re
 		return Result{}, err
 	}
 	rc := RunCandidates{Method: "spnas", Space: s.RT.Space.Name, TargetMS: s.Cfg.TargetMS, Seed: s.Cfg.Seed,
-		SearchSeconds: prior + time.Since(start).Seconds(), Candidates: []RunCandidate{{Arch: res.Arch, PredictedMS: res.TableMS}}}
+		LatencyModel: s.RT.LatencyModel(), SearchSeconds: prior + time.Since(start).Seconds(), Candidates: []RunCandidate{{Arch: res.Arch, PredictedMS: res.TableMS}}}
 	if err := WriteCandidates(dir, rc); err != nil {
 		return Result{}, err
 	}
@@ -202,12 +202,15 @@ const CandidatesFile = "candidates.json"
 // RunCandidates is the content of CandidatesFile: what a search run found
 // and what it cost. Candidates[0] is the run's pick.
 type RunCandidates struct {
-	Method        string         `json:"method"`
-	Space         string         `json:"space"`
-	TargetMS      float64        `json:"target_ms"`
-	Seed          uint64         `json:"seed"`
-	SearchSeconds float64        `json:"search_seconds"`
-	Candidates    []RunCandidate `json:"candidates"`
+	Method        string  `json:"method"`
+	Space         string  `json:"space"`
+	TargetMS      float64 `json:"target_ms"`
+	Seed          uint64  `json:"seed"`
+	SearchSeconds float64 `json:"search_seconds"`
+	// LatencyModel says what PredictedMS means (lut.SpaceRuntime.LatencyModel):
+	// a plain LUT sum, or a calibrated prediction of measured latency.
+	LatencyModel string         `json:"latency_model,omitempty"`
+	Candidates   []RunCandidate `json:"candidates"`
 }
 
 // RunCandidate is one architecture a run proposes, with its predicted latency.
