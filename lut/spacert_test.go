@@ -8,9 +8,10 @@ import (
 	"edgenas/space"
 )
 
-// A synthetic table where every key costs its MAC count in microseconds makes
-// the formula checkable: exact for k3e6/k5e3/k5e6, and SE adds its own cost.
-func TestSpaceRuntimeMatchesLUTSum(t *testing.T) {
+// macRuntime builds a table where every spnas-fmnist key costs its MAC count
+// in microseconds plus 10 us, and its runtime model.
+func macRuntime(t *testing.T) (*space.Space, map[string]float64, *Table, *SpaceRuntime) {
+	t.Helper()
 	s := space.MustLookup("spnas-fmnist")
 	ms := map[string]float64{}
 	for _, l := range s.UniqueKeys() {
@@ -24,6 +25,13 @@ func TestSpaceRuntimeMatchesLUTSum(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, ms, tab, rt
+}
+
+// A synthetic table where every key costs its MAC count in microseconds makes
+// the formula checkable: exact for k3e6/k5e3/k5e6, and SE adds its own cost.
+func TestSpaceRuntimeMatchesLUTSum(t *testing.T) {
+	s, ms, tab, rt := macRuntime(t)
 	sum, _ := NewLUTPredictor(tab)
 	for seed := uint64(0); seed < 50; seed++ {
 		a := s.RandomSeed(seed)
@@ -60,19 +68,7 @@ func TestSpaceRuntimeMatchesLUTSum(t *testing.T) {
 // otherwise a search at a calibrated target would aim somewhere else than
 // the number it reports.
 func TestSpaceRuntimeCalibrate(t *testing.T) {
-	s := space.MustLookup("spnas-fmnist")
-	ms := map[string]float64{}
-	for _, l := range s.UniqueKeys() {
-		ms[l.Key()] = float64(l.MACs())/1e6 + 0.01
-	}
-	tab, err := TableFromMillis("dev", "ref", 1, "", ms)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := NewSpaceRuntime(s, tab)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _, tab, rt := macRuntime(t)
 	tests := []struct {
 		form string
 		coef []float64

@@ -12,8 +12,6 @@ import (
 
 	"edgenas/internal/atomicfile"
 	"edgenas/lut"
-	"edgenas/searcher/spnas"
-	"edgenas/space"
 )
 
 // demoReport is everything report.md says, also written as report.json.
@@ -85,40 +83,10 @@ type demoQuant struct {
 }
 
 // demoTarget picks the default latency target: the middle of the space's
-// range on the measured table, a target every run can reach.
+// range on the measured (and, given calibFile, calibrated) table, a target
+// every run can reach.
 func demoTarget(store, device, backend, spaceName, calibFile string) (target, lo, hi float64, err error) {
-	s, err := space.Lookup(spaceName)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	st, err := lut.Open(store)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	defer st.Close()
-	tab, err := st.View(device, backend, 1)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	sr, err := lut.NewSpaceRuntime(s, tab)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	if calibFile != "" {
-		f, err := os.Open(calibFile)
-		if err != nil {
-			return 0, 0, 0, err
-		}
-		defer f.Close()
-		c, err := lut.ReadCalibrated(f, tab)
-		if err != nil {
-			return 0, 0, 0, fmt.Errorf("%s: %w", calibFile, err)
-		}
-		if sr, err = sr.Calibrate(c); err != nil {
-			return 0, 0, 0, fmt.Errorf("%s: %w", calibFile, err)
-		}
-	}
-	rt, err := spnas.NewRuntime(sr)
+	rt, err := spaceRuntime(&tableFlags{store: store, device: device, backend: backend, threads: 1}, spaceName, calibFile)
 	if err != nil {
 		return 0, 0, 0, err
 	}
