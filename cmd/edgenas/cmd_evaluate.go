@@ -47,6 +47,8 @@ func evaluateCommand() *command {
 			fs.Float64Var(&percentile, "percentile", 99.99, "P for --calib-method percentile")
 			fs.IntVar(&cfg.TestImages, "test-images", 0, "validation and test images for every accuracy (0: all; fewer only for quick checks)")
 			fs.Float64Var(&maxSecs, "max-secs", profiler.DefaultProtocol().MaxSecs, "latency measurement: most seconds per model")
+			fs.IntVar(&cfg.Rounds, "rounds", 3, "latency measurement rounds, each with newly shuffled groups; a model's latency is its median over rounds")
+			fs.IntVar(&cfg.Group, "group", 5, "models timed together, interleaved (more thrash each other's caches; lut validate uses 5 too)")
 			fs.IntVar(&cfg.Workers, "workers", goruntime.GOMAXPROCS(0), "interpreters sharing the int8 accuracy run (latency is always 1 thread, one model at a time)")
 			fs.StringVar(&cfg.DefaultSpace, "space", cfg.DefaultSpace, "space of legacy run directories (result.json + arch.txt)")
 			fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
@@ -56,8 +58,8 @@ func evaluateCommand() *command {
 			if len(cfg.Runs) == 0 || work == "" {
 				return usagef("evaluate needs --runs DIR... and --work WDIR")
 			}
-			if cfg.Seeds <= 0 || cfg.PTQ.Calib <= 0 || cfg.TestImages < 0 || !(maxSecs > 0) || cfg.Workers <= 0 {
-				return usagef("evaluate needs --seeds > 0, --calib > 0, --test-images >= 0, --max-secs > 0 and --workers > 0")
+			if cfg.Seeds <= 0 || cfg.PTQ.Calib <= 0 || cfg.TestImages < 0 || !(maxSecs > 0) || cfg.Workers <= 0 || cfg.Group <= 0 || cfg.Rounds <= 0 {
+				return usagef("evaluate needs --seeds > 0, --calib > 0, --test-images >= 0, --max-secs > 0, --group > 0, --rounds > 0 and --workers > 0")
 			}
 			m, err := evaluate.ParseMethod(method)
 			if err != nil {

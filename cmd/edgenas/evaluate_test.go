@@ -166,6 +166,10 @@ func TestEvaluateEndToEnd(t *testing.T) {
 		if _, err := os.Stat(tr.Model); err != nil {
 			t.Errorf("int8 model: %v", err)
 		}
+		// Three rounds by default; the figure is their median.
+		if r := tr.MeasuredRoundsMS; len(r) != 3 || tr.MeasuredMS < min(r[0], r[1], r[2]) || tr.MeasuredMS > max(r[0], r[1], r[2]) {
+			t.Errorf("%s: measured %v ms from rounds %v", tr.Arch, tr.MeasuredMS, r)
+		}
 	}
 	g := rep.Groups[1]
 	if g.Method != "spnas" || g.RIFloat == nil || g.SearchSeconds != 42 {

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"edgenas/internal/atomicfile"
 	"edgenas/internal/progress"
@@ -44,6 +46,18 @@ type Config struct {
 	Backend  string
 	Threads  int
 	Protocol profiler.Protocol
+	// Group is how many models are timed together, interleaved (0: 5, as
+	// lut validate and the table profiler do). Interleaving spreads drift
+	// over models, but each model then runs with caches its neighbours
+	// evicted: on the 2-core VM, 22 models interleaved measured 14% slower
+	// than the same models in groups of 5, which measured within 1-2% of
+	// each model alone. Calibration and evaluation must group alike.
+	Group int
+	// Rounds is how many times every model is measured, each round with
+	// groups drawn from a new shuffle (0: 3); a model's latency is its median
+	// over rounds. This VM's speed moved by 10-15% within minutes, which one
+	// round leaves on whichever groups ran in a slow minute.
+	Rounds int
 	// Workers is how many interpreters share the int8 accuracy run (0: 1).
 	Workers int
 	// DefaultSpace is the space of legacy run directories.
@@ -69,7 +83,10 @@ type Training struct {
 	FloatAcc      float64 `json:"float_test_accuracy"`
 	Int8Acc       float64 `json:"int8_test_accuracy"`
 	MeasuredMS    float64 `json:"measured_ms"`
-	// MeasuredCIRel is the measured median's relative confidence half-width.
+	// MeasuredRoundsMS is the median latency of every measurement round;
+	// MeasuredMS is their median.
+	MeasuredRoundsMS []float64 `json:"measured_rounds_ms,omitempty"`
+	// MeasuredCIRel is the widest relative confidence half-width of a round's median.
 	MeasuredCIRel float64 `json:"measured_ci_rel"`
 	// MeasuredUnstable: the measurement hit its time limit before its
 	// confidence interval was tight (a busy machine); rerun when idle.
@@ -264,8 +281,9 @@ func quantizeAll(ctx context.Context, cfg Config, data *fmnist.Data, ts []*Train
 	return models, nil
 }
 
-// measure times every int8 model in one interleaved profiler.Measure call,
-// so load drift spreads over all of them.
+// measure times the int8 models in interleaved groups of cfg.Group. The
+// groups are drawn from a fixed shuffle, so each mixes runs and methods and
+// drift between groups does not line up with the comparison.
 func measure(ctx context.Context, cfg Config, ts []*Training, models []*tflite.Model) error {
 	be, err := backends.Lookup(cfg.Backend)
 	if err != nil {
@@ -283,22 +301,43 @@ func measure(ctx context.Context, cfg Config, ts []*Training, models []*tflite.M
 		}
 		cands[i] = profiler.Candidate{Name: ts[i].Model, Invoke: it.Invoke}
 	}
-	fmt.Fprintf(orDiscard(cfg.Progress), "evaluate: measuring %d int8 models interleaved on %s, %d thread(s) (up to %.0f s each)\n",
-		len(cands), cfg.Backend, max(1, cfg.Threads), cfg.Protocol.MaxSecs)
-	ms, err := profiler.Measure(ctx, cands, cfg.Protocol, cfg.Backend, cfg.Threads)
-	if err != nil {
-		return fmt.Errorf("evaluate: measure: %w", err)
+	group := cfg.Group
+	if group <= 0 {
+		group = 5
+	}
+	rounds := cfg.Rounds
+	if rounds <= 0 {
+		rounds = 3
+	}
+	fmt.Fprintf(orDiscard(cfg.Progress), "evaluate: measuring %d int8 models, %d rounds, interleaved in groups of %d, on %s, %d thread(s) (up to %.0f s each)\n",
+		len(cands), rounds, group, cfg.Backend, max(1, cfg.Threads), cfg.Protocol.MaxSecs)
+	for _, t := range ts {
+		t.MeasuredRoundsMS, t.MeasuredCIRel, t.MeasuredUnstable = nil, 0, false
+	}
+	for r := range rounds {
+		ms, err := measureGrouped(cands, group, uint64(r), func(part []profiler.Candidate) ([]profiler.Measurement, error) {
+			return profiler.Measure(ctx, part, cfg.Protocol, cfg.Backend, cfg.Threads)
+		})
+		if err != nil {
+			return fmt.Errorf("evaluate: measure round %d: %w", r+1, err)
+		}
+		for i, m := range ms {
+			t := ts[i]
+			t.MeasuredRoundsMS = append(t.MeasuredRoundsMS, m.Stats.P50/1000)
+			t.MeasuredCIRel = max(t.MeasuredCIRel, m.CIRel)
+			t.MeasuredUnstable = t.MeasuredUnstable || m.Unstable
+		}
 	}
 	unstable := 0
-	for i, m := range ms {
-		ts[i].MeasuredMS, ts[i].MeasuredCIRel, ts[i].MeasuredUnstable = m.Stats.P50/1000, m.CIRel, m.Unstable
-		if m.Unstable {
+	for _, t := range ts {
+		t.MeasuredMS = median(t.MeasuredRoundsMS)
+		if t.MeasuredUnstable {
 			unstable++
 		}
 	}
 	if unstable > 0 {
 		fmt.Fprintf(orDiscard(cfg.Progress), "evaluate: %d of %d latencies did not converge within %.0f s (busy machine?): rerun on an idle machine to refresh them\n",
-			unstable, len(ms), cfg.Protocol.MaxSecs)
+			unstable, len(ts), cfg.Protocol.MaxSecs)
 	}
 	return nil
 }
@@ -308,4 +347,40 @@ func orDiscard(w io.Writer) io.Writer {
 		return io.Discard
 	}
 	return w
+}
+
+// measureGrouped runs measure on groups of at most group candidates, drawn
+// from a shuffle fixed by the round, and returns the measurements in the candidates' order.
+func measureGrouped(cands []profiler.Candidate, group int, round uint64, measure func([]profiler.Candidate) ([]profiler.Measurement, error)) ([]profiler.Measurement, error) {
+	ms := make([]profiler.Measurement, len(cands))
+	order := rand.New(rand.NewPCG(uint64(len(cands)), 0x5eed+round)).Perm(len(cands))
+	for start := 0; start < len(order); start += group {
+		idx := order[start:min(start+group, len(order))]
+		part := make([]profiler.Candidate, len(idx))
+		for k, i := range idx {
+			part[k] = cands[i]
+		}
+		got, err := measure(part)
+		if err != nil {
+			return nil, err
+		}
+		if len(got) != len(part) {
+			return nil, fmt.Errorf("%d measurements for %d models", len(got), len(part))
+		}
+		for k, i := range idx {
+			ms[i] = got[k]
+		}
+	}
+	return ms, nil
+}
+
+// median of a non-empty slice (the mean of the middle two for even lengths).
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }

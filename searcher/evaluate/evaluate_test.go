@@ -8,10 +8,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"edgenas/profiler"
 	"edgenas/quantize"
 	"edgenas/searcher/fmnist"
 	"edgenas/searcher/nn"
@@ -300,5 +302,75 @@ func TestPlanPicksOnly(t *testing.T) {
 		if len(ts) != tc.want {
 			t.Errorf("PicksOnly %v: %d trainings, want %d", tc.picks, len(ts), tc.want)
 		}
+	}
+}
+
+// Grouped measurement must hand every model its own figure back, whatever
+// the shuffle and group size, and mix the groups.
+func TestMeasureGrouped(t *testing.T) {
+	var cands []profiler.Candidate
+	for i := range 11 {
+		cands = append(cands, profiler.Candidate{Name: strconv.Itoa(i)})
+	}
+	for _, group := range []int{1, 3, 5, 11, 20} {
+		calls, inOrder := 0, true
+		ms, err := measureGrouped(cands, group, 0, func(part []profiler.Candidate) ([]profiler.Measurement, error) {
+			calls++
+			if len(part) > group {
+				t.Errorf("group %d: measured %d together", group, len(part))
+			}
+			out := make([]profiler.Measurement, len(part))
+			for k, c := range part {
+				v, _ := strconv.Atoi(c.Name)
+				out[k].Name, out[k].Stats.P50 = c.Name, float64(100+v)
+				if k > 0 && part[k-1].Name > c.Name {
+					inOrder = false
+				}
+			}
+			return out, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (len(cands) + group - 1) / group; calls != want {
+			t.Errorf("group %d: %d measure calls, want %d", group, calls, want)
+		}
+		for i, m := range ms {
+			if m.Stats.P50 != float64(100+i) {
+				t.Errorf("group %d: model %d got the figure of %s", group, i, m.Name)
+			}
+		}
+		if group == 5 && inOrder {
+			t.Error("groups of 5 are not shuffled")
+		}
+	}
+	// Another round draws other groups.
+	first := func(round uint64) string {
+		var names string
+		measureGrouped(cands, 5, round, func(part []profiler.Candidate) ([]profiler.Measurement, error) {
+			if names == "" {
+				for _, c := range part {
+					names += c.Name + ","
+				}
+			}
+			return make([]profiler.Measurement, len(part)), nil
+		})
+		return names
+	}
+	if a, b := first(0), first(1); a == b {
+		t.Errorf("rounds 0 and 1 both start with group %s", a)
+	}
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{{[]float64{3}, 3}, {[]float64{0.4, 0.2, 0.3}, 0.3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+	if _, err := measureGrouped(cands, 4, 0, func(part []profiler.Candidate) ([]profiler.Measurement, error) {
+		return nil, nil
+	}); err == nil {
+		t.Error("short measurement accepted")
 	}
 }

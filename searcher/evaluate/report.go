@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"edgenas/internal/atomicfile"
@@ -191,12 +192,12 @@ func (r *Report) Write(dir string) error {
 func (r *Report) writeCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"method", "target_ms", "run", "run_seed", "search_seconds", "candidate", "arch", "seed",
-		"predicted_ms", "measured_ms", "measured_ci_rel", "val_accuracy", "float_test_accuracy", "int8_test_accuracy", "model"})
+		"predicted_ms", "measured_ms", "measured_ci_rel", "val_accuracy", "float_test_accuracy", "int8_test_accuracy", "model", "measured_rounds_ms"})
 	f := func(x float64) string { return strconv.FormatFloat(x, 'g', 6, 64) }
 	for _, t := range r.Trainings {
 		cw.Write([]string{t.Method, f(t.TargetMS), t.Run, strconv.FormatUint(t.RunSeed, 10), f(t.SearchSeconds), strconv.Itoa(t.Candidate),
 			t.Arch, strconv.FormatUint(t.Seed, 10), f(t.PredictedMS), f(t.MeasuredMS), f(t.MeasuredCIRel),
-			f(t.ValAcc), f(t.FloatAcc), f(t.Int8Acc), t.Model})
+			f(t.ValAcc), f(t.FloatAcc), f(t.Int8Acc), t.Model, joinFloats(t.MeasuredRoundsMS, f)})
 	}
 	cw.Flush()
 	return cw.Error()
@@ -255,4 +256,13 @@ func (r *Report) plotLatency(path string) error {
 		fig.Series = append(fig.Series, s)
 	}
 	return fig.Save(path)
+}
+
+// joinFloats writes a list into one CSV cell, ";"-separated.
+func joinFloats(v []float64, f func(float64) string) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = f(x)
+	}
+	return strings.Join(parts, ";")
 }
