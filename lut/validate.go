@@ -75,10 +75,12 @@ func Validate(ctx context.Context, job ValidateJob) (*ValidateReport, error) {
 	} else {
 		return nil, fmt.Errorf("validate: %w", err)
 	}
-	// Calibration architectures come from a disjoint seed range.
-	var archs []space.Arch
-	for i := 0; i < job.Calib; i++ {
-		archs = append(archs, job.Space.RandomSeed(job.Seed+1_000_000+uint64(i)))
+	// Calibration architectures span the table's range (a uniform draw
+	// would fit only the middle); the scored ones are uniform, as users'
+	// architectures are, and never the same draw.
+	archs, err := SpreadArchs(job.Space, job.Table, job.Calib, job.Seed+1_000_000)
+	if err != nil {
+		return nil, fmt.Errorf("validate: %w", err)
 	}
 	for i := 0; i < job.Models; i++ {
 		archs = append(archs, job.Space.RandomSeed(job.Seed+uint64(i)))
