@@ -281,9 +281,10 @@ func quantizeAll(ctx context.Context, cfg Config, data *fmnist.Data, ts []*Train
 	return models, nil
 }
 
-// measure times the int8 models in interleaved groups of cfg.Group. The
-// groups are drawn from a fixed shuffle, so each mixes runs and methods and
-// drift between groups does not line up with the comparison.
+// measure times the int8 models in cfg.Rounds rounds of interleaved groups
+// of cfg.Group. Each round draws its groups from a new shuffle, so groups mix
+// runs and methods and drift between groups does not line up with the
+// comparison.
 func measure(ctx context.Context, cfg Config, ts []*Training, models []*tflite.Model) error {
 	be, err := backends.Lookup(cfg.Backend)
 	if err != nil {
@@ -314,9 +315,12 @@ func measure(ctx context.Context, cfg Config, ts []*Training, models []*tflite.M
 	for _, t := range ts {
 		t.MeasuredRoundsMS, t.MeasuredCIRel, t.MeasuredUnstable = nil, 0, false
 	}
+	bar := progress.New(orDiscard(cfg.Progress), "measure", rounds*((len(cands)+group-1)/group))
 	for r := range rounds {
 		ms, err := measureGrouped(cands, group, uint64(r), func(part []profiler.Candidate) ([]profiler.Measurement, error) {
-			return profiler.Measure(ctx, part, cfg.Protocol, cfg.Backend, cfg.Threads)
+			got, err := profiler.Measure(ctx, part, cfg.Protocol, cfg.Backend, cfg.Threads)
+			bar.Add(1, fmt.Sprintf("round %d/%d", r+1, rounds))
+			return got, err
 		})
 		if err != nil {
 			return fmt.Errorf("evaluate: measure round %d: %w", r+1, err)
