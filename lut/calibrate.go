@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 
 	"edgenas/space"
 )
@@ -160,6 +161,20 @@ func ReadCalibrated(r io.Reader, t *Table) (*Calibrated, error) {
 		}
 	}
 	c.Coef, c.Samples, c.RMSE = saved.Coef, saved.Samples, saved.RMSE
+	return c, nil
+}
+
+// ReadCalibratedFile is ReadCalibrated on a file; errors name the file.
+func ReadCalibratedFile(path string, t *Table) (*Calibrated, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("calibration: %w", err)
+	}
+	defer f.Close()
+	c, err := ReadCalibrated(f, t)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	return c, nil
 }
 

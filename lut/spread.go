@@ -2,6 +2,7 @@ package lut
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sort"
 
@@ -99,7 +100,7 @@ func SpreadArchs(s *space.Space, t *Table, n int, seed uint64) ([]space.Arch, er
 			if used[j] {
 				continue
 			}
-			if best < 0 || abs(c.ms-want) < abs(pool[best].ms-want) {
+			if best < 0 || math.Abs(c.ms-want) < math.Abs(pool[best].ms-want) {
 				best = j
 			}
 		}
@@ -107,11 +108,4 @@ func SpreadArchs(s *space.Space, t *Table, n int, seed uint64) ([]space.Arch, er
 		out = append(out, pool[best].a)
 	}
 	return out, nil
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }

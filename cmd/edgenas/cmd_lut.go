@@ -314,12 +314,7 @@ func lutPredictCommand() *command {
 					if calibFile == "" {
 						return usagef("--predictor calibrated needs --calibration FILE (written by lut validate)")
 					}
-					f, err := os.Open(calibFile)
-					if err != nil {
-						return err
-					}
-					c, err := lut.ReadCalibrated(f, tab)
-					f.Close()
+					c, err := lut.ReadCalibratedFile(calibFile, tab)
 					if err != nil {
 						return err
 					}

@@ -47,14 +47,9 @@ func spaceRuntime(tf *tableFlags, spaceName, calibFile string) (*spnas.Runtime, 
 		return nil, fmt.Errorf("%w (measure it with 'edgenas profile --space %s --out %s')", err, s.Name, tf.store)
 	}
 	if calibFile != "" {
-		f, err := os.Open(calibFile)
+		c, err := lut.ReadCalibratedFile(calibFile, tab)
 		if err != nil {
-			return nil, fmt.Errorf("calibration: %w", err)
-		}
-		defer f.Close()
-		c, err := lut.ReadCalibrated(f, tab)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", calibFile, err)
+			return nil, err
 		}
 		if sr, err = sr.Calibrate(c); err != nil {
 			return nil, fmt.Errorf("%s: %w", calibFile, err)
