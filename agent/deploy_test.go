@@ -27,7 +27,7 @@ import (
 	"edgenas/internal/signing"
 	"edgenas/profiler"
 	"edgenas/runtime/backends"
-	"edgenas/searcher/broker/brokertest"
+	"edgenas/fleet/fleettest"
 	"edgenas/space"
 	"edgenas/tflite"
 )
@@ -50,7 +50,7 @@ func agentProcess() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	cfg := agent.Config{Broker: os.Getenv("BROKER"), ID: "dev1", Password: brokertest.AgentPassword,
+	cfg := agent.Config{Broker: os.Getenv("BROKER"), ID: "dev1", Password: fleettest.AgentPassword,
 		DataDir: os.Getenv("DATA_DIR"), Backend: "ref", Trust: pub, Version: "1.0.0",
 		Heartbeat: 200 * time.Millisecond, Resend: 300 * time.Millisecond}
 	if at := os.Getenv("PAUSE_AT"); at != "" {
@@ -81,7 +81,7 @@ func agentProcess() int {
 // key and an artifact server.
 type rig struct {
 	t      *testing.T
-	broker *brokertest.Broker
+	broker *fleettest.Broker
 	host   paho.Client
 	key    ed25519.PrivateKey
 	trust  string
@@ -98,7 +98,7 @@ type rig struct {
 func newRig(t *testing.T, kind string) *rig {
 	t.Helper()
 	r := &rig{t: t, files: map[string][]byte{}, cut: map[string]bool{}, ranges: map[string][]string{}}
-	r.broker = brokertest.Start(t, kind, brokertest.Options{Agents: []string{"dev1"}})
+	r.broker = fleettest.Start(t, kind, fleettest.Options{Agents: []string{"dev1"}})
 	kd := t.TempDir()
 	if _, err := signing.GenerateKey(kd, false); err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func newRig(t *testing.T, kind string) *rig {
 	defer cancel()
 	r.subs = make(chan struct{}, 8)
 	c, err := proto.Connect(ctx, proto.ConnConfig{Broker: r.broker.URL(), ClientID: "test-host",
-		Username: brokertest.Host.Name, Password: brokertest.Host.Password, Retry: true,
+		Username: fleettest.Host.Name, Password: fleettest.Host.Password, Retry: true,
 		OnConnect: func(c paho.Client) {
 			if err := proto.Subscribe(c, r.onInstall, proto.Filter(proto.KindInstall)); err != nil {
 				t.Errorf("host subscribe: %v", err)
@@ -318,7 +318,7 @@ func TestDeployKilledAndRestarted(t *testing.T) {
 	body2, exp2 := model(t, "fc-input:512-output:10", 9)
 	for _, point := range []string{proto.InstallDownloading, proto.InstallInstalling, proto.InstallChecking} {
 		t.Run(point, func(t *testing.T) {
-			r := newRig(t, brokertest.Embedded)
+			r := newRig(t, fleettest.Embedded)
 			dir := t.TempDir()
 			a := r.start(dir, "", "")
 			r.deploy("r1", 1, body1, exp1, false)
@@ -375,7 +375,7 @@ func TestDeployKilledAndRestarted(t *testing.T) {
 // reports made while the broker is down arrive after it comes back. It runs
 // on both brokers, so mosquitto's generated ACL is checked too.
 func TestDeployRollbackOverBroker(t *testing.T) {
-	for _, kind := range brokertest.Kinds() {
+	for _, kind := range fleettest.Kinds() {
 		t.Run(kind, func(t *testing.T) { testRollbackOverBroker(t, kind) })
 	}
 }
@@ -391,7 +391,7 @@ func testRollbackOverBroker(t *testing.T, kind string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := agent.New(agent.Config{Broker: r.broker.URL(), ID: "dev1", Password: brokertest.AgentPassword, DataDir: dir,
+	a, err := agent.New(agent.Config{Broker: r.broker.URL(), ID: "dev1", Password: fleettest.AgentPassword, DataDir: dir,
 		Backend: "ref", Trust: pub, Heartbeat: 200 * time.Millisecond, Resend: 300 * time.Millisecond,
 		InstallPause: func(point string) {
 			if point == proto.InstallInstalling {
@@ -439,7 +439,7 @@ func testRollbackOverBroker(t *testing.T, kind string) {
 	}
 	r.broker.Restart()
 	r.waitSubscribed()
-	a2, err := agent.New(agent.Config{Broker: r.broker.URL(), ID: "dev1", Password: brokertest.AgentPassword, DataDir: dir,
+	a2, err := agent.New(agent.Config{Broker: r.broker.URL(), ID: "dev1", Password: fleettest.AgentPassword, DataDir: dir,
 		Backend: "ref", Trust: pub, Heartbeat: 200 * time.Millisecond, Resend: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

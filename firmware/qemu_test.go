@@ -19,8 +19,8 @@ import (
 	"edgenas/firmware/bundle"
 	"edgenas/lut"
 	"edgenas/profiler"
-	"edgenas/searcher/broker/brokertest"
-	"edgenas/searcher/fleet"
+	"edgenas/fleet/fleettest"
+	"edgenas/fleet"
 	"edgenas/space"
 )
 
@@ -90,12 +90,12 @@ func TestQEMUArm64Agent(t *testing.T) {
 	}
 
 	const id = "qemu-arm64"
-	b := brokertest.Start(t, brokertest.Embedded, brokertest.Options{Agents: []string{id}})
+	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{Agents: []string{id}})
 	var agentLog bytes.Buffer
 	argv = append([]string{qemu}, bundle.Command(a.Dir, m, "agent", "--broker", b.URL(), "--id", id, "--class", "qemu-arm64",
 		"--backend", "xnnpack", "--data-dir", filepath.Join(out, "agent"))...)
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "EDGENAS_AGENT_PASSWORD="+brokertest.AgentPassword)
+	cmd.Env = append(os.Environ(), "EDGENAS_AGENT_PASSWORD="+fleettest.AgentPassword)
 	cmd.Stdout, cmd.Stderr = &agentLog, &agentLog
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -126,7 +126,7 @@ func TestQEMUArm64Agent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	h, err := fleet.NewHost(fleet.Config{Broker: b.URL(), Username: brokertest.Host.Name, Password: brokertest.Host.Password, Spec: sp,
+	h, err := fleet.NewHost(fleet.Config{Broker: b.URL(), Username: fleettest.Host.Name, Password: fleettest.Host.Password, Spec: sp,
 		Store: st, Journal: filepath.Join(dir, "lut.db.jobs"), Lease: 60 * time.Second, Grace: 5 * time.Second, Timeout: 5 * time.Minute,
 		ToolVersion: "test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

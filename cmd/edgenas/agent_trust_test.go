@@ -17,7 +17,7 @@ import (
 
 	"edgenas/agent/proto"
 	"edgenas/internal/signing"
-	"edgenas/searcher/broker/brokertest"
+	"edgenas/fleet/fleettest"
 )
 
 // TestAgentTrustFlag: a bad --trust file is a usage error naming the flag;
@@ -31,7 +31,7 @@ func TestAgentTrustFlag(t *testing.T) {
 		t.Fatalf("bad --trust: exit %d, stderr %q", code, stderr)
 	}
 
-	b := brokertest.Start(t, brokertest.Embedded, brokertest.Options{Agents: []string{"a1"}})
+	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{Agents: []string{"a1"}})
 	keys, other := t.TempDir(), t.TempDir()
 	if _, err := signing.GenerateKey(keys, false); err != nil {
 		t.Fatal(err)
@@ -59,7 +59,7 @@ func TestAgentTrustFlag(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var errb bytes.Buffer
 	done := make(chan int, 1)
-	t.Setenv("EDGENAS_AGENT_PASSWORD", brokertest.AgentPassword)
+	t.Setenv("EDGENAS_AGENT_PASSWORD", fleettest.AgentPassword)
 	go func() {
 		done <- execute(ctx, &env{stdout: &bytes.Buffer{}, stderr: &errb}, []string{"agent", "--broker", b.URL(), "--id", "a1",
 			"--backend", "ref", "--data-dir", filepath.Join(dir, "agent"), "--trust", filepath.Join(keys, signing.PublicFile)})
@@ -71,7 +71,7 @@ func TestAgentTrustFlag(t *testing.T) {
 
 	reports := make(chan proto.Install, 64)
 	host, err := proto.Connect(context.Background(), proto.ConnConfig{Broker: b.URL(), ClientID: "h",
-		Username: brokertest.Host.Name, Password: brokertest.Host.Password})
+		Username: fleettest.Host.Name, Password: fleettest.Host.Password})
 	if err != nil {
 		t.Fatal(err)
 	}

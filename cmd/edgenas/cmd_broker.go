@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"os"
 
-	"edgenas/searcher/broker"
+	"edgenas/fleet/broker"
 )
 
 func brokerCommand() *command {

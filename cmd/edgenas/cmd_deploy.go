@@ -21,7 +21,7 @@ import (
 	"edgenas/firmware/bundle"
 	"edgenas/internal/signing"
 	"edgenas/runtime/backends"
-	"edgenas/searcher/rollout"
+	"edgenas/fleet/rollout"
 )
 
 // deployFlags are the flags of `deploy` and `deploy status` (one flag set:

@@ -9,7 +9,7 @@ import (
 
 	"edgenas/profiler"
 	"edgenas/searcher/evaluate"
-	"edgenas/searcher/fmnist"
+	"edgenas/dataset/fmnist"
 	"edgenas/searcher/spnas"
 )
 

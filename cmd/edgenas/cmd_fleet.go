@@ -13,8 +13,8 @@ import (
 	"edgenas/agent/proto"
 	"edgenas/lut"
 	"edgenas/profiler"
-	"edgenas/searcher/broker"
-	"edgenas/searcher/fleet"
+	"edgenas/fleet/broker"
+	"edgenas/fleet"
 )
 
 func fleetCommand() *command {

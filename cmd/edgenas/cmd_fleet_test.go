@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"edgenas/searcher/broker"
+	"edgenas/fleet/broker"
 )
 
 func TestFleetCommandsHelpAndUsage(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 
 	"edgenas/internal/atomicfile"
-	"edgenas/searcher/fmnist"
+	"edgenas/dataset/fmnist"
 	"edgenas/searcher/foxnas"
 )
 

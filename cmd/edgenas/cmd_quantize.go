@@ -8,7 +8,7 @@ import (
 
 	"edgenas/internal/progress"
 	"edgenas/searcher/evaluate"
-	"edgenas/searcher/fmnist"
+	"edgenas/dataset/fmnist"
 	"edgenas/tflite"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"edgenas/internal/progress"
-	"edgenas/searcher/fmnist"
+	"edgenas/dataset/fmnist"
 	"edgenas/searcher/spnas"
 	"edgenas/space"
 )

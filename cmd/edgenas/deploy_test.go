@@ -17,7 +17,7 @@ import (
 	"edgenas/agent"
 	"edgenas/agent/proto"
 	"edgenas/internal/signing"
-	"edgenas/searcher/broker/brokertest"
+	"edgenas/fleet/fleettest"
 )
 
 // deployStatus is the part of `deploy --json` / `deploy status --json` the
@@ -115,7 +115,7 @@ func TestDeployUsageErrors(t *testing.T) {
 // until the returned stop is called (or the test ends).
 func runAgent(t *testing.T, broker string, pub []byte, id, class, dataDir string) (*agent.Agent, func()) {
 	t.Helper()
-	a, err := agent.New(agent.Config{Broker: broker, ID: id, Class: class, Password: brokertest.AgentPassword,
+	a, err := agent.New(agent.Config{Broker: broker, ID: id, Class: class, Password: fleettest.AgentPassword,
 		DataDir: dataDir, Backend: "ref", Version: "test", Trust: pub,
 		Heartbeat: 500 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -135,7 +135,7 @@ func waitAgents(t *testing.T, broker, state string, ids ...string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		code, out, _ := runCLI(t, "fleet", "list", "--broker", broker, "--password", brokertest.Host.Password, "--wait", "300ms", "--json")
+		code, out, _ := runCLI(t, "fleet", "list", "--broker", broker, "--password", fleettest.Host.Password, "--wait", "300ms", "--json")
 		var rows []struct{ ID, State string }
 		n := 0
 		if code == 0 && json.Unmarshal([]byte(out), &rows) == nil {
@@ -171,7 +171,7 @@ func startAgents(t *testing.T, broker string, pub []byte, ids map[string]string)
 // the host key; `deploy --to all` commits on every agent and `deploy status`
 // agrees; a deploy signed with another key is refused and the CLI fails.
 func TestDeployEndToEnd(t *testing.T) {
-	b := brokertest.Start(t, brokertest.Embedded, brokertest.Options{})
+	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{})
 	dir := t.TempDir()
 	keys, otherKeys, state := filepath.Join(dir, "keys"), filepath.Join(dir, "other"), filepath.Join(dir, "state")
 	for _, k := range []string{keys, otherKeys} {
@@ -190,7 +190,7 @@ func TestDeployEndToEnd(t *testing.T) {
 	ids := map[string]string{"pi-1": "pi", "pi-2": "pi", "x86-1": "x86"}
 	agents := startAgents(t, b.URL(), pub, ids)
 
-	hostArgs := []string{"--broker", b.URL(), "--password", brokertest.Host.Password, "--state", state, "--wait", "500ms"}
+	hostArgs := []string{"--broker", b.URL(), "--password", fleettest.Host.Password, "--state", state, "--wait", "500ms"}
 	start := time.Now()
 	code, out, errs := runCLI(t, append([]string{"deploy", "--model", mpath, "--to", "all", "--keys", keys, "--canary", "1",
 		"--timeout", "30s", "--json"}, hostArgs...)...)
@@ -264,7 +264,7 @@ func TestDeployEndToEnd(t *testing.T) {
 // stops); the agent comes back, and `deploy --resume` serves the artifact on
 // the same URL again, re-publishes, and finishes with the agent committed.
 func TestDeployResume(t *testing.T) {
-	b := brokertest.Start(t, brokertest.Embedded, brokertest.Options{})
+	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{})
 	dir := t.TempDir()
 	keys, state := filepath.Join(dir, "keys"), filepath.Join(dir, "state")
 	if code, _, errs := runCLI(t, "keys", "init", "--dir", keys); code != 0 {
@@ -289,7 +289,7 @@ func TestDeployResume(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- execute(ctx, &env{stdout: &out, stderr: &errb}, []string{"deploy", "--model", mpath, "--to", "ghost",
-			"--keys", keys, "--state", state, "--broker", b.URL(), "--password", brokertest.Host.Password, "--wait", "300ms",
+			"--keys", keys, "--state", state, "--broker", b.URL(), "--password", fleettest.Host.Password, "--wait", "300ms",
 			"--timeout", "30s", "--json"})
 	}()
 	// Interrupt once the deploy is out.
@@ -317,7 +317,7 @@ func TestDeployResume(t *testing.T) {
 
 	a, _ := runAgent(t, b.URL(), pub, "ghost", "pi", data)
 	code, o, errs := runCLI(t, "deploy", "--resume", s.ID, "--state", state, "--broker", b.URL(), "--password",
-		brokertest.Host.Password, "--json")
+		fleettest.Host.Password, "--json")
 	if code != 0 {
 		t.Fatalf("deploy --resume: exit %d\n%s\n%s", code, errs, o)
 	}

@@ -13,7 +13,7 @@ import (
 	"edgenas/internal/atomicfile"
 	"edgenas/lut"
 	"edgenas/searcher/evaluate"
-	"edgenas/searcher/fmnist"
+	"edgenas/dataset/fmnist"
 	"edgenas/searcher/spnas"
 	"edgenas/space"
 	"edgenas/tflite"

@@ -97,7 +97,7 @@ type Info struct {
 
 // crossTargets are the cgo targets: the C cross compiler, the multiarch
 // directory Debian installs the target's libraries into, and the Debian
-// packages the build links (runtime/xnnpack, searcher/nn, libc), recorded
+// packages the build links (runtime/xnnpack, nn, libc), recorded
 // for reproducibility and checked first so a missing one is named rather
 // than reported as a linker error.
 var crossTargets = map[string]struct {

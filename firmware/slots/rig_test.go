@@ -25,8 +25,8 @@ import (
 	"edgenas/firmware/bundle"
 	"edgenas/firmware/slots"
 	"edgenas/internal/signing"
-	"edgenas/searcher/broker/brokertest"
-	"edgenas/searcher/rollout"
+	"edgenas/fleet/fleettest"
+	"edgenas/fleet/rollout"
 )
 
 // agentBin is the edgenas binary built once for all tests (TestMain).
@@ -60,7 +60,7 @@ type rig struct {
 	data   string
 	pub    ed25519.PublicKey
 	priv   ed25519.PrivateKey
-	broker *brokertest.Broker
+	broker *fleettest.Broker
 	host   paho.Client
 	srv    *httptest.Server
 
@@ -79,7 +79,7 @@ func newRig(t *testing.T) *rig {
 	if err := os.WriteFile(filepath.Join(r.data, "host.pub"), signing.EncodePublic(r.pub), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r.broker = brokertest.Start(t, brokertest.Embedded, brokertest.Options{Agents: []string{agentID}})
+	r.broker = fleettest.Start(t, fleettest.Embedded, fleettest.Options{Agents: []string{agentID}})
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, q *http.Request) {
 		r.mu.Lock()
 		b, ok := r.artifacts[strings.TrimPrefix(q.URL.Path, "/artifacts/")]
@@ -93,7 +93,7 @@ func newRig(t *testing.T) *rig {
 	t.Cleanup(r.srv.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r.host, err = proto.Connect(ctx, proto.ConnConfig{Broker: r.broker.URL(), ClientID: "test-host", Username: brokertest.Host.Name, Password: brokertest.Host.Password})
+	r.host, err = proto.Connect(ctx, proto.ConnConfig{Broker: r.broker.URL(), ClientID: "test-host", Username: fleettest.Host.Name, Password: fleettest.Host.Password})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func (r *rig) wait(version uint64, state string, d time.Duration) *proto.Install
 
 func (r *rig) agentArgs() string {
 	return strings.Join([]string{"--broker", r.broker.URL(), "--id", agentID, "--class", "fwtest", "--backend", "ref",
-		"--password", brokertest.AgentPassword, "--data-dir", filepath.Join(r.data, slots.AgentDir), "--trust", filepath.Join(r.data, "host.pub")}, " ")
+		"--password", fleettest.AgentPassword, "--data-dir", filepath.Join(r.data, slots.AgentDir), "--trust", filepath.Join(r.data, "host.pub")}, " ")
 }
 
 // supervise starts `edgenas firmware run` as its own process group.

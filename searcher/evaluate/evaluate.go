@@ -18,7 +18,7 @@ import (
 	"edgenas/profiler"
 	"edgenas/runtime"
 	"edgenas/runtime/backends"
-	"edgenas/searcher/fmnist"
+	"edgenas/dataset/fmnist"
 	"edgenas/searcher/spnas"
 	"edgenas/space"
 	"edgenas/tflite"

@@ -15,8 +15,8 @@ import (
 
 	"edgenas/profiler"
 	"edgenas/quantize"
-	"edgenas/searcher/fmnist"
-	"edgenas/searcher/nn"
+	"edgenas/dataset/fmnist"
+	"edgenas/nn"
 	"edgenas/searcher/spnas"
 	"edgenas/space"
 )

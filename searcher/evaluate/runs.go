@@ -15,7 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"edgenas/searcher/nn"
+	"edgenas/nn"
 	"edgenas/searcher/spnas"
 )
 

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"edgenas/internal/atomicfile"
-	"edgenas/searcher/fmnist"
-	"edgenas/searcher/nn"
+	"edgenas/dataset/fmnist"
+	"edgenas/nn"
 	"edgenas/searcher/spnas"
 	"edgenas/space"
 )

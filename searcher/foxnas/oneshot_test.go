@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"edgenas/lut"
-	"edgenas/searcher/fmnist"
+	"edgenas/dataset/fmnist"
 	"edgenas/searcher/spnas"
 	"edgenas/space"
 )

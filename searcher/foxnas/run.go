@@ -17,7 +17,7 @@ import (
 	"edgenas/internal/atomicfile"
 	"edgenas/internal/chart"
 	"edgenas/internal/progress"
-	"edgenas/searcher/fmnist"
+	"edgenas/dataset/fmnist"
 	"edgenas/searcher/spnas"
 	"edgenas/space"
 )

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"edgenas/searcher/fmnist"
-	"edgenas/searcher/nn"
+	"edgenas/dataset/fmnist"
+	"edgenas/nn"
 	"edgenas/searcher/spnas"
 	"edgenas/space"
 )

@@ -1,5 +1,5 @@
 // Package spnas is Single-Path NAS (Stamoulis et al. 2019) on edgenas
-// spaces, trained with the searcher/nn engine on Fashion-MNIST, plus the
+// spaces, trained with the nn engine on Fashion-MNIST, plus the
 // fixed training recipe and the random baseline it is judged against.
 //
 // # Superkernel

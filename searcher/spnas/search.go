@@ -8,8 +8,8 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"edgenas/searcher/fmnist"
-	"edgenas/searcher/nn"
+	"edgenas/dataset/fmnist"
+	"edgenas/nn"
 )
 
 // Config is a search recipe. Zero fields take the defaults of

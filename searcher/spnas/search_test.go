@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"edgenas/searcher/fmnist"
+	"edgenas/dataset/fmnist"
 )
 
 func syntheticSet(n int, seed uint64) *fmnist.Set {

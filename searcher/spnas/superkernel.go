@@ -5,7 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"edgenas/searcher/nn"
+	"edgenas/nn"
 	"edgenas/space"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"edgenas/lut"
-	"edgenas/searcher/nn"
+	"edgenas/nn"
 	"edgenas/space"
 )
 

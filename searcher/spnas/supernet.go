@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"edgenas/searcher/nn"
+	"edgenas/nn"
 	"edgenas/space"
 )
 

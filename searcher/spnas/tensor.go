@@ -1,6 +1,6 @@
 package spnas
 
-import "edgenas/searcher/nn"
+import "edgenas/nn"
 
 // ensure resizes t to n x h x w x c, reallocating only when its backing
 // array is too small, so a search step allocates nothing large.

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"edgenas/internal/atomicfile"
-	"edgenas/searcher/fmnist"
-	"edgenas/searcher/nn"
+	"edgenas/dataset/fmnist"
+	"edgenas/nn"
 	"edgenas/space"
 )
 

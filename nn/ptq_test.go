@@ -7,7 +7,7 @@ import (
 	"edgenas/quantize"
 	"edgenas/runtime"
 	"edgenas/runtime/ref"
-	"edgenas/searcher/fmnist"
+	"edgenas/dataset/fmnist"
 	"edgenas/space"
 )
 

@@ -12,7 +12,7 @@ import (
 	"edgenas/lut"
 	"edgenas/profiler"
 	"edgenas/runtime/backends"
-	"edgenas/searcher/broker/brokertest"
+	"edgenas/fleet/fleettest"
 	"edgenas/space"
 )
 
@@ -20,10 +20,10 @@ import (
 // produce the same LUT keys and count as a local profile of the same keys.
 func TestFleetMatchesLocal(t *testing.T) {
 	keys := smallKeys(8)
-	for _, kind := range brokertest.Kinds() {
+	for _, kind := range fleettest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
 			ids := []string{"a1", "a2", "a3"}
-			b := brokertest.Start(t, kind, brokertest.Options{Agents: ids})
+			b := fleettest.Start(t, kind, fleettest.Options{Agents: ids})
 			dir := t.TempDir()
 			measure, err := agent.ProfilerMeasure("ref")
 			if err != nil {
@@ -104,10 +104,10 @@ func keysOf(t *testing.T, st *lut.Store) []string {
 // port with no sessions and no retained messages; the run completes with
 // every entry exactly once.
 func TestBrokerRestart(t *testing.T) {
-	for _, kind := range brokertest.Kinds() {
+	for _, kind := range fleettest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
 			ids := []string{"a1", "a2", "a3"}
-			b := brokertest.Start(t, kind, brokertest.Options{Agents: ids})
+			b := fleettest.Start(t, kind, fleettest.Options{Agents: ids})
 			dir := t.TempDir()
 			for _, id := range ids {
 				startAgent(t, b.URL(), id, filepath.Join(dir, id), fakeMeasure(40*time.Millisecond))
@@ -140,7 +140,7 @@ func TestBrokerRestart(t *testing.T) {
 // value is their median with a spread.
 func TestReplicas(t *testing.T) {
 	ids := []string{"a1", "a2", "a3"}
-	b := brokertest.Start(t, brokertest.Embedded, brokertest.Options{})
+	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{})
 	dir := t.TempDir()
 	for _, id := range ids {
 		startAgent(t, b.URL(), id, filepath.Join(dir, id), fakeMeasure(0))

@@ -12,8 +12,8 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"edgenas/agent/proto"
-	"edgenas/searcher/broker"
-	"edgenas/searcher/broker/brokertest"
+	"edgenas/fleet/broker"
+	"edgenas/fleet/fleettest"
 )
 
 func connect(t *testing.T, url, user, pass string) (paho.Client, error) {
@@ -52,16 +52,16 @@ func (c *collector) has(topic string) bool {
 // refused, agents cannot publish on (or read) another agent's topics, and
 // their own traffic flows.
 func TestAuthAndACL(t *testing.T) {
-	for _, kind := range brokertest.Kinds() {
+	for _, kind := range fleettest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
-			b := brokertest.Start(t, kind, brokertest.Options{Agents: []string{"a1", "a2"}})
+			b := fleettest.Start(t, kind, fleettest.Options{Agents: []string{"a1", "a2"}})
 			if _, err := connect(t, b.URL(), "a1", "wrong"); err == nil {
 				t.Fatal("wrong password accepted")
 			}
 			if _, err := connect(t, b.URL(), "", ""); err == nil {
 				t.Fatal("anonymous client accepted")
 			}
-			host, err := connect(t, b.URL(), brokertest.Host.Name, brokertest.Host.Password)
+			host, err := connect(t, b.URL(), fleettest.Host.Name, fleettest.Host.Password)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,11 +69,11 @@ func TestAuthAndACL(t *testing.T) {
 			if err := proto.Subscribe(host, col.handle, proto.Prefix+"/#"); err != nil {
 				t.Fatal(err)
 			}
-			a1, err := connect(t, b.URL(), "a1", brokertest.AgentPassword)
+			a1, err := connect(t, b.URL(), "a1", fleettest.AgentPassword)
 			if err != nil {
 				t.Fatal(err)
 			}
-			a2, err := connect(t, b.URL(), "a2", brokertest.AgentPassword)
+			a2, err := connect(t, b.URL(), "a2", fleettest.AgentPassword)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -81,7 +81,7 @@ func TestAuthAndACL(t *testing.T) {
 			// subscription; mosquitto grants it but filters every delivery.
 			leaked := make(chan string, 4)
 			err = proto.Subscribe(a2, func(_ paho.Client, m paho.Message) { leaked <- m.Topic() }, proto.Topic("a1", proto.KindJob))
-			if err == nil && kind == brokertest.Embedded {
+			if err == nil && kind == fleettest.Embedded {
 				t.Error("embedded broker let a2 subscribe to a1's jobs")
 			}
 			if err := host.Publish(proto.Topic("a1", proto.KindJob), 1, false, []byte("{}")).Error(); err != nil {
@@ -123,8 +123,8 @@ func TestAuthAndACL(t *testing.T) {
 // TestEmbeddedLogsDenials checks that refusals are logged with a reason.
 func TestEmbeddedLogsDenials(t *testing.T) {
 	var buf syncBuffer
-	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", Users: []broker.User{brokertest.Host},
-		AgentPassword: brokertest.AgentPassword, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", Users: []broker.User{fleettest.Host},
+		AgentPassword: fleettest.AgentPassword, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestEmbeddedLogsDenials(t *testing.T) {
 	if _, err := connect(t, b.URL(), "a1", "nope"); err == nil {
 		t.Fatal("bad password accepted")
 	}
-	a2, err := connect(t, b.URL(), "a2", brokertest.AgentPassword)
+	a2, err := connect(t, b.URL(), "a2", fleettest.AgentPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,8 +151,8 @@ func TestEmbeddedLogsDenials(t *testing.T) {
 
 // TestOversizedDropped: a packet over the limit is refused by the broker.
 func TestOversizedDropped(t *testing.T) {
-	b := brokertest.Start(t, brokertest.Embedded, brokertest.Options{})
-	host, err := connect(t, b.URL(), brokertest.Host.Name, brokertest.Host.Password)
+	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{})
+	host, err := connect(t, b.URL(), fleettest.Host.Name, fleettest.Host.Password)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestOversizedDropped(t *testing.T) {
 	if err := proto.Subscribe(host, col.handle, proto.Filter(proto.KindResult)); err != nil {
 		t.Fatal(err)
 	}
-	a1, err := connect(t, b.URL(), "a1", brokertest.AgentPassword)
+	a1, err := connect(t, b.URL(), "a1", fleettest.AgentPassword)
 	if err != nil {
 		t.Fatal(err)
 	}

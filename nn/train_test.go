@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"edgenas/searcher/fmnist"
+	"edgenas/dataset/fmnist"
 	"edgenas/space"
 )
 

@@ -10,16 +10,16 @@ import (
 
 	"edgenas/agent/proto"
 	"edgenas/profiler"
-	"edgenas/searcher/broker/brokertest"
+	"edgenas/fleet/fleettest"
 )
 
 // TestHostRejectsBadMessages: malformed, oversized, wrong-version, spoofed,
 // unsolicited and wrong-key results are refused with a logged reason while
 // a profile runs; the run completes and the store holds exactly its entries.
 func TestHostRejectsBadMessages(t *testing.T) {
-	for _, kind := range brokertest.Kinds() {
+	for _, kind := range fleettest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
-			b := brokertest.Start(t, kind, brokertest.Options{Agents: []string{"a1", "a2", "evil"}})
+			b := fleettest.Start(t, kind, fleettest.Options{Agents: []string{"a1", "a2", "evil"}})
 			dir := t.TempDir()
 			// Unauthenticated clients never get in.
 			if _, err := proto.Connect(context.Background(), proto.ConnConfig{Broker: b.URL(), ClientID: "anon"}); err == nil {
@@ -42,7 +42,7 @@ func TestHostRejectsBadMessages(t *testing.T) {
 				done <- outcome{sum.Rejected, err}
 			}()
 			waitFor(t, 20*time.Second, "first entries", func() bool { return entryCount(t, st) >= 2 })
-			evil, err := proto.Connect(ctx, proto.ConnConfig{Broker: b.URL(), ClientID: "evil", Username: "evil", Password: brokertest.AgentPassword})
+			evil, err := proto.Connect(ctx, proto.ConnConfig{Broker: b.URL(), ClientID: "evil", Username: "evil", Password: fleettest.AgentPassword})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"edgenas/searcher/broker/brokertest"
-	"edgenas/searcher/fleet"
+	"edgenas/fleet/fleettest"
+	"edgenas/fleet"
 )
 
 func loadAgents(n int) []string {
@@ -22,11 +22,11 @@ func loadAgents(n int) []string {
 }
 
 func runLoad(t *testing.T, kind string, n int) fleet.LoadResult {
-	b := brokertest.Start(t, kind, brokertest.Options{Agents: loadAgents(n)})
+	b := fleettest.Start(t, kind, fleettest.Options{Agents: loadAgents(n)})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	res, err := fleet.LoadTest(ctx, fleet.LoadConfig{Broker: b.URL(), HostUser: brokertest.Host.Name,
-		HostPassword: brokertest.Host.Password, AgentPassword: brokertest.AgentPassword, Agents: n, Dir: t.TempDir()})
+	res, err := fleet.LoadTest(ctx, fleet.LoadConfig{Broker: b.URL(), HostUser: fleettest.Host.Name,
+		HostPassword: fleettest.Host.Password, AgentPassword: fleettest.AgentPassword, Agents: n, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("%+v: %v", res, err)
 	}
@@ -38,7 +38,7 @@ func runLoad(t *testing.T, kind string, n int) fleet.LoadResult {
 
 // TestLoadSmall runs the load harness at a size CI affords.
 func TestLoadSmall(t *testing.T) {
-	runLoad(t, brokertest.Embedded, 10)
+	runLoad(t, fleettest.Embedded, 10)
 }
 
 // TestLoad is the load benchmark: EDGENAS_LOADTEST=100,1000 runs those
@@ -53,7 +53,7 @@ func TestLoad(t *testing.T) {
 		if err != nil || n < 1 {
 			t.Fatalf("EDGENAS_LOADTEST: %q is not an agent count", f)
 		}
-		for _, kind := range brokertest.Kinds() {
+		for _, kind := range fleettest.Kinds() {
 			t.Run(fmt.Sprintf("%s/%d", kind, n), func(t *testing.T) {
 				r := runLoad(t, kind, n)
 				t.Logf("LOAD broker=%s agents=%d jobs=%d results/s=%.0f p50=%.1fms p99=%.1fms lost=%d dup=%d connect=%.1fs profile=%.1fs reissued=%d dupacks=%d",

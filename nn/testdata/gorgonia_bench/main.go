@@ -1,6 +1,6 @@
 // Command gorgoniabench times gorgonia v0.9.18 on the issue's 3-layer conv net
 // (batch 64, 28x28), for comparison with BenchmarkThreeLayerConv. Run it
-// with `cd searcher/nn/testdata/gorgonia_bench && go run .` (needs the
+// with `cd nn/testdata/gorgonia_bench && go run .` (needs the
 // module proxy; a separate module so edgenas does not depend on gorgonia).
 package main
 

@@ -14,7 +14,7 @@ import (
 
 	"edgenas/agent"
 	"edgenas/agent/proto"
-	"edgenas/searcher/broker/brokertest"
+	"edgenas/fleet/fleettest"
 )
 
 // TestMain lets the test binary double as an agent process, so a test can
@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 
 func agentProcess() int {
 	a, err := agent.New(agent.Config{Broker: os.Getenv("BROKER"), ID: os.Getenv("AGENT_ID"), Class: class,
-		Password: brokertest.AgentPassword, DataDir: os.Getenv("DATA_DIR"), Backend: "ref",
+		Password: fleettest.AgentPassword, DataDir: os.Getenv("DATA_DIR"), Backend: "ref",
 		Measure: fakeMeasure(150 * time.Millisecond), Heartbeat: 200 * time.Millisecond, Resend: 500 * time.Millisecond})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -65,9 +65,9 @@ func startAgentProcess(t *testing.T, url, id, dir string) *exec.Cmd {
 // TestAgentKilledMidJob: an agent process is SIGKILLed while measuring and
 // started again on the same data dir; every entry ends up exactly once.
 func TestAgentKilledMidJob(t *testing.T) {
-	for _, kind := range brokertest.Kinds() {
+	for _, kind := range fleettest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
-			b := brokertest.Start(t, kind, brokertest.Options{Agents: []string{"a1", "a2", "k1"}})
+			b := fleettest.Start(t, kind, fleettest.Options{Agents: []string{"a1", "a2", "k1"}})
 			dir := t.TempDir()
 			startAgent(t, b.URL(), "a1", filepath.Join(dir, "a1"), fakeMeasure(150*time.Millisecond))
 			kdir := filepath.Join(dir, "k1")
@@ -102,9 +102,9 @@ func TestAgentKilledMidJob(t *testing.T) {
 // TestAgentSIGTERM: an agent process stops cleanly on SIGTERM, publishing
 // a retained offline status.
 func TestAgentSIGTERM(t *testing.T) {
-	b := brokertest.Start(t, brokertest.Embedded, brokertest.Options{})
+	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{})
 	k := startAgentProcess(t, b.URL(), "k1", t.TempDir())
-	conn := proto.ConnConfig{Broker: b.URL(), Username: brokertest.Host.Name, Password: brokertest.Host.Password}
+	conn := proto.ConnConfig{Broker: b.URL(), Username: fleettest.Host.Name, Password: fleettest.Host.Password}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	waitFor(t, 10*time.Second, "k1 online", func() bool {
@@ -131,10 +131,10 @@ func TestAgentSIGTERM(t *testing.T) {
 // TestHostRestart: the host is stopped mid-profile and started again on the
 // same journal and store; it resumes and every entry is there exactly once.
 func TestHostRestart(t *testing.T) {
-	for _, kind := range brokertest.Kinds() {
+	for _, kind := range fleettest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
 			ids := []string{"a1", "a2", "a3"}
-			b := brokertest.Start(t, kind, brokertest.Options{Agents: ids})
+			b := fleettest.Start(t, kind, fleettest.Options{Agents: ids})
 			dir := t.TempDir()
 			for _, id := range ids {
 				startAgent(t, b.URL(), id, filepath.Join(dir, id), fakeMeasure(30*time.Millisecond))

@@ -1,7 +1,7 @@
-// Package brokertest starts MQTT brokers for tests: the embedded one, or
+// Package fleettest starts MQTT brokers for tests: the embedded one, or
 // Debian's mosquitto on a free loopback port with a generated config. Both
 // can be stopped and restarted on the same port mid-test.
-package brokertest
+package fleettest
 
 import (
 	"fmt"
@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"edgenas/searcher/broker"
+	"edgenas/fleet/broker"
 )
 
 // Kinds of broker.

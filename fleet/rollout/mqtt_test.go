@@ -8,20 +8,20 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"edgenas/agent/proto"
-	"edgenas/searcher/broker/brokertest"
+	"edgenas/fleet/fleettest"
 )
 
 // TestConnOverBroker: Conn learns agents from retained info/status, its
 // deploys are retained on the agent's topic (a late subscriber gets them),
 // Withdraw clears them, and install reports reach Reports().
 func TestConnOverBroker(t *testing.T) {
-	for _, kind := range brokertest.Kinds() {
+	for _, kind := range fleettest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
-			b := brokertest.Start(t, kind, brokertest.Options{Agents: []string{"dev1"}})
+			b := fleettest.Start(t, kind, fleettest.Options{Agents: []string{"dev1"}})
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			dev, err := proto.Connect(ctx, proto.ConnConfig{Broker: b.URL(), ClientID: "dev1", Username: "dev1",
-				Password: brokertest.AgentPassword})
+				Password: fleettest.AgentPassword})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -35,7 +35,7 @@ func TestConnOverBroker(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			c, err := Dial(ctx, proto.ConnConfig{Broker: b.URL(), Username: brokertest.Host.Name, Password: brokertest.Host.Password}, nil)
+			c, err := Dial(ctx, proto.ConnConfig{Broker: b.URL(), Username: fleettest.Host.Name, Password: fleettest.Host.Password}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,7 +87,7 @@ func retained(t *testing.T, broker, agent string) *proto.Deploy {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cl, err := proto.Connect(ctx, proto.ConnConfig{Broker: broker, ClientID: agent + "-probe", Username: agent,
-		Password: brokertest.AgentPassword})
+		Password: fleettest.AgentPassword})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,8 @@ import (
 	"edgenas/agent/proto"
 	"edgenas/lut"
 	"edgenas/profiler"
-	"edgenas/searcher/broker/brokertest"
-	"edgenas/searcher/fleet"
+	"edgenas/fleet/fleettest"
+	"edgenas/fleet"
 	"edgenas/space"
 )
 
@@ -80,7 +80,7 @@ func fakeMeasure(delay time.Duration) agent.MeasureFunc {
 // (or the test ends).
 func startAgent(t *testing.T, url, id, dir string, m agent.MeasureFunc) (stop func()) {
 	t.Helper()
-	a, err := agent.New(agent.Config{Broker: url, ID: id, Class: class, Password: brokertest.AgentPassword,
+	a, err := agent.New(agent.Config{Broker: url, ID: id, Class: class, Password: fleettest.AgentPassword,
 		DataDir: dir, Backend: "ref", Measure: m, Heartbeat: 200 * time.Millisecond, Resend: 500 * time.Millisecond,
 		Version: "test", Logger: testLogger()})
 	if err != nil {
@@ -107,7 +107,7 @@ func openStore(t *testing.T, dir string) *lut.Store {
 }
 
 func hostConfig(url string, st *lut.Store, journal string, sp fleet.RunSpec) fleet.Config {
-	return fleet.Config{Broker: url, Username: brokertest.Host.Name, Password: brokertest.Host.Password, Spec: sp,
+	return fleet.Config{Broker: url, Username: fleettest.Host.Name, Password: fleettest.Host.Password, Spec: sp,
 		Store: st, Journal: journal, Lease: 2 * time.Second, Grace: 500 * time.Millisecond, Timeout: 60 * time.Second,
 		ToolVersion: "test", Logger: testLogger()}
 }
