@@ -8,6 +8,9 @@ import (
 	"os"
 
 	"edgenas/space"
+
+	"gonum.org/v1/gonum/floats"
+	"gonum.org/v1/gonum/mat"
 )
 
 // Calibration forms: the features a calibrated predictor regresses on.
@@ -106,7 +109,7 @@ func (c *Calibrated) Fit(samples []Sample) error {
 	}
 	var ss float64
 	for i := range X {
-		d := dot(X[i], coef) - y[i]
+		d := floats.Dot(X[i], coef) - y[i]
 		ss += d * d
 	}
 	c.Coef, c.Samples, c.RMSE = coef, len(samples), math.Sqrt(ss/float64(len(samples)))
@@ -122,7 +125,7 @@ func (c *Calibrated) Predict(a space.Arch) (Prediction, error) {
 	if err != nil {
 		return Prediction{}, fmt.Errorf("%s: %w", c.Name(), err)
 	}
-	p.Millis = dot(row, c.Coef)
+	p.Millis = floats.Dot(row, c.Coef)
 	return p, nil
 }
 
@@ -178,82 +181,35 @@ func ReadCalibratedFile(path string, t *Table) (*Calibrated, error) {
 	return c, nil
 }
 
-func dot(a, b []float64) float64 {
-	var s float64
-	for i := range a {
-		s += a[i] * b[i]
-	}
-	return s
-}
-
 // leastSquares solves min ||X b - y|| by Householder QR (better conditioned
-// than the normal equations), refusing rank-deficient designs.
+// than the normal equations), refusing rank-deficient designs: a column whose
+// part outside the span of the earlier ones (|R_jj|) is below 1e-9 of its own
+// norm carries no information of its own over these samples.
 func leastSquares(X [][]float64, y []float64) ([]float64, error) {
 	m, n := len(X), len(X[0])
-	A := make([][]float64, m)
-	for i := range X {
-		A[i] = append([]float64(nil), X[i]...)
+	A := mat.NewDense(m, n, nil)
+	for i, row := range X {
+		A.SetRow(i, row)
 	}
-	b := append([]float64(nil), y...)
-	// Column scales, so the rank test is relative to each feature's magnitude.
 	norms := make([]float64, n)
-	for j := 0; j < n; j++ {
-		for i := 0; i < m; i++ {
-			norms[j] += A[i][j] * A[i][j]
-		}
-		norms[j] = math.Sqrt(norms[j])
+	for j := range norms {
+		norms[j] = mat.Norm(A.ColView(j), 2)
 		if norms[j] == 0 {
 			return nil, fmt.Errorf("feature %d is zero in every sample", j)
 		}
 	}
+	var qr mat.QR
+	qr.Factorize(A)
+	var R mat.Dense
+	qr.RTo(&R)
 	for j := 0; j < n; j++ {
-		var alpha float64
-		for i := j; i < m; i++ {
-			alpha += A[i][j] * A[i][j]
-		}
-		alpha = math.Sqrt(alpha)
-		if alpha <= 1e-9*norms[j] {
+		if math.Abs(R.At(j, j)) <= 1e-9*norms[j] {
 			return nil, fmt.Errorf("feature %d is (nearly) a combination of the others over these samples", j)
 		}
-		if A[j][j] > 0 {
-			alpha = -alpha
-		}
-		v := make([]float64, m)
-		v[j] = A[j][j] - alpha
-		for i := j + 1; i < m; i++ {
-			v[i] = A[i][j]
-		}
-		vv := dotFrom(v, v, j)
-		apply := func(col func(i int) *float64) {
-			var s float64
-			for i := j; i < m; i++ {
-				s += v[i] * *col(i)
-			}
-			s = 2 * s / vv
-			for i := j; i < m; i++ {
-				*col(i) -= s * v[i]
-			}
-		}
-		for k := j; k < n; k++ {
-			apply(func(i int) *float64 { return &A[i][k] })
-		}
-		apply(func(i int) *float64 { return &b[i] })
 	}
-	coef := make([]float64, n)
-	for j := n - 1; j >= 0; j-- {
-		s := b[j]
-		for k := j + 1; k < n; k++ {
-			s -= A[j][k] * coef[k]
-		}
-		coef[j] = s / A[j][j]
+	var coef mat.Dense
+	if err := qr.SolveTo(&coef, false, mat.NewDense(m, 1, append([]float64(nil), y...))); err != nil {
+		return nil, fmt.Errorf("least squares: %w", err)
 	}
-	return coef, nil
-}
-
-func dotFrom(a, b []float64, from int) float64 {
-	var s float64
-	for i := from; i < len(a); i++ {
-		s += a[i] * b[i]
-	}
-	return s
+	return mat.Col(nil, 0, &coef), nil
 }

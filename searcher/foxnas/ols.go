@@ -29,6 +29,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat/distuv"
 )
@@ -242,7 +243,7 @@ func independentColumns(cols [][]float64, names []string) (keep []int, dropped [
 		norm0 := norm(v)
 		for pass := 0; pass < 2; pass++ {
 			for _, q := range basis {
-				d := dot(q, v)
+				d := floats.Dot(q, v)
 				for i := range v {
 					v[i] -= d * q[i]
 				}
@@ -291,15 +292,7 @@ func spanningNames(cols [][]float64, names []string, keep []int, target []float6
 	return out
 }
 
-func dot(a, b []float64) float64 {
-	s := 0.0
-	for i := range a {
-		s += a[i] * b[i]
-	}
-	return s
-}
-
-func norm(a []float64) float64 { return math.Sqrt(dot(a, a)) }
+func norm(a []float64) float64 { return math.Sqrt(floats.Dot(a, a)) }
 
 // CV is a k-fold cross-validation of an OLS fit.
 type CV struct {
