@@ -1,13 +1,13 @@
 package proto
 
 import (
-	"encoding/hex"
 	"fmt"
 	"math"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
+
+	"edgenas/internal/ident"
 )
 
 // Manifest kinds: what a Deploy installs. The agent picks its installer by
@@ -100,9 +100,6 @@ type Manifest struct {
 	Created time.Time `json:"created"`
 }
 
-var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
-var targetRE = regexp.MustCompile(`^[a-z0-9]+/[a-z0-9]+$`)
-
 // Validate checks a manifest's fields after its signature verified. The
 // errors name the field; they become the Reason of a refused install.
 func (m *Manifest) Validate() error {
@@ -120,11 +117,8 @@ func (m *Manifest) Validate() error {
 	if m.Size <= 0 || m.Size > MaxArtifact {
 		return fmt.Errorf("manifest %s: size %d out of 1..%d", m.Name, m.Size, MaxArtifact)
 	}
-	if !sha256RE.MatchString(m.SHA256) {
-		return fmt.Errorf("manifest %s: sha256 %q is not 64 lower-case hex digits", m.Name, m.SHA256)
-	}
-	if _, err := hex.DecodeString(m.SHA256); err != nil {
-		return fmt.Errorf("manifest %s: sha256: %w", m.Name, err)
+	if err := ident.CheckSHA256(m.SHA256); err != nil {
+		return fmt.Errorf("manifest %s: %w", m.Name, err)
 	}
 	u, err := url.Parse(m.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -139,8 +133,10 @@ func (m *Manifest) Validate() error {
 	if err := checkLen("min_agent_version", m.MinAgentVersion, 64); err != nil {
 		return fmt.Errorf("manifest %s: %w", m.Name, err)
 	}
-	if m.Kind == ManifestAgent && !targetRE.MatchString(m.Target) {
-		return fmt.Errorf("manifest %s: target %q: want GOOS/GOARCH", m.Name, m.Target)
+	if m.Kind == ManifestAgent {
+		if err := ident.CheckTarget(m.Target); err != nil {
+			return fmt.Errorf("manifest %s: %w", m.Name, err)
+		}
 	}
 	return nil
 }

@@ -24,11 +24,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
 	"edgenas/internal/atomicfile"
+	"edgenas/internal/ident"
 )
 
 // Backends a build can carry.
@@ -138,8 +138,6 @@ func LibDirs(target, sysroot string) []string {
 	return []string{filepath.Join(sysroot, "usr/lib", ct.multiarch), "/usr/lib/" + ct.multiarch, "/lib/" + ct.multiarch}
 }
 
-var targetRE = regexp.MustCompile(`^[a-z0-9]+/[a-z0-9]+$`)
-
 // DefaultBackend is the backend a target gets when none is asked for.
 func DefaultBackend(target string) string {
 	if _, ok := crossTargets[target]; ok {
@@ -160,8 +158,8 @@ func ldflags(version, commit, backend string) string {
 
 // plan resolves options into the command line and environment of the build.
 func plan(o *Options) (args []string, env map[string]string, err error) {
-	if !targetRE.MatchString(o.Target) {
-		return nil, nil, fmt.Errorf("target %q: want GOOS/GOARCH such as linux/arm64", o.Target)
+	if err := ident.CheckTarget(o.Target); err != nil {
+		return nil, nil, err
 	}
 	if o.Backend == "" {
 		o.Backend = DefaultBackend(o.Target)

@@ -21,12 +21,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
 
 	"edgenas/agent/proto"
+	"edgenas/internal/ident"
 	"edgenas/internal/signing"
 )
 
@@ -96,9 +96,6 @@ type Expect struct {
 	HostProtocol int
 }
 
-var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
-var targetRE = regexp.MustCompile(`^[a-z0-9]+/[a-z0-9]+$`)
-
 // CheckPath refuses a path that is not a plain relative path inside the bundle.
 func CheckPath(p string) error {
 	if p == "" || len(p) > 255 {
@@ -126,8 +123,8 @@ func (m *Manifest) Validate() error {
 	if m.Version == 0 {
 		return errors.New("manifest version 0, want >= 1")
 	}
-	if !targetRE.MatchString(m.Target) {
-		return fmt.Errorf("manifest target %q: want GOOS/GOARCH", m.Target)
+	if err := ident.CheckTarget(m.Target); err != nil {
+		return fmt.Errorf("manifest: %w", err)
 	}
 	if len(m.Files) == 0 || len(m.Files) > MaxFiles {
 		return fmt.Errorf("manifest lists %d files, want 1..%d", len(m.Files), MaxFiles)
@@ -144,8 +141,8 @@ func (m *Manifest) Validate() error {
 		if f.Size < 0 || f.Size > MaxFileSize {
 			return fmt.Errorf("manifest: file %q size %d out of 0..%d", f.Path, f.Size, MaxFileSize)
 		}
-		if !sha256RE.MatchString(f.SHA256) {
-			return fmt.Errorf("manifest: file %q sha256 %q is not 64 lower-case hex digits", f.Path, f.SHA256)
+		if err := ident.CheckSHA256(f.SHA256); err != nil {
+			return fmt.Errorf("manifest: file %q: %w", f.Path, err)
 		}
 	}
 	// A file may not also be a directory of another ("bin" and "bin/x").

@@ -12,12 +12,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
 	"edgenas/agent/proto"
 	"edgenas/internal/atomicfile"
+	"edgenas/internal/ident"
 )
 
 // Artifact is one file the host serves, named by its content.
@@ -72,8 +72,6 @@ func (s *Store) AddArtifact(src string) (Artifact, error) {
 	return a, nil
 }
 
-var shaPathRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
 // ArtifactHandler serves DIR/<sha256> at /artifacts/<sha256> with
 // http.ServeContent, so Range and If-Range requests (resumed downloads)
 // work. Anything that is not a 64-hex-digit name of a file in dir is 404.
@@ -85,7 +83,7 @@ func ArtifactHandler(dir string) http.Handler {
 			return
 		}
 		sha, ok := strings.CutPrefix(r.URL.Path, "/artifacts/")
-		if !ok || !shaPathRE.MatchString(sha) {
+		if !ok || !ident.IsSHA256(sha) {
 			http.NotFound(w, r)
 			return
 		}
