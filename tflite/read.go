@@ -72,11 +72,11 @@ func (d *decoder) model() (*Model, error) {
 	if d.err != nil {
 		return nil, fmt.Errorf("root table: %w", d.err)
 	}
-	m := &Model{Version: d.uint32Field(root, 0, 0)}
+	m := &Model{Version: d.uint32Field(root, modelVersion, 0)}
 	if m.Version != SchemaVersion {
 		return nil, fmt.Errorf("schema version %d, want %d", m.Version, SchemaVersion)
 	}
-	m.Description = d.str(root, 3)
+	m.Description = d.str(root, modelDescription)
 	if d.err != nil {
 		return nil, fmt.Errorf("description: %w", d.err)
 	}
@@ -85,11 +85,11 @@ func (d *decoder) model() (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	buffers := d.tableVector(root, 4)
+	buffers := d.tableVector(root, modelBuffers)
 	if d.err != nil {
 		return nil, fmt.Errorf("buffers: %w", d.err)
 	}
-	subgraphs := d.tableVector(root, 2)
+	subgraphs := d.tableVector(root, modelSubgraphs)
 	if d.err != nil {
 		return nil, fmt.Errorf("subgraphs: %w", d.err)
 	}
@@ -97,14 +97,14 @@ func (d *decoder) model() (*Model, error) {
 		return nil, fmt.Errorf("model has %d subgraphs; edgenas supports exactly one", len(subgraphs))
 	}
 	sg := subgraphs[0]
-	m.Name = d.str(sg, 4)
-	m.Inputs = d.indices(sg, 1)
-	m.Outputs = d.indices(sg, 2)
+	m.Name = d.str(sg, subgraphName)
+	m.Inputs = d.indices(sg, subgraphInputs)
+	m.Outputs = d.indices(sg, subgraphOutputs)
 	if d.err != nil {
 		return nil, fmt.Errorf("subgraph: %w", d.err)
 	}
 
-	tensors := d.tableVector(sg, 0)
+	tensors := d.tableVector(sg, subgraphTensors)
 	if d.err != nil {
 		return nil, fmt.Errorf("tensors: %w", d.err)
 	}
@@ -115,7 +115,7 @@ func (d *decoder) model() (*Model, error) {
 		}
 	}
 
-	ops := d.tableVector(sg, 3)
+	ops := d.tableVector(sg, subgraphOperators)
 	if d.err != nil {
 		return nil, fmt.Errorf("operators: %w", d.err)
 	}
@@ -133,16 +133,16 @@ func (d *decoder) model() (*Model, error) {
 // older converters set only the byte, newer ones both (127 when the code
 // does not fit in the byte).
 func (d *decoder) operatorCodes(root table) ([]opcodeEntry, error) {
-	ts := d.tableVector(root, 1)
+	ts := d.tableVector(root, modelOperatorCodes)
 	if d.err != nil {
 		return nil, fmt.Errorf("operator codes: %w", d.err)
 	}
 	codes := make([]opcodeEntry, len(ts))
 	for i, t := range ts {
-		dep := int32(d.int8Field(t, 0, 0))
-		custom := d.str(t, 1)
-		version := d.int32Field(t, 2, 1)
-		builtin := d.int32Field(t, 3, 0)
+		dep := int32(d.int8Field(t, opcodeDeprecatedBuiltin, 0))
+		custom := d.str(t, opcodeCustom)
+		version := d.int32Field(t, opcodeVersion, 1)
+		builtin := d.int32Field(t, opcodeBuiltin, 0)
 		if d.err != nil {
 			return nil, fmt.Errorf("operator code %d: %w", i, d.err)
 		}
@@ -169,13 +169,13 @@ func (d *decoder) indices(t table, id int) []int {
 }
 
 func (d *decoder) tensor(t table, buffers []table, out *Tensor) error {
-	out.Shape = d.int32s(t, 0)
-	out.Type = TensorType(d.int8Field(t, 1, 0))
-	buf := d.uint32Field(t, 2, 0)
-	out.Name = d.str(t, 3)
-	q := d.subTable(t, 4)
-	isVar := d.boolField(t, 5, false)
-	_, sparse := d.indirect(t, 6)
+	out.Shape = d.int32s(t, tensorShape)
+	out.Type = TensorType(d.int8Field(t, tensorType, 0))
+	buf := d.uint32Field(t, tensorBuffer, 0)
+	out.Name = d.str(t, tensorName)
+	q := d.subTable(t, tensorQuantization)
+	isVar := d.boolField(t, tensorIsVariable, false)
+	_, sparse := d.indirect(t, tensorSparsity)
 	if d.err != nil {
 		return d.err
 	}
@@ -209,8 +209,8 @@ func (d *decoder) tensor(t table, buffers []table, out *Tensor) error {
 // bufferData returns a copy of a Buffer's contents: the inline data vector,
 // or the external offset/size region that large models use.
 func (d *decoder) bufferData(b table) ([]byte, error) {
-	off := d.uint64Field(b, 1, 0)
-	size := d.uint64Field(b, 2, 0)
+	off := d.uint64Field(b, bufferOffset, 0)
+	size := d.uint64Field(b, bufferSize, 0)
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -222,7 +222,7 @@ func (d *decoder) bufferData(b table) ([]byte, error) {
 		data := d.bytesAt(off, size)
 		return data, d.err
 	}
-	v, ok := d.vector(b, 0, 1)
+	v, ok := d.vector(b, bufferData, 1)
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -235,13 +235,13 @@ func (d *decoder) bufferData(b table) ([]byte, error) {
 
 func (d *decoder) quantization(t table) (*Quantization, error) {
 	q := &Quantization{
-		Min:       d.float32s(t, 0),
-		Max:       d.float32s(t, 1),
-		Scale:     d.float32s(t, 2),
-		ZeroPoint: d.int64s(t, 3),
-		Axis:      d.int32Field(t, 6, 0),
+		Min:       d.float32s(t, quantMin),
+		Max:       d.float32s(t, quantMax),
+		Scale:     d.float32s(t, quantScale),
+		ZeroPoint: d.int64s(t, quantZeroPoint),
+		Axis:      d.int32Field(t, quantAxis, 0),
 	}
-	details := d.uint8Field(t, 4, 0)
+	details := d.uint8Field(t, quantDetailsType, 0)
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -255,12 +255,12 @@ func (d *decoder) quantization(t table) (*Quantization, error) {
 }
 
 func (d *decoder) operator(t table, codes []opcodeEntry, out *Operator) error {
-	idx := d.uint32Field(t, 0, 0)
-	out.Inputs = d.indices(t, 1)
-	out.Outputs = d.indices(t, 2)
-	typ := d.uint8Field(t, 3, 0)
-	opts := d.subTable(t, 4)
-	typ2 := d.uint8Field(t, 11, 0)
+	idx := d.uint32Field(t, operatorOpcodeIndex, 0)
+	out.Inputs = d.indices(t, operatorInputs)
+	out.Outputs = d.indices(t, operatorOutputs)
+	typ := d.uint8Field(t, operatorOptionsType, 0)
+	opts := d.subTable(t, operatorOptions)
+	typ2 := d.uint8Field(t, operatorOptions2Type, 0)
 	if d.err != nil {
 		return d.err
 	}

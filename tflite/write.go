@@ -44,8 +44,8 @@ func Write(m *Model) ([]byte, error) {
 		}
 		b.Prep(bufferAlign, len(data))
 		vec := b.CreateByteVector(data)
-		b.StartObject(1)
-		b.PrependUOffsetTSlot(0, vec, 0)
+		b.StartObject(bufferSlots)
+		b.PrependUOffsetTSlot(bufferData, vec, 0)
 		bufIndex[i] = uint32(len(bufOffs))
 		bufOffs = append(bufOffs, b.EndObject())
 	}
@@ -87,31 +87,31 @@ func Write(m *Model) ([]byte, error) {
 	inputs := indexVector(b, m.Inputs)
 	outputs := indexVector(b, m.Outputs)
 	name := b.CreateString(m.Name)
-	b.StartObject(5)
-	b.PrependUOffsetTSlot(0, tensors, 0)
-	b.PrependUOffsetTSlot(1, inputs, 0)
-	b.PrependUOffsetTSlot(2, outputs, 0)
-	b.PrependUOffsetTSlot(3, operators, 0)
-	b.PrependUOffsetTSlot(4, name, 0)
+	b.StartObject(subgraphSlots)
+	b.PrependUOffsetTSlot(subgraphTensors, tensors, 0)
+	b.PrependUOffsetTSlot(subgraphInputs, inputs, 0)
+	b.PrependUOffsetTSlot(subgraphOutputs, outputs, 0)
+	b.PrependUOffsetTSlot(subgraphOperators, operators, 0)
+	b.PrependUOffsetTSlot(subgraphName, name, 0)
 	subgraphs := tableVector(b, []flatbuffers.UOffsetT{b.EndObject()})
 
 	codeOffs := make([]flatbuffers.UOffsetT, len(codeList))
 	for i, k := range codeList {
-		b.StartObject(4)
-		b.PrependInt32Slot(3, int32(k.op), 0)
-		b.PrependInt32Slot(2, k.version, 1)
-		b.PrependInt8Slot(0, int8(min(int32(k.op), placeholderForGreaterOpCodes)), 0)
+		b.StartObject(opcodeSlots)
+		b.PrependInt32Slot(opcodeBuiltin, int32(k.op), 0)
+		b.PrependInt32Slot(opcodeVersion, k.version, 1)
+		b.PrependInt8Slot(opcodeDeprecatedBuiltin, int8(min(int32(k.op), placeholderForGreaterOpCodes)), 0)
 		codeOffs[i] = b.EndObject()
 	}
 	codes := tableVector(b, codeOffs)
 	desc := b.CreateString(m.Description)
 
-	b.StartObject(5)
-	b.PrependUint32Slot(0, SchemaVersion, 0)
-	b.PrependUOffsetTSlot(1, codes, 0)
-	b.PrependUOffsetTSlot(2, subgraphs, 0)
-	b.PrependUOffsetTSlot(3, desc, 0)
-	b.PrependUOffsetTSlot(4, buffers, 0)
+	b.StartObject(modelSlots)
+	b.PrependUint32Slot(modelVersion, SchemaVersion, 0)
+	b.PrependUOffsetTSlot(modelOperatorCodes, codes, 0)
+	b.PrependUOffsetTSlot(modelSubgraphs, subgraphs, 0)
+	b.PrependUOffsetTSlot(modelDescription, desc, 0)
+	b.PrependUOffsetTSlot(modelBuffers, buffers, 0)
 	b.FinishWithFileIdentifier(b.EndObject(), []byte(FileIdentifier))
 	return b.FinishedBytes(), nil
 }
@@ -170,25 +170,25 @@ func writeTensor(b *flatbuffers.Builder, t *Tensor, buffer uint32) flatbuffers.U
 		if len(q.ZeroPoint) > 0 {
 			zp = int64Vector(b, q.ZeroPoint)
 		}
-		b.StartObject(7)
-		b.PrependUOffsetTSlot(0, vmin, 0)
-		b.PrependUOffsetTSlot(1, vmax, 0)
-		b.PrependUOffsetTSlot(2, scale, 0)
-		b.PrependUOffsetTSlot(3, zp, 0)
-		b.PrependInt32Slot(6, q.Axis, 0)
+		b.StartObject(quantSlots)
+		b.PrependUOffsetTSlot(quantMin, vmin, 0)
+		b.PrependUOffsetTSlot(quantMax, vmax, 0)
+		b.PrependUOffsetTSlot(quantScale, scale, 0)
+		b.PrependUOffsetTSlot(quantZeroPoint, zp, 0)
+		b.PrependInt32Slot(quantAxis, q.Axis, 0)
 		quant = b.EndObject()
 	}
 	shape := int32Vector(b, t.Shape)
 	name := b.CreateString(t.Name)
-	b.StartObject(9)
-	b.PrependUOffsetTSlot(0, shape, 0)
-	b.PrependUint32Slot(2, buffer, 0)
-	b.PrependUOffsetTSlot(3, name, 0)
-	b.PrependUOffsetTSlot(4, quant, 0)
-	b.PrependInt8Slot(1, int8(t.Type), 0)
+	b.StartObject(tensorSlots)
+	b.PrependUOffsetTSlot(tensorShape, shape, 0)
+	b.PrependUint32Slot(tensorBuffer, buffer, 0)
+	b.PrependUOffsetTSlot(tensorName, name, 0)
+	b.PrependUOffsetTSlot(tensorQuantization, quant, 0)
+	b.PrependInt8Slot(tensorType, int8(t.Type), 0)
 	// Every edgenas tensor has a known rank; has_rank tells TFLite that an
 	// empty shape is a scalar, not an unknown rank.
-	b.PrependBoolSlot(8, true, false)
+	b.PrependBoolSlot(tensorHasRank, true, false)
 	return b.EndObject()
 }
 
@@ -199,12 +199,12 @@ func writeOperator(b *flatbuffers.Builder, op *Operator, codeIndex uint32) (flat
 	}
 	inputs := indexVector(b, op.Inputs)
 	outputs := indexVector(b, op.Outputs)
-	b.StartObject(5)
-	b.PrependUint32Slot(0, codeIndex, 0)
-	b.PrependUOffsetTSlot(1, inputs, 0)
-	b.PrependUOffsetTSlot(2, outputs, 0)
-	b.PrependUOffsetTSlot(4, opts, 0)
-	b.PrependUint8Slot(3, typ, 0)
+	b.StartObject(operatorSlots)
+	b.PrependUint32Slot(operatorOpcodeIndex, codeIndex, 0)
+	b.PrependUOffsetTSlot(operatorInputs, inputs, 0)
+	b.PrependUOffsetTSlot(operatorOutputs, outputs, 0)
+	b.PrependUOffsetTSlot(operatorOptions, opts, 0)
+	b.PrependUint8Slot(operatorOptionsType, typ, 0)
 	return b.EndObject(), nil
 }
 
