@@ -214,53 +214,90 @@ func rel(out string, elem ...string) string {
 	return "`" + r + "`"
 }
 
+// mdText accumulates report.md one line at a time.
+type mdText struct{ strings.Builder }
+
+func (b *mdText) p(format string, a ...any) { fmt.Fprintf(b, format+"\n", a...) }
+
+// markdown renders report.md; out is the demo's output directory, which the
+// report names and whose files it links.
 func (r *demoReport) markdown(w io.Writer, out string) error {
-	var b strings.Builder
-	p := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
-	p("# edgenas demo report")
-	p("")
-	p("Started %s, took %s. Everything below is in `%s`.", r.Started.Format(time.RFC3339), time.Duration(r.Seconds*float64(time.Second)).Round(time.Second), out)
+	var b mdText
+	b.p("# edgenas demo report")
+	b.p("")
+	b.p("Started %s, took %s. Everything below is in `%s`.", r.Started.Format(time.RFC3339), time.Duration(r.Seconds*float64(time.Second)).Round(time.Second), out)
 	if r.Failed != "" {
-		p("")
-		p("**The demo failed at %s.** The sections below show what finished.", r.Failed)
+		b.p("")
+		b.p("**The demo failed at %s.** The sections below show what finished.", r.Failed)
 	}
-	p("")
-	p("## Architecture")
-	p("")
-	p("`%s`", r.Search.Arch)
-	p("")
+	r.mdArchitecture(&b)
+	r.mdAccuracy(&b)
+	r.mdLatency(&b)
+	b.p("")
+	b.p("## Rollout")
+	b.p("")
+	if r.AgentState != "" {
+		b.p("Agent `%s`: **%s**.", r.Agent, r.AgentState)
+	} else {
+		b.p("No rollout result (see `logs/deploy.out`).")
+	}
+	mdFiles(&b, out, r.Calibration != nil)
+	b.p("")
+	b.p("## Steps")
+	b.p("")
+	b.p("| step | seconds |")
+	b.p("|---|---|")
+	for _, s := range r.Steps {
+		b.p("| %s | %.1f |", s.Name, s.Seconds)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// mdArchitecture is the found architecture, the search that found it and
+// the calibration its target was measured against.
+func (r *demoReport) mdArchitecture(b *mdText) {
+	b.p("")
+	b.p("## Architecture")
+	b.p("")
+	b.p("`%s`", r.Search.Arch)
+	b.p("")
 	model := "this table"
 	if c := r.Calibration; c != nil {
 		model = "this table, calibrated"
 	}
-	p("Single-Path NAS on `spnas-fmnist` at a target of %.3f ms (the space spans %.3f to %.3f ms on %s): %d steps, %.0f s, final lambda %.3g.",
+	b.p("Single-Path NAS on `spnas-fmnist` at a target of %.3f ms (the space spans %.3f to %.3f ms on %s): %d steps, %.0f s, final lambda %.3g.",
 		r.Search.TargetMS, r.SpaceLoMS, r.SpaceHiMS, model, r.Search.Steps, r.SearchSeconds, r.Search.Lambda)
 	if c := r.Calibration; c != nil {
-		p("")
-		p("The table was calibrated on %d whole models measured right after it (%s = %.4g, in-sample RMSE %.4f ms), so the target and the predictions below are measured milliseconds, not sums of blocks. On 4 more models:",
+		b.p("")
+		b.p("The table was calibrated on %d whole models measured right after it (%s = %.4g, in-sample RMSE %.4f ms), so the target and the predictions below are measured milliseconds, not sums of blocks. On 4 more models:",
 			c.Samples, strings.Join(c.Features, ", "), c.Coef, c.RMSE)
-		p("")
+		b.p("")
 		for _, a := range r.CalibCheck {
-			p("- %s", a.String())
+			b.p("- %s", a.String())
 		}
 	}
 	if r.Search.TargetMS > 0 {
-		p("")
-		p("The architecture's predicted latency is %.3f ms, %+.1f%% from the target (within 5%%: %v).",
+		b.p("")
+		b.p("The architecture's predicted latency is %.3f ms, %+.1f%% from the target (within 5%%: %v).",
 			r.Search.TableMS, 100*(r.Search.TableMS/r.Search.TargetMS-1), r.Search.Within)
 	}
-	p("")
+}
+
+// mdAccuracy is the top-1 table: float, then int8 on each backend.
+func (r *demoReport) mdAccuracy(b *mdText) {
+	b.p("")
 	if r.EvalImages > 0 {
-		p("## Accuracy (first %d Fashion-MNIST test images)", r.EvalImages)
+		b.p("## Accuracy (first %d Fashion-MNIST test images)", r.EvalImages)
 	} else {
-		p("## Accuracy (Fashion-MNIST test set, 10,000 images)")
+		b.p("## Accuracy (Fashion-MNIST test set, 10,000 images)")
 	}
-	p("")
-	p("| model | top-1 |")
-	p("|---|---|")
-	p("| float (trained %.0f s, validation %s) | %s |", r.Train.Seconds, pct(r.Train.ValAcc), pct(r.Train.TestAcc))
+	b.p("")
+	b.p("| model | top-1 |")
+	b.p("|---|---|")
+	b.p("| float (trained %.0f s, validation %s) | %s |", r.Train.Seconds, pct(r.Train.ValAcc), pct(r.Train.TestAcc))
 	if r.Quant.FloatAcc > 0 {
-		p("| float, as quantize re-measured it | %s |", pct(r.Quant.FloatAcc))
+		b.p("| float, as quantize re-measured it | %s |", pct(r.Quant.FloatAcc))
 	}
 	for _, be := range []string{"xnnpack", "ref"} {
 		if v, ok := r.Quant.Int8Acc[be]; ok {
@@ -268,76 +305,67 @@ func (r *demoReport) markdown(w io.Writer, out string) error {
 			if be == "ref" && r.Quant.RefImages > 0 {
 				subset = fmt.Sprintf(", on the first %d images", r.Quant.RefImages)
 			}
-			p("| int8 on `%s` | %s (%+.2f pp vs float%s) |", be, pct(v), r.Quant.GapPP[be], subset)
+			b.p("| int8 on `%s` | %s (%+.2f pp vs float%s) |", be, pct(v), r.Quant.GapPP[be], subset)
 		}
 	}
-	p("")
-	p("## Latency: predicted vs measured")
-	p("")
-	p("| figure | ms |")
-	p("|---|---|")
-	p("| target | %.3f |", r.Search.TargetMS)
+}
+
+// mdLatency sets the predictions beside the measurements, here and on the agent.
+func (r *demoReport) mdLatency(b *mdText) {
+	b.p("")
+	b.p("## Latency: predicted vs measured")
+	b.p("")
+	b.p("| figure | ms |")
+	b.p("|---|---|")
+	b.p("| target | %.3f |", r.Search.TargetMS)
 	if r.Calibration != nil {
-		p("| predicted by the calibrated table | %.3f |", r.Search.TableMS)
-		p("| predicted by the calibrated Single-Path formula | %.3f |", r.Search.FormulaMS)
+		b.p("| predicted by the calibrated table | %.3f |", r.Search.TableMS)
+		b.p("| predicted by the calibrated Single-Path formula | %.3f |", r.Search.FormulaMS)
 	} else {
-		p("| predicted by the latency table (sum of blocks) | %.3f |", r.Search.TableMS)
-		p("| predicted by the Single-Path formula | %.3f |", r.Search.FormulaMS)
+		b.p("| predicted by the latency table (sum of blocks) | %.3f |", r.Search.TableMS)
+		b.p("| predicted by the Single-Path formula | %.3f |", r.Search.FormulaMS)
 	}
-	p("| measured here, whole int8 model, median (CV %.1f%%) | %.3f |", 100*r.LocalCV, r.LocalMS)
+	b.p("| measured here, whole int8 model, median (CV %.1f%%) | %.3f |", 100*r.LocalCV, r.LocalMS)
 	if r.AgentMS > 0 {
-		p("| measured by agent `%s` in its health check | %.3f |", r.Agent, r.AgentMS)
+		b.p("| measured by agent `%s` in its health check | %.3f |", r.Agent, r.AgentMS)
 	}
 	if r.Search.TableMS > 0 && r.LocalMS > 0 {
-		p("")
-		p("Prediction error on this model: %+.1f%%; measured vs target: %+.1f%%.", 100*(r.Search.TableMS/r.LocalMS-1), 100*(r.LocalMS/r.Search.TargetMS-1))
+		b.p("")
+		b.p("Prediction error on this model: %+.1f%%; measured vs target: %+.1f%%.", 100*(r.Search.TableMS/r.LocalMS-1), 100*(r.LocalMS/r.Search.TargetMS-1))
 	}
 	if len(r.Validate) > 0 {
-		p("")
-		p("Latency predictors on random architectures measured end to end:")
-		p("")
+		b.p("")
+		b.p("Latency predictors on random architectures measured end to end:")
+		b.p("")
 		for _, a := range r.Validate {
-			p("- %s", a.String())
+			b.p("- %s", a.String())
 		}
 	}
-	p("")
-	p("## Rollout")
-	p("")
-	if r.AgentState != "" {
-		p("Agent `%s`: **%s**.", r.Agent, r.AgentState)
-	} else {
-		p("No rollout result (see `logs/deploy.out`).")
+}
+
+// mdFiles lists the plots and files the demo leaves in out, marking those
+// a failed step did not write.
+func mdFiles(b *mdText, out string, calibrated bool) {
+	b.p("")
+	b.p("## Plots")
+	b.p("")
+	b.p("- search progress (predicted runtime and accuracy per step, target line): %s", rel(out, "search", "progress.png"))
+	b.p("- latency table: predicted vs measured on random models: %s", rel(out, "validate", "scatter.png"))
+	if calibrated {
+		b.p("- the calibration's models, predicted vs measured: %s", rel(out, "calibrate", "scatter.png"))
 	}
-	p("")
-	p("## Plots")
-	p("")
-	p("- search progress (predicted runtime and accuracy per step, target line): %s", rel(out, "search", "progress.png"))
-	p("- latency table: predicted vs measured on random models: %s", rel(out, "validate", "scatter.png"))
-	if r.Calibration != nil {
-		p("- the calibration's models, predicted vs measured: %s", rel(out, "calibrate", "scatter.png"))
-	}
-	p("")
-	p("## Files")
-	p("")
-	p("| what | where |")
-	p("|---|---|")
-	p("| latency table (SQLite; `edgenas lut show --lut ...`) | %s |", rel(out, "lut.db"))
-	p("| search run: architecture, step log, supernet checkpoint | %s, %s, %s |", rel(out, "search", "arch.txt"), rel(out, "search", "log.jsonl"), rel(out, "search", "supernet.ckpt"))
-	p("| trained network | %s |", rel(out, "train"))
-	p("| int8 model | %s |", rel(out, "model.tflite"))
-	p("| host signing key (public part given to agents) | %s |", rel(out, "keys", "host.pub"))
-	p("| rollout state (`edgenas deploy status --state ...`) | %s |", rel(out, "rollouts"))
-	p("| agent data: installed models | %s |", rel(out, "agent", "models"))
-	p("| logs of the broker, the agent and every step | %s |", rel(out, "logs"))
-	p("| this report as JSON | %s |", rel(out, "report.json"))
-	p("")
-	p("## Steps")
-	p("")
-	p("| step | seconds |")
-	p("|---|---|")
-	for _, s := range r.Steps {
-		p("| %s | %.1f |", s.Name, s.Seconds)
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	b.p("")
+	b.p("## Files")
+	b.p("")
+	b.p("| what | where |")
+	b.p("|---|---|")
+	b.p("| latency table (SQLite; `edgenas lut show --lut ...`) | %s |", rel(out, "lut.db"))
+	b.p("| search run: architecture, step log, supernet checkpoint | %s, %s, %s |", rel(out, "search", "arch.txt"), rel(out, "search", "log.jsonl"), rel(out, "search", "supernet.ckpt"))
+	b.p("| trained network | %s |", rel(out, "train"))
+	b.p("| int8 model | %s |", rel(out, "model.tflite"))
+	b.p("| host signing key (public part given to agents) | %s |", rel(out, "keys", "host.pub"))
+	b.p("| rollout state (`edgenas deploy status --state ...`) | %s |", rel(out, "rollouts"))
+	b.p("| agent data: installed models | %s |", rel(out, "agent", "models"))
+	b.p("| logs of the broker, the agent and every step | %s |", rel(out, "logs"))
+	b.p("| this report as JSON | %s |", rel(out, "report.json"))
 }
