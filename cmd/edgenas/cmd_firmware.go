@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -24,7 +22,6 @@ import (
 	"edgenas/firmware/bundle"
 	"edgenas/firmware/setup"
 	"edgenas/firmware/slots"
-	"edgenas/internal/atomicfile"
 	"edgenas/internal/signing"
 	"edgenas/runtime/backends"
 )
@@ -159,29 +156,21 @@ func firmwareBundleCommand() *command {
 			if err != nil {
 				return fmt.Errorf("host key (create one with `edgenas keys init`): %w", err)
 			}
-			work, err := os.MkdirTemp("", "edgenas-bundle-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(work)
-			var info build.Info
-			if from != "" {
-				if info, err = build.ReadInfo(from); err != nil {
+			if from == "" {
+				work, err := os.MkdirTemp("", "edgenas-bundle-")
+				if err != nil {
 					return err
 				}
-			} else {
+				defer os.RemoveAll(work)
 				o, err := bf.options(ctx, filepath.Join(work, "build"))
 				if err != nil {
 					return err
 				}
 				o.Log = e.stderr
-				if info, err = build.Build(ctx, o); err != nil {
+				if _, err := build.Build(ctx, o); err != nil {
 					return err
 				}
 				from = o.OutDir
-			}
-			if bf.target != "" && bf.target != info.Target {
-				return usagef("--target %s but the build in %s is for %s", bf.target, from, info.Target)
 			}
 			if bundleVersion == 0 {
 				ct := gitOut(ctx, bf.src, "log", "-1", "--format=%ct")
@@ -189,31 +178,10 @@ func firmwareBundleCommand() *command {
 					return usagef("no --version and no git commit time to default to")
 				}
 			}
-			sum, _, err := build.FileSHA256(filepath.Join(from, build.BinaryName))
+			m, err := bundle.PackBuild(bundle.PackOptions{BuildDir: from, Target: bf.target, Out: out, Key: key, Version: bundleVersion,
+				MinHostProtocol: minProto, Created: time.Now().UTC().Truncate(time.Second), Sysroot: bf.sysroot})
 			if err != nil {
 				return err
-			}
-			if sum != info.SHA256 {
-				return fmt.Errorf("%s: binary sha256 %s does not match its build record %s", from, sum, info.SHA256)
-			}
-			a, err := bundle.Assemble(filepath.Join(from, build.BinaryName), filepath.Join(work, "stage"), build.LibDirs(info.Target, bf.sysroot))
-			if err != nil {
-				return err
-			}
-			rec, err := os.ReadFile(filepath.Join(from, build.InfoName))
-			if err != nil {
-				return err
-			}
-			m := bundle.Manifest{Version: bundleVersion, AgentVersion: info.Version, Target: info.Target, Backend: info.Backend,
-				MinHostProtocol: minProto, Binary: a.Binary, Loader: a.Loader, LibDir: a.LibDir, Build: bytes.TrimSpace(rec), Files: a.Files,
-				Created: time.Now().UTC().Truncate(time.Second)}
-			err = atomicfile.Write(out, func(w io.Writer) error {
-				var err error
-				m, err = bundle.Create(w, key, m, a.Dir)
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("write %s: %w", out, err)
 			}
 			if asJSON {
 				return writeJSON(e.stdout, m)
@@ -341,95 +309,49 @@ func firmwareInstallCommand() *command {
 			}
 			o := setup.Options{Bundle: bundlePath, Trust: pub, AgentArgs: agentArgs, Deadline: deadline}
 			if dir != "" {
-				abs, err := filepath.Abs(dir)
-				if err != nil {
-					return err
-				}
-				if !hasFlag(agentArgs, "data-dir") {
-					o.AgentArgs = append([]string{"--data-dir", filepath.Join(abs, slots.AgentDir)}, agentArgs...)
-				}
-				if !hasFlag(agentArgs, "trust") {
-					o.AgentArgs = append(o.AgentArgs, "--trust", filepath.Join(abs, "host.pub"))
-				}
-				if !anyTarget {
-					o.Target = goruntime.GOOS + "/" + goruntime.GOARCH
-				}
-				if dryRun {
-					m, err := bundle.VerifyFile(bundlePath, pub, bundle.Expect{Target: o.Target})
-					if err != nil {
-						return err
-					}
-					steps := []setup.Step{{Desc: fmt.Sprintf("verify %s and unpack it into %s", bundlePath, filepath.Join(abs, slots.Dir, "slots", slots.SlotA))},
-						{Desc: "copy " + pubPath + " to " + filepath.Join(abs, "host.pub")},
-						{Desc: "write " + filepath.Join(abs, "start.sh") + ":\n" + setup.StartScript(abs, m, o)}}
-					return printSteps(e, steps, asJSON)
-				}
-				if err := os.MkdirAll(abs, 0o755); err != nil {
-					return err
-				}
-				if err := atomicfile.WriteFile(filepath.Join(abs, "host.pub"), signing.EncodePublic(pub)); err != nil {
-					return err
-				}
-				m, err := setup.Dir(abs, o)
-				if err != nil {
-					return err
-				}
-				if asJSON {
-					return writeJSON(e.stdout, m)
-				}
-				fmt.Fprintf(e.stdout, "installed agent %s (%s, version %d) into %s; start it with %s\n", m.AgentVersion, m.Target, m.Version,
-					filepath.Join(abs, slots.Dir, "slots", slots.SlotA), filepath.Join(abs, "start.sh"))
-				return nil
+				return installLocal(e, dir, pubPath, o, anyTarget, dryRun, asJSON)
 			}
-			// Remote: verify and unpack on the host, next to the bundle (so
-			// printed commands stay runnable); the device's own agent binary
-			// from the bundle installs it there, verifying it again.
-			stage := bundlePath + ".d"
-			if err := os.RemoveAll(stage); err != nil {
-				return err
-			}
-			bf, err := os.Open(bundlePath)
-			if err != nil {
-				return err
-			}
-			m, err := bundle.Extract(bf, pub, bundle.Expect{}, stage)
-			bf.Close()
-			if err != nil {
-				return fmt.Errorf("bundle %s: %w", bundlePath, err)
-			}
-			if adb != "" && !strings.HasPrefix(m.Target, "android/") && !strings.HasPrefix(m.Target, "linux/arm") {
-				return fmt.Errorf("bundle %s is for %s; a phone needs android/arm64 or linux/arm64", bundlePath, m.Target)
-			}
-			r := setup.Remote{Stage: stage, Trust: pubPath}
 			var steps []setup.Step
 			if adb != "" {
-				steps = setup.ADB(adb, r, m, o)
+				steps, err = setup.PlanADB(adb, pubPath, o)
 			} else {
-				steps = setup.SSH(ssh, r, m, o)
+				steps, err = setup.PlanSSH(ssh, pubPath, o)
+			}
+			if err != nil {
+				return err
 			}
 			if dryRun {
 				return printSteps(e, steps, asJSON)
 			}
-			for i, s := range steps {
-				fmt.Fprintf(e.stderr, "[%d/%d] %s\n  %s\n", i+1, len(steps), s.Desc, s.Shell())
-				cmd := exec.CommandContext(ctx, s.Argv[0], s.Argv[1:]...)
-				cmd.Stdout, cmd.Stderr = e.stdout, e.stderr
-				if err := cmd.Run(); err != nil {
-					return fmt.Errorf("step %d (%s): %w", i+1, s.Desc, err)
-				}
-			}
-			return nil
+			return setup.Run(ctx, steps, e.stderr, e.stdout, e.stderr)
 		},
 	}
 }
 
-func hasFlag(args []string, name string) bool {
-	for _, a := range args {
-		if a == "-"+name || a == "--"+name || strings.HasPrefix(a, "-"+name+"=") || strings.HasPrefix(a, "--"+name+"=") {
-			return true
-		}
+// installLocal is `firmware install --dir`: the install itself, or with
+// dryRun its description.
+func installLocal(e *env, dir, pubPath string, o setup.Options, anyTarget, dryRun, asJSON bool) error {
+	l, err := setup.NewLocal(dir, pubPath, o, anyTarget)
+	if err != nil {
+		return err
 	}
-	return false
+	if dryRun {
+		steps, err := l.Plan()
+		if err != nil {
+			return err
+		}
+		return printSteps(e, steps, asJSON)
+	}
+	m, err := l.Install()
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(e.stdout, m)
+	}
+	fmt.Fprintf(e.stdout, "installed agent %s (%s, version %d) into %s; start it with %s\n", m.AgentVersion, m.Target, m.Version,
+		filepath.Join(l.Data, slots.Dir, "slots", slots.SlotA), l.StartScriptPath())
+	return nil
 }
 
 func printSteps(e *env, steps []setup.Step, asJSON bool) error {
