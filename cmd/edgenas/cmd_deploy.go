@@ -19,9 +19,9 @@ import (
 
 	"edgenas/agent/proto"
 	"edgenas/firmware/bundle"
+	"edgenas/fleet/rollout"
 	"edgenas/internal/signing"
 	"edgenas/runtime/backends"
-	"edgenas/fleet/rollout"
 )
 
 // deployFlags are the flags of `deploy` and `deploy status` (one flag set:
@@ -126,7 +126,8 @@ func deployCommand() *command {
 
 var nameSanitizer = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
-func runDeploy(ctx context.Context, e *env, d *deployFlags) error {
+// check refuses flag combinations a rollout cannot run with.
+func (d *deployFlags) check() error {
 	if d.model != "" && d.bundle != "" {
 		return usagef("deploy takes --model or --agent-bundle, not both")
 	}
@@ -146,6 +147,43 @@ func runDeploy(ctx context.Context, e *env, d *deployFlags) error {
 	if d.canary < 1 {
 		return usagef("--canary %d: want >= 1", d.canary)
 	}
+	return nil
+}
+
+// resumeRollout loads the rollout --resume names and, unless told where to
+// listen, serves its artifact where its signed manifest says it is.
+func resumeRollout(st *rollout.Store, d *deployFlags) (*rollout.Rollout, error) {
+	r, err := st.Load(d.resume)
+	if err != nil {
+		return nil, err
+	}
+	if r.Phase == rollout.PhaseDone || r.Phase == rollout.PhaseAborted {
+		return nil, fmt.Errorf("rollout %s already ended (%s); nothing to resume", r.ID, r.Phase)
+	}
+	if !setFlag(d, "listen") && d.advertise == "" {
+		u, err := url.Parse(r.URL)
+		if err != nil {
+			return nil, fmt.Errorf("rollout %s: url %q: %w", r.ID, r.URL, err)
+		}
+		d.listen = u.Host
+	}
+	return r, nil
+}
+
+// warnLoopback says when agents on other machines could not download.
+func warnLoopback(e *env, base string) {
+	if u, err := url.Parse(base); err == nil {
+		if ip := net.ParseIP(u.Hostname()); u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback()) {
+			fmt.Fprintf(e.stderr, "note: artifacts are served on loopback (%s): only agents on this machine can download them; "+
+				"use --listen HOST:PORT (and --advertise) for devices on the network\n", base)
+		}
+	}
+}
+
+func runDeploy(ctx context.Context, e *env, d *deployFlags) error {
+	if err := d.check(); err != nil {
+		return err
+	}
 	dir, err := d.stateDir()
 	if err != nil {
 		return err
@@ -161,25 +199,12 @@ func runDeploy(ctx context.Context, e *env, d *deployFlags) error {
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 
 	var r *rollout.Rollout
+	model := d.model + d.bundle
 	if d.resume != "" {
-		if r, err = st.Load(d.resume); err != nil {
+		if r, err = resumeRollout(st, d); err != nil {
 			return err
 		}
-		if r.Phase == rollout.PhaseDone || r.Phase == rollout.PhaseAborted {
-			return fmt.Errorf("rollout %s already ended (%s); nothing to resume", r.ID, r.Phase)
-		}
-		if !setFlag(d, "listen") && d.advertise == "" {
-			// The signed manifest names the URL: serve there again.
-			u, err := url.Parse(r.URL)
-			if err != nil {
-				return fmt.Errorf("rollout %s: url %q: %w", r.ID, r.URL, err)
-			}
-			d.listen = u.Host
-		}
-	}
-	var model string
-	if r == nil {
-		model = artifact
+		model = ""
 	}
 	// The artifact server must be up before any agent is told where to fetch.
 	srv, art, err := serveArtifact(st, model, r, d.listen, d.advertise)
@@ -193,12 +218,7 @@ func runDeploy(ctx context.Context, e *env, d *deployFlags) error {
 			log.Warn("artifact server", "err", err)
 		}
 	}()
-	if u, err := url.Parse(srv.Base()); err == nil {
-		if ip := net.ParseIP(u.Hostname()); u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback()) {
-			fmt.Fprintf(e.stderr, "note: artifacts are served on loopback (%s): only agents on this machine can download them; "+
-				"use --listen HOST:PORT (and --advertise) for devices on the network\n", srv.Base())
-		}
-	}
+	warnLoopback(e, srv.Base())
 	if r != nil && srv.URL(r.SHA256) != r.URL {
 		return fmt.Errorf("rollout %s: its manifest names %s, but the artifact is now served at %s (use --listen/--advertise to match)",
 			r.ID, r.URL, srv.URL(r.SHA256))

@@ -276,53 +276,12 @@ func lutPredictCommand() *command {
 			}
 			var preds []lut.Predictor
 			if spnasFile != "" {
-				f, err := os.Open(spnasFile)
-				if err != nil {
-					return err
-				}
-				t, err := lut.ReadSPNAS(f, fixedMs)
-				f.Close()
-				if err != nil {
-					return err
-				}
-				preds = append(preds, lut.SPNASPredictor{Table: t}, lut.SPNASPredictor{Table: t, Exact: true})
+				preds, err = spnasPredictors(spnasFile, fixedMs)
 			} else {
-				st, dev, err := tf.open()
-				if err != nil {
-					return err
-				}
-				defer st.Close()
-				tab, err := st.View(dev, tf.backend, tf.threads)
-				if err != nil {
-					return err
-				}
-				if predictor == "all" || predictor == "lut-sum" {
-					p, err := lut.NewLUTPredictor(tab)
-					if err != nil {
-						return err
-					}
-					preds = append(preds, p)
-				}
-				if predictor == "all" || predictor == "spnas-formula" {
-					rt, err := lut.NewSpaceRuntime(s, tab)
-					if err != nil {
-						return err
-					}
-					preds = append(preds, rt)
-				}
-				if (predictor == "all" && calibFile != "") || predictor == "calibrated" {
-					if calibFile == "" {
-						return usagef("--predictor calibrated needs --calibration FILE (written by lut validate)")
-					}
-					c, err := lut.ReadCalibratedFile(calibFile, tab)
-					if err != nil {
-						return err
-					}
-					preds = append(preds, c)
-				}
-				if len(preds) == 0 {
-					return usagef("unknown --predictor %q (lut-sum, spnas-formula, calibrated, all)", predictor)
-				}
+				preds, err = tablePredictors(&tf, s, predictor, calibFile)
+			}
+			if err != nil {
+				return err
 			}
 			out := map[string]float64{}
 			var names []string
@@ -343,6 +302,81 @@ func lutPredictCommand() *command {
 			return nil
 		},
 	}
+}
+
+// spnasPredictors are the published Single-Path NAS table's predictors:
+// its formula and its exact per-layer sum.
+func spnasPredictors(file string, fixedMs float64) ([]lut.Predictor, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	t, err := lut.ReadSPNAS(f, fixedMs)
+	if err != nil {
+		return nil, err
+	}
+	return []lut.Predictor{lut.SPNASPredictor{Table: t}, lut.SPNASPredictor{Table: t, Exact: true}}, nil
+}
+
+// tablePredictors are the predictors --predictor names over a stored table
+// ("all": every one the flags allow).
+func tablePredictors(tf *tableFlags, s *space.Space, predictor, calibFile string) ([]lut.Predictor, error) {
+	st, dev, err := tf.open()
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	tab, err := st.View(dev, tf.backend, tf.threads)
+	if err != nil {
+		return nil, err
+	}
+	var preds []lut.Predictor
+	if predictor == "all" || predictor == "lut-sum" {
+		p, err := lut.NewLUTPredictor(tab)
+		if err != nil {
+			return nil, err
+		}
+		preds = append(preds, p)
+	}
+	if predictor == "all" || predictor == "spnas-formula" {
+		rt, err := lut.NewSpaceRuntime(s, tab)
+		if err != nil {
+			return nil, err
+		}
+		preds = append(preds, rt)
+	}
+	if (predictor == "all" && calibFile != "") || predictor == "calibrated" {
+		if calibFile == "" {
+			return nil, usagef("--predictor calibrated needs --calibration FILE (written by lut validate)")
+		}
+		c, err := lut.ReadCalibratedFile(calibFile, tab)
+		if err != nil {
+			return nil, err
+		}
+		preds = append(preds, c)
+	}
+	if len(preds) == 0 {
+		return nil, usagef("unknown --predictor %q (lut-sum, spnas-formula, calibrated, all)", predictor)
+	}
+	return preds, nil
+}
+
+// writeValidation saves a validation's rows, plot, calibrated predictor (if
+// one was fitted) and report into outDir.
+func writeValidation(outDir string, rep *lut.ValidateReport) (csvPath, pngPath string, err error) {
+	if csvPath, pngPath, err = rep.WriteFiles(outDir); err != nil {
+		return "", "", err
+	}
+	if rep.Calibrated != nil {
+		if err := atomicfile.Write(filepath.Join(outDir, "calibrated.json"), rep.Calibrated.WriteJSON); err != nil {
+			return "", "", err
+		}
+	}
+	if err := atomicfile.Write(filepath.Join(outDir, "report.json"), func(w io.Writer) error { return writeJSON(w, rep) }); err != nil {
+		return "", "", err
+	}
+	return csvPath, pngPath, nil
 }
 
 func lutValidateCommand() *command {
@@ -401,16 +435,8 @@ func lutValidateCommand() *command {
 			if err != nil {
 				return err
 			}
-			csvPath, pngPath, err := rep.WriteFiles(outDir)
+			csvPath, pngPath, err := writeValidation(outDir, rep)
 			if err != nil {
-				return err
-			}
-			if rep.Calibrated != nil {
-				if err := atomicfile.Write(filepath.Join(outDir, "calibrated.json"), rep.Calibrated.WriteJSON); err != nil {
-					return err
-				}
-			}
-			if err := atomicfile.Write(filepath.Join(outDir, "report.json"), func(w io.Writer) error { return writeJSON(w, rep) }); err != nil {
 				return err
 			}
 			if asJSON {

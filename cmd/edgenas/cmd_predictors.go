@@ -21,6 +21,29 @@ func predictorsCommand() *command {
 	}
 }
 
+// fitTargets are the feature sets --target names.
+func fitTargets(target string) ([]foxnas.FeatureSet, error) {
+	switch target {
+	case "latency":
+		return []foxnas.FeatureSet{foxnas.FoxLatencySet()}, nil
+	case "accuracy":
+		return []foxnas.FeatureSet{foxnas.FoxAccuracySet()}, nil
+	case "both":
+		return []foxnas.FeatureSet{foxnas.FoxLatencySet(), foxnas.FoxAccuracySet()}, nil
+	}
+	return nil, usagef("--target %q: want latency, accuracy or both", target)
+}
+
+// fitPlotPath is where a fit's plot goes: --plot itself, or with several
+// fits --plot with the target's label before the extension.
+func fitPlotPath(plotPath string, fs foxnas.FeatureSet, several bool) string {
+	if !several {
+		return plotPath
+	}
+	ext := filepath.Ext(plotPath)
+	return strings.TrimSuffix(plotPath, ext) + "-" + targetLabel(fs) + ext
+}
+
 func predictorsFitCommand() *command {
 	var csvPath, target, out, plotPath string
 	var folds int
@@ -48,16 +71,9 @@ func predictorsFitCommand() *command {
 			if csvPath == "" {
 				return usagef("predictors fit needs --csv FILE")
 			}
-			var sets []foxnas.FeatureSet
-			switch target {
-			case "latency":
-				sets = []foxnas.FeatureSet{foxnas.FoxLatencySet()}
-			case "accuracy":
-				sets = []foxnas.FeatureSet{foxnas.FoxAccuracySet()}
-			case "both":
-				sets = []foxnas.FeatureSet{foxnas.FoxLatencySet(), foxnas.FoxAccuracySet()}
-			default:
-				return usagef("--target %q: want latency, accuracy or both", target)
+			sets, err := fitTargets(target)
+			if err != nil {
+				return err
 			}
 			if folds < 0 || folds == 1 {
 				return usagef("--folds %d: want 0 (none) or at least 2", folds)
@@ -79,11 +95,7 @@ func predictorsFitCommand() *command {
 				}
 				models = append(models, res.Model)
 				if plotPath != "" {
-					p := plotPath
-					if len(sets) > 1 {
-						ext := filepath.Ext(p)
-						p = strings.TrimSuffix(p, ext) + "-" + targetLabel(fs) + ext
-					}
+					p := fitPlotPath(plotPath, fs, len(sets) > 1)
 					if err := plotFit(p, res); err != nil {
 						return err
 					}

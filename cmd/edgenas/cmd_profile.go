@@ -74,6 +74,37 @@ func (p *profileFlags) deviceID() string {
 	return h
 }
 
+// keysToMeasure are the layers of all the table lacks for this device,
+// backend and thread count (all of them with force).
+func keysToMeasure(st *lut.Store, dev, backend string, threads int, all []space.Layer, force bool) ([]space.Layer, error) {
+	if force {
+		return all, nil
+	}
+	var todo []space.Layer
+	for _, l := range all {
+		has, err := st.Has(dev, backend, threads, l.Key())
+		if err != nil {
+			return nil, err
+		}
+		if !has {
+			todo = append(todo, l)
+		}
+	}
+	return todo, nil
+}
+
+// storeSink saves each group of measurements as it completes, so an
+// interrupted profile resumes where it stopped.
+func storeSink(st *lut.Store, dev, version string) func([]profiler.LayerResult) error {
+	return func(rs []profiler.LayerResult) error {
+		entries := make([]lut.Entry, len(rs))
+		for i, r := range rs {
+			entries[i] = lut.FromMeasurement(dev, r.Key, r.Measurement, time.Now(), version)
+		}
+		return st.Put(entries...)
+	}
+}
+
 func profileCommand() *command {
 	var pf profileFlags
 	var spaceName, out, class string
@@ -117,16 +148,10 @@ func profileCommand() *command {
 			if err := st.PutDevice(lut.Device{ID: dev, Class: class, Description: desc}); err != nil {
 				return err
 			}
-			var todo []space.Layer
 			all := s.UniqueKeys()
-			for _, l := range all {
-				has, err := st.Has(dev, pf.backend, pf.threads, l.Key())
-				if err != nil {
-					return err
-				}
-				if force || !has {
-					todo = append(todo, l)
-				}
+			todo, err := keysToMeasure(st, dev, pf.backend, pf.threads, all, force)
+			if err != nil {
+				return err
 			}
 			fmt.Fprintf(e.stderr, "profile %s on %s/%s/%d threads: %d keys, %d to measure, %d already in %s\n",
 				s.Name, dev, pf.backend, pf.threads, len(all), len(todo), len(all)-len(todo), out)
@@ -135,13 +160,7 @@ func profileCommand() *command {
 			ver := buildVersion().Version
 			err = profiler.ProfileLayers(ctx, profiler.LayerJob{
 				Layers: todo, Backend: b, Threads: pf.threads, Protocol: proto,
-				Sink: func(rs []profiler.LayerResult) error {
-					entries := make([]lut.Entry, len(rs))
-					for i, r := range rs {
-						entries[i] = lut.FromMeasurement(dev, r.Key, r.Measurement, time.Now(), ver)
-					}
-					return st.Put(entries...)
-				},
+				Sink:     storeSink(st, dev, ver),
 				Progress: func(done, total int, last string) { bar.Add(done-bar.Done(), last) },
 			})
 			if err != nil {

@@ -4,11 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	goruntime "runtime"
 
+	"edgenas/dataset/fmnist"
 	"edgenas/internal/progress"
 	"edgenas/searcher/evaluate"
-	"edgenas/dataset/fmnist"
 	"edgenas/tflite"
 )
 
@@ -96,35 +97,50 @@ func quantizeCommand() *command {
 			if rep.FloatAcc, _, err = tr.Net.Evaluate(test.Images, test.Labels, 500); err != nil {
 				return fmt.Errorf("quantize: float accuracy: %w", err)
 			}
-			for _, be := range quantizeBackends {
-				set, floatAcc := test, rep.FloatAcc
-				if be == "ref" && refImages > 0 && refImages < test.Len() {
-					set = test.Slice(0, refImages)
-					if floatAcc, _, err = tr.Net.Evaluate(set.Images, set.Labels, 500); err != nil {
-						return fmt.Errorf("quantize: float accuracy: %w", err)
-					}
-					rep.RefTestImages, rep.RefFloatAcc = refImages, floatAcc
-				}
-				bar := progress.New(e.stderr, "int8 accuracy on "+be, set.Len())
-				last := 0
-				acc, err := evaluate.Int8Accuracy(ctx, model, be, set, workers, func(done int) { bar.Add(done-last, ""); last = done })
-				if err != nil {
-					return err
-				}
-				rep.Int8Acc[be], rep.GapPP[be] = acc, 100*(acc-floatAcc)
+			if err := int8Accuracies(ctx, e, tr, model, test, refImages, workers, &rep); err != nil {
+				return err
 			}
 			if asJSON {
 				return writeJSON(e.stdout, rep)
 			}
-			fmt.Fprintf(e.stdout, "%s -> %s (%s)\nfloat test accuracy %.2f%% on %d images\n", rep.Arch, out, rep.Method, 100*rep.FloatAcc, rep.TestImages)
-			for _, be := range quantizeBackends {
-				fmt.Fprintf(e.stdout, "int8 on %-8s %.2f%% (%+.2f pp vs float)", be, 100*rep.Int8Acc[be], rep.GapPP[be])
-				if be == "ref" && rep.RefTestImages > 0 {
-					fmt.Fprintf(e.stdout, " on the first %d images (float %.2f%% there)", rep.RefTestImages, 100*rep.RefFloatAcc)
-				}
-				fmt.Fprintln(e.stdout)
-			}
+			rep.print(e.stdout)
 			return nil
 		},
+	}
+}
+
+// int8Accuracies measures the int8 model on every backend of
+// quantizeBackends (ref on its first refImages images when set, against
+// float on the same subset) into rep.
+func int8Accuracies(ctx context.Context, e *env, tr *evaluate.Trained, model *tflite.Model, test *fmnist.Set, refImages, workers int, rep *quantizeReport) error {
+	for _, be := range quantizeBackends {
+		set, floatAcc := test, rep.FloatAcc
+		if be == "ref" && refImages > 0 && refImages < test.Len() {
+			set = test.Slice(0, refImages)
+			var err error
+			if floatAcc, _, err = tr.Net.Evaluate(set.Images, set.Labels, 500); err != nil {
+				return fmt.Errorf("quantize: float accuracy: %w", err)
+			}
+			rep.RefTestImages, rep.RefFloatAcc = refImages, floatAcc
+		}
+		bar := progress.New(e.stderr, "int8 accuracy on "+be, set.Len())
+		last := 0
+		acc, err := evaluate.Int8Accuracy(ctx, model, be, set, workers, func(done int) { bar.Add(done-last, ""); last = done })
+		if err != nil {
+			return err
+		}
+		rep.Int8Acc[be], rep.GapPP[be] = acc, 100*(acc-floatAcc)
+	}
+	return nil
+}
+
+func (rep *quantizeReport) print(w io.Writer) {
+	fmt.Fprintf(w, "%s -> %s (%s)\nfloat test accuracy %.2f%% on %d images\n", rep.Arch, rep.Model, rep.Method, 100*rep.FloatAcc, rep.TestImages)
+	for _, be := range quantizeBackends {
+		fmt.Fprintf(w, "int8 on %-8s %.2f%% (%+.2f pp vs float)", be, 100*rep.Int8Acc[be], rep.GapPP[be])
+		if be == "ref" && rep.RefTestImages > 0 {
+			fmt.Fprintf(w, " on the first %d images (float %.2f%% there)", rep.RefTestImages, 100*rep.RefFloatAcc)
+		}
+		fmt.Fprintln(w)
 	}
 }

@@ -35,6 +35,58 @@ func loadModel(path, backend string, threads int) (runtime.Interpreter, error) {
 	return it, nil
 }
 
+// feedInput fills the model's one input from the file input, or every
+// input with random values from seed when input is "".
+func feedInput(it runtime.Interpreter, modelPath, input string, seed uint64) error {
+	m := it.Model()
+	if input == "" {
+		return profiler.FillRandomInputs(it, seed)
+	}
+	if len(m.Inputs) != 1 {
+		return fmt.Errorf("%s has %d inputs; --input feeds exactly one", modelPath, len(m.Inputs))
+	}
+	data, err := os.ReadFile(input)
+	if err != nil {
+		return fmt.Errorf("read input: %w", err)
+	}
+	if want := m.Input(0).Bytes(); len(data) != want {
+		return fmt.Errorf("input %s has %d bytes; input tensor %q %v %s needs %d", input, len(data), m.Input(0).Name, m.Input(0).Shape, m.Input(0).Type, want)
+	}
+	return it.SetInput(0, data)
+}
+
+// runOutput is one output tensor as `run --json` prints it.
+type runOutput struct {
+	Name   string    `json:"name"`
+	Shape  []int32   `json:"shape"`
+	Type   string    `json:"type"`
+	Values []float64 `json:"values"`
+	Real   []float64 `json:"dequantized,omitempty"`
+	Top    []int     `json:"top5"`
+}
+
+// runOutputs decodes every output of an invoked interpreter, and returns
+// their raw bytes concatenated in order.
+func runOutputs(it runtime.Interpreter) ([]runOutput, []byte) {
+	m := it.Model()
+	var all []byte
+	var outs []runOutput
+	for i := range m.Outputs {
+		b := it.Output(i)
+		all = append(all, b...)
+		t := m.Output(i)
+		vals := decodeValues(t, b)
+		o := runOutput{Name: t.Name, Shape: t.Shape, Type: t.Type.String(), Values: vals, Top: topK(vals, 5)}
+		if t.Quant != nil && len(t.Quant.Scale) == 1 {
+			for _, v := range vals {
+				o.Real = append(o.Real, float64(t.Quant.Scale[0])*(v-float64(t.Quant.ZeroPoint[0])))
+			}
+		}
+		outs = append(outs, o)
+	}
+	return outs, all
+}
+
 func runCommand() *command {
 	var backend, input, output string
 	var threads int
@@ -62,50 +114,13 @@ func runCommand() *command {
 				return err
 			}
 			defer it.Close()
-			m := it.Model()
-			if input != "" {
-				if len(m.Inputs) != 1 {
-					return fmt.Errorf("%s has %d inputs; --input feeds exactly one", args[0], len(m.Inputs))
-				}
-				data, err := os.ReadFile(input)
-				if err != nil {
-					return fmt.Errorf("read input: %w", err)
-				}
-				if want := m.Input(0).Bytes(); len(data) != want {
-					return fmt.Errorf("input %s has %d bytes; input tensor %q %v %s needs %d", input, len(data), m.Input(0).Name, m.Input(0).Shape, m.Input(0).Type, want)
-				}
-				if err := it.SetInput(0, data); err != nil {
-					return err
-				}
-			} else if err := profiler.FillRandomInputs(it, seed); err != nil {
+			if err := feedInput(it, args[0], input, seed); err != nil {
 				return err
 			}
 			if err := it.Invoke(); err != nil {
 				return fmt.Errorf("invoke: %w", err)
 			}
-			var all []byte
-			type outJSON struct {
-				Name   string    `json:"name"`
-				Shape  []int32   `json:"shape"`
-				Type   string    `json:"type"`
-				Values []float64 `json:"values"`
-				Real   []float64 `json:"dequantized,omitempty"`
-				Top    []int     `json:"top5"`
-			}
-			var outs []outJSON
-			for i := range m.Outputs {
-				b := it.Output(i)
-				all = append(all, b...)
-				t := m.Output(i)
-				vals := decodeValues(t, b)
-				o := outJSON{Name: t.Name, Shape: t.Shape, Type: t.Type.String(), Values: vals, Top: topK(vals, 5)}
-				if t.Quant != nil && len(t.Quant.Scale) == 1 {
-					for _, v := range vals {
-						o.Real = append(o.Real, float64(t.Quant.Scale[0])*(v-float64(t.Quant.ZeroPoint[0])))
-					}
-				}
-				outs = append(outs, o)
-			}
+			outs, all := runOutputs(it)
 			if output != "" {
 				if err := atomicfile.WriteFile(output, all); err != nil {
 					return err
