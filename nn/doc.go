@@ -1,5 +1,5 @@
-// Package nn is the training engine for the Single-Path NAS search: a small
-// NHWC float32 network library with explicit per-layer forward/backward,
+// Package nn is the training engine every search method and the fixed
+// training recipe share: a small NHWC float32 network library with explicit per-layer forward/backward,
 // batch-norm running statistics, SGD/RMSProp/Adam with weight decay, cosine
 // and exponential schedules, and crash-safe checkpoints (Trainer).
 //

@@ -1,7 +1,7 @@
 // Package proto is the wire protocol between edgenas agents (on devices) and
-// the host that drives a fleet profile: MQTT topic names, the JSON messages
-// sent on them, and the validation every incoming payload passes before
-// anything acts on it. docs/protocol.md is its prose description; the two
+// the host that profiles and updates them: MQTT topic names, the JSON
+// messages sent on them (jobs and results, deploys and install reports), and
+// the validation every incoming payload passes before anything acts on it. docs/protocol.md is its prose description; the two
 // must agree.
 package proto
 

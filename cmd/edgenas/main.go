@@ -1,6 +1,8 @@
 // Command edgenas designs ConvNets for phones and edge boards by measurement:
-// it builds int8 TFLite models from architecture strings, runs and times them
-// on real kernels, and (in later subcommands) profiles devices and searches.
+// it profiles devices into latency tables (locally or over a fleet of
+// agents), searches architectures against them, trains, quantizes and times
+// the int8 models, and rolls them out. It is the one CLI and only parses
+// flags and prints: the work is done by the packages it calls.
 //
 // Usage: edgenas <command> [subcommand] [flags] [args]; edgenas help lists commands.
 package main

@@ -1,6 +1,7 @@
 // Package setup puts a signed agent bundle on a device for the first time:
-// into a local directory (really), or as the exact adb / ssh commands that
-// do it on a phone or a board. Every way lays the device out the same:
+// it resolves the install's defaults, installs into a local directory, or
+// plans the exact adb / ssh commands that do it on a phone or a board and
+// runs them. Every way lays the device out the same:
 // DATA/firmware/slots/a holds the bundle (the A/B slots of later over-the-air
 // updates, firmware/slots), DATA/agent the agent's own state (identity,
 // credentials, unacknowledged results), DATA/start.sh starts the supervisor
