@@ -69,6 +69,16 @@ func (f *tableFlags) open() (*lut.Store, string, error) {
 	return st, dev, nil
 }
 
+// table reads the selected table out of the store, closing the store.
+func (f *tableFlags) table() (*lut.Table, error) {
+	st, dev, err := f.open()
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	return st.View(dev, f.backend, f.threads)
+}
+
 func lutShowCommand() *command {
 	var tf tableFlags
 	var asJSON, entries bool
@@ -322,12 +332,7 @@ func spnasPredictors(file string, fixedMs float64) ([]lut.Predictor, error) {
 // tablePredictors are the predictors --predictor names over a stored table
 // ("all": every one the flags allow).
 func tablePredictors(tf *tableFlags, s *space.Space, predictor, calibFile string) ([]lut.Predictor, error) {
-	st, dev, err := tf.open()
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	tab, err := st.View(dev, tf.backend, tf.threads)
+	tab, err := tf.table()
 	if err != nil {
 		return nil, err
 	}
@@ -415,12 +420,7 @@ func lutValidateCommand() *command {
 			if err != nil {
 				return usagef("%v", err)
 			}
-			st, dev, err := tf.open()
-			if err != nil {
-				return err
-			}
-			tab, err := st.View(dev, tf.backend, tf.threads)
-			st.Close()
+			tab, err := tf.table()
 			if err != nil {
 				return err
 			}
