@@ -93,65 +93,65 @@ func (d *decoder) decodeOptions(op Opcode, typ uint8, t table) (any, error) {
 	switch op {
 	case OpConv2D:
 		o = &Conv2DOptions{
-			Padding:    Padding(d.int8Field(t, 0, 0)),
-			StrideW:    d.int32Field(t, 1, one),
-			StrideH:    d.int32Field(t, 2, one),
-			Activation: Activation(d.int8Field(t, 3, 0)),
-			DilationW:  d.int32Field(t, 4, 1),
-			DilationH:  d.int32Field(t, 5, 1),
+			Padding:    Padding(d.int8Field(t, optPadding, 0)),
+			StrideW:    d.int32Field(t, optStrideW, one),
+			StrideH:    d.int32Field(t, optStrideH, one),
+			Activation: Activation(d.int8Field(t, convActivation, 0)),
+			DilationW:  d.int32Field(t, convDilationW, 1),
+			DilationH:  d.int32Field(t, convDilationH, 1),
 		}
-		if bt := d.int8Field(t, 6, 0); bt != 0 {
+		if bt := d.int8Field(t, convQuantizedBiasType, 0); bt != 0 {
 			return nil, fmt.Errorf("CONV_2D quantized_bias_type %v not supported", TensorType(bt))
 		}
 	case OpDepthwiseConv2D:
 		o = &DepthwiseConv2DOptions{
-			Padding:         Padding(d.int8Field(t, 0, 0)),
-			StrideW:         d.int32Field(t, 1, one),
-			StrideH:         d.int32Field(t, 2, one),
-			DepthMultiplier: d.int32Field(t, 3, one),
-			Activation:      Activation(d.int8Field(t, 4, 0)),
-			DilationW:       d.int32Field(t, 5, 1),
-			DilationH:       d.int32Field(t, 6, 1),
+			Padding:         Padding(d.int8Field(t, optPadding, 0)),
+			StrideW:         d.int32Field(t, optStrideW, one),
+			StrideH:         d.int32Field(t, optStrideH, one),
+			DepthMultiplier: d.int32Field(t, dwDepthMultiplier, one),
+			Activation:      Activation(d.int8Field(t, dwActivation, 0)),
+			DilationW:       d.int32Field(t, dwDilationW, 1),
+			DilationH:       d.int32Field(t, dwDilationH, 1),
 		}
 	case OpAveragePool2D, OpMaxPool2D:
 		o = &Pool2DOptions{
-			Padding:      Padding(d.int8Field(t, 0, 0)),
-			StrideW:      d.int32Field(t, 1, one),
-			StrideH:      d.int32Field(t, 2, one),
-			FilterWidth:  d.int32Field(t, 3, 0),
-			FilterHeight: d.int32Field(t, 4, 0),
-			Activation:   Activation(d.int8Field(t, 5, 0)),
+			Padding:      Padding(d.int8Field(t, optPadding, 0)),
+			StrideW:      d.int32Field(t, optStrideW, one),
+			StrideH:      d.int32Field(t, optStrideH, one),
+			FilterWidth:  d.int32Field(t, poolFilterWidth, 0),
+			FilterHeight: d.int32Field(t, poolFilterHeight, 0),
+			Activation:   Activation(d.int8Field(t, poolActivation, 0)),
 		}
 	case OpFullyConnected:
 		o = &FullyConnectedOptions{
-			Activation:  Activation(d.int8Field(t, 0, 0)),
-			KeepNumDims: d.boolField(t, 2, false),
+			Activation:  Activation(d.int8Field(t, fcActivation, 0)),
+			KeepNumDims: d.boolField(t, fcKeepNumDims, false),
 		}
-		if wf := d.int8Field(t, 1, 0); wf != 0 {
+		if wf := d.int8Field(t, fcWeightsFormat, 0); wf != 0 {
 			return nil, fmt.Errorf("FULLY_CONNECTED weights_format %d not supported", wf)
 		}
-		if d.boolField(t, 3, false) {
+		if d.boolField(t, fcAsymmetricQuantizeInputs, false) {
 			return nil, fmt.Errorf("FULLY_CONNECTED asymmetric_quantize_inputs not supported")
 		}
-		if bt := d.int8Field(t, 4, 0); bt != 0 {
+		if bt := d.int8Field(t, fcQuantizedBiasType, 0); bt != 0 {
 			return nil, fmt.Errorf("FULLY_CONNECTED quantized_bias_type %v not supported", TensorType(bt))
 		}
 	case OpSoftmax:
 		beta := float32(1)
 		if !missing {
-			beta = d.float32Field(t, 0, 0)
+			beta = d.float32Field(t, onlyField, 0)
 		}
 		o = &SoftmaxOptions{Beta: beta}
 	case OpAdd:
-		o = &AddOptions{Activation: Activation(d.int8Field(t, 0, 0))}
+		o = &AddOptions{Activation: Activation(d.int8Field(t, onlyField, 0))}
 	case OpMul:
-		o = &MulOptions{Activation: Activation(d.int8Field(t, 0, 0))}
+		o = &MulOptions{Activation: Activation(d.int8Field(t, onlyField, 0))}
 	case OpReshape:
-		ro := &ReshapeOptions{NewShape: d.int32s(t, 0)}
+		ro := &ReshapeOptions{NewShape: d.int32s(t, onlyField)}
 		// A present but empty new_shape (reshape to a scalar) differs from
 		// an absent one (shape from the second input).
 		if ro.NewShape == nil {
-			if v, ok := d.vector(t, 0, 4); ok && v.n == 0 {
+			if v, ok := d.vector(t, onlyField, 4); ok && v.n == 0 {
 				ro.NewShape = []int32{}
 			}
 		}
@@ -159,7 +159,7 @@ func (d *decoder) decodeOptions(op Opcode, typ uint8, t table) (any, error) {
 	case OpTranspose:
 		o = &TransposeOptions{}
 	case OpMean:
-		o = &ReducerOptions{KeepDims: d.boolField(t, 0, false)}
+		o = &ReducerOptions{KeepDims: d.boolField(t, onlyField, false)}
 	default:
 		o = nil // options-free operators; their empty tables carry nothing
 	}
@@ -178,55 +178,55 @@ func encodeOptions(b *flatbuffers.Builder, op Opcode, opts any) (uint8, flatbuff
 	}
 	switch o := opts.(type) {
 	case *Conv2DOptions:
-		b.StartObject(6)
-		b.PrependInt32Slot(1, o.StrideW, 0)
-		b.PrependInt32Slot(2, o.StrideH, 0)
-		b.PrependInt32Slot(4, o.DilationW, 1)
-		b.PrependInt32Slot(5, o.DilationH, 1)
-		b.PrependInt8Slot(0, int8(o.Padding), 0)
-		b.PrependInt8Slot(3, int8(o.Activation), 0)
+		b.StartObject(convSlots)
+		b.PrependInt32Slot(optStrideW, o.StrideW, 0)
+		b.PrependInt32Slot(optStrideH, o.StrideH, 0)
+		b.PrependInt32Slot(convDilationW, o.DilationW, 1)
+		b.PrependInt32Slot(convDilationH, o.DilationH, 1)
+		b.PrependInt8Slot(optPadding, int8(o.Padding), 0)
+		b.PrependInt8Slot(convActivation, int8(o.Activation), 0)
 	case *DepthwiseConv2DOptions:
-		b.StartObject(7)
-		b.PrependInt32Slot(1, o.StrideW, 0)
-		b.PrependInt32Slot(2, o.StrideH, 0)
-		b.PrependInt32Slot(3, o.DepthMultiplier, 0)
-		b.PrependInt32Slot(5, o.DilationW, 1)
-		b.PrependInt32Slot(6, o.DilationH, 1)
-		b.PrependInt8Slot(0, int8(o.Padding), 0)
-		b.PrependInt8Slot(4, int8(o.Activation), 0)
+		b.StartObject(dwSlots)
+		b.PrependInt32Slot(optStrideW, o.StrideW, 0)
+		b.PrependInt32Slot(optStrideH, o.StrideH, 0)
+		b.PrependInt32Slot(dwDepthMultiplier, o.DepthMultiplier, 0)
+		b.PrependInt32Slot(dwDilationW, o.DilationW, 1)
+		b.PrependInt32Slot(dwDilationH, o.DilationH, 1)
+		b.PrependInt8Slot(optPadding, int8(o.Padding), 0)
+		b.PrependInt8Slot(dwActivation, int8(o.Activation), 0)
 	case *Pool2DOptions:
-		b.StartObject(6)
-		b.PrependInt32Slot(1, o.StrideW, 0)
-		b.PrependInt32Slot(2, o.StrideH, 0)
-		b.PrependInt32Slot(3, o.FilterWidth, 0)
-		b.PrependInt32Slot(4, o.FilterHeight, 0)
-		b.PrependInt8Slot(0, int8(o.Padding), 0)
-		b.PrependInt8Slot(5, int8(o.Activation), 0)
+		b.StartObject(poolSlots)
+		b.PrependInt32Slot(optStrideW, o.StrideW, 0)
+		b.PrependInt32Slot(optStrideH, o.StrideH, 0)
+		b.PrependInt32Slot(poolFilterWidth, o.FilterWidth, 0)
+		b.PrependInt32Slot(poolFilterHeight, o.FilterHeight, 0)
+		b.PrependInt8Slot(optPadding, int8(o.Padding), 0)
+		b.PrependInt8Slot(poolActivation, int8(o.Activation), 0)
 	case *FullyConnectedOptions:
-		b.StartObject(3)
-		b.PrependInt8Slot(0, int8(o.Activation), 0)
-		b.PrependBoolSlot(2, o.KeepNumDims, false)
+		b.StartObject(fcSlots)
+		b.PrependInt8Slot(fcActivation, int8(o.Activation), 0)
+		b.PrependBoolSlot(fcKeepNumDims, o.KeepNumDims, false)
 	case *SoftmaxOptions:
-		b.StartObject(1)
-		b.PrependFloat32Slot(0, o.Beta, 0)
+		b.StartObject(onlySlots)
+		b.PrependFloat32Slot(onlyField, o.Beta, 0)
 	case *AddOptions:
-		b.StartObject(1)
-		b.PrependInt8Slot(0, int8(o.Activation), 0)
+		b.StartObject(onlySlots)
+		b.PrependInt8Slot(onlyField, int8(o.Activation), 0)
 	case *MulOptions:
-		b.StartObject(1)
-		b.PrependInt8Slot(0, int8(o.Activation), 0)
+		b.StartObject(onlySlots)
+		b.PrependInt8Slot(onlyField, int8(o.Activation), 0)
 	case *ReshapeOptions:
 		var shape flatbuffers.UOffsetT
 		if o.NewShape != nil {
 			shape = int32Vector(b, o.NewShape)
 		}
-		b.StartObject(1)
+		b.StartObject(onlySlots)
 		if o.NewShape != nil {
-			b.PrependUOffsetTSlot(0, shape, 0)
+			b.PrependUOffsetTSlot(onlyField, shape, 0)
 		}
 	case *ReducerOptions:
-		b.StartObject(1)
-		b.PrependBoolSlot(0, o.KeepDims, false)
+		b.StartObject(onlySlots)
+		b.PrependBoolSlot(onlyField, o.KeepDims, false)
 	case *TransposeOptions, nil:
 		// TRANSPOSE, PAD, QUANTIZE, DEQUANTIZE, HARD_SWISH: empty tables,
 		// written as the converters do.

@@ -79,3 +79,40 @@ const (
 	operatorOptions2Type = 11
 	operatorSlots        = 5
 )
+
+// Builtin options tables (options.go). Conv2DOptions, DepthwiseConv2DOptions
+// and Pool2DOptions share their first three fields.
+const (
+	optPadding = 0
+	optStrideW = 1
+	optStrideH = 2
+
+	convActivation        = 3
+	convDilationW         = 4
+	convDilationH         = 5
+	convQuantizedBiasType = 6
+	convSlots             = 6
+
+	dwDepthMultiplier = 3
+	dwActivation      = 4
+	dwDilationW       = 5
+	dwDilationH       = 6
+	dwSlots           = 7
+
+	poolFilterWidth  = 3
+	poolFilterHeight = 4
+	poolActivation   = 5
+	poolSlots        = 6
+
+	fcActivation               = 0
+	fcWeightsFormat            = 1
+	fcKeepNumDims              = 2
+	fcAsymmetricQuantizeInputs = 3
+	fcQuantizedBiasType        = 4
+	fcSlots                    = 3
+
+	// Softmax's beta, Add's and Mul's fused activation, Reshape's new_shape
+	// and Reducer's keep_dims are each their table's only field written.
+	onlyField = 0
+	onlySlots = 1
+)
