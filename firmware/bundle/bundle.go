@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"edgenas/agent/proto"
+	"edgenas/firmware/build"
 	"edgenas/internal/ident"
 	"edgenas/internal/signing"
 )
@@ -193,7 +194,7 @@ func Create(w io.Writer, key ed25519.PrivateKey, m Manifest, srcDir string) (Man
 	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
 	for i := range m.Files {
 		f := &m.Files[i]
-		sum, size, err := hashFile(filepath.Join(srcDir, filepath.FromSlash(f.Path)))
+		sum, size, err := build.FileSHA256(filepath.Join(srcDir, filepath.FromSlash(f.Path)))
 		if err != nil {
 			return m, err
 		}
@@ -240,20 +241,6 @@ func writeEntry(tw *tar.Writer, name string, mode, size int64, r io.Reader) erro
 		return fmt.Errorf("bundle entry %s: wrote %d of %d bytes: %v", name, n, size, err)
 	}
 	return nil
-}
-
-func hashFile(p string) (string, int64, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", 0, fmt.Errorf("bundle file: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, fmt.Errorf("hash %s: %w", p, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 // Verify reads a whole bundle and checks it without writing anything.
