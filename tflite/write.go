@@ -51,17 +51,40 @@ func Write(m *Model) ([]byte, error) {
 	}
 	buffers := tableVector(b, bufOffs)
 
+	subgraph, codeList, err := writeSubgraph(b, m, bufIndex)
+	if err != nil {
+		return nil, err
+	}
+	subgraphs := tableVector(b, []flatbuffers.UOffsetT{subgraph})
+	codes := writeOperatorCodes(b, codeList)
+	desc := b.CreateString(m.Description)
+
+	b.StartObject(modelSlots)
+	b.PrependUint32Slot(modelVersion, SchemaVersion, 0)
+	b.PrependUOffsetTSlot(modelOperatorCodes, codes, 0)
+	b.PrependUOffsetTSlot(modelSubgraphs, subgraphs, 0)
+	b.PrependUOffsetTSlot(modelDescription, desc, 0)
+	b.PrependUOffsetTSlot(modelBuffers, buffers, 0)
+	b.FinishWithFileIdentifier(b.EndObject(), []byte(FileIdentifier))
+	return b.FinishedBytes(), nil
+}
+
+// codeKey is one OperatorCode entry: an opcode at a version.
+type codeKey struct {
+	op      Opcode
+	version int32
+}
+
+// writeSubgraph writes the model's one subgraph (tensors, operators, inputs,
+// outputs, name) and returns it with the operator codes its operators
+// index, one per (opcode, version) in order of first use.
+func writeSubgraph(b *flatbuffers.Builder, m *Model, bufIndex []uint32) (flatbuffers.UOffsetT, []codeKey, error) {
 	tensorOffs := make([]flatbuffers.UOffsetT, len(m.Tensors))
 	for i := range m.Tensors {
 		tensorOffs[i] = writeTensor(b, &m.Tensors[i], bufIndex[i])
 	}
 	tensors := tableVector(b, tensorOffs)
 
-	// Operator codes: one per (opcode, version) in order of first use.
-	type codeKey struct {
-		op      Opcode
-		version int32
-	}
 	codeIndex := map[codeKey]uint32{}
 	var codeList []codeKey
 	opOffs := make([]flatbuffers.UOffsetT, len(m.Operators))
@@ -79,7 +102,7 @@ func Write(m *Model) ([]byte, error) {
 		}
 		off, err := writeOperator(b, op, idx)
 		if err != nil {
-			return nil, fmt.Errorf("tflite: write: operator %d: %w", i, err)
+			return 0, nil, fmt.Errorf("tflite: write: operator %d: %w", i, err)
 		}
 		opOffs[i] = off
 	}
@@ -93,8 +116,12 @@ func Write(m *Model) ([]byte, error) {
 	b.PrependUOffsetTSlot(subgraphOutputs, outputs, 0)
 	b.PrependUOffsetTSlot(subgraphOperators, operators, 0)
 	b.PrependUOffsetTSlot(subgraphName, name, 0)
-	subgraphs := tableVector(b, []flatbuffers.UOffsetT{b.EndObject()})
+	return b.EndObject(), codeList, nil
+}
 
+// writeOperatorCodes writes the OperatorCode vector with both code fields
+// set, as current converters do.
+func writeOperatorCodes(b *flatbuffers.Builder, codeList []codeKey) flatbuffers.UOffsetT {
 	codeOffs := make([]flatbuffers.UOffsetT, len(codeList))
 	for i, k := range codeList {
 		b.StartObject(opcodeSlots)
@@ -103,17 +130,7 @@ func Write(m *Model) ([]byte, error) {
 		b.PrependInt8Slot(opcodeDeprecatedBuiltin, int8(min(int32(k.op), placeholderForGreaterOpCodes)), 0)
 		codeOffs[i] = b.EndObject()
 	}
-	codes := tableVector(b, codeOffs)
-	desc := b.CreateString(m.Description)
-
-	b.StartObject(modelSlots)
-	b.PrependUint32Slot(modelVersion, SchemaVersion, 0)
-	b.PrependUOffsetTSlot(modelOperatorCodes, codes, 0)
-	b.PrependUOffsetTSlot(modelSubgraphs, subgraphs, 0)
-	b.PrependUOffsetTSlot(modelDescription, desc, 0)
-	b.PrependUOffsetTSlot(modelBuffers, buffers, 0)
-	b.FinishWithFileIdentifier(b.EndObject(), []byte(FileIdentifier))
-	return b.FinishedBytes(), nil
+	return tableVector(b, codeOffs)
 }
 
 func emptyTable(b *flatbuffers.Builder) flatbuffers.UOffsetT {
