@@ -123,19 +123,11 @@ func (d *decoder) decodeOptions(op Opcode, typ uint8, t table) (any, error) {
 			Activation:   Activation(d.int8Field(t, poolActivation, 0)),
 		}
 	case OpFullyConnected:
-		o = &FullyConnectedOptions{
-			Activation:  Activation(d.int8Field(t, fcActivation, 0)),
-			KeepNumDims: d.boolField(t, fcKeepNumDims, false),
+		fc, err := d.fullyConnectedOptions(t)
+		if err != nil {
+			return nil, err
 		}
-		if wf := d.int8Field(t, fcWeightsFormat, 0); wf != 0 {
-			return nil, fmt.Errorf("FULLY_CONNECTED weights_format %d not supported", wf)
-		}
-		if d.boolField(t, fcAsymmetricQuantizeInputs, false) {
-			return nil, fmt.Errorf("FULLY_CONNECTED asymmetric_quantize_inputs not supported")
-		}
-		if bt := d.int8Field(t, fcQuantizedBiasType, 0); bt != 0 {
-			return nil, fmt.Errorf("FULLY_CONNECTED quantized_bias_type %v not supported", TensorType(bt))
-		}
+		o = fc
 	case OpSoftmax:
 		beta := float32(1)
 		if !missing {
@@ -147,15 +139,7 @@ func (d *decoder) decodeOptions(op Opcode, typ uint8, t table) (any, error) {
 	case OpMul:
 		o = &MulOptions{Activation: Activation(d.int8Field(t, onlyField, 0))}
 	case OpReshape:
-		ro := &ReshapeOptions{NewShape: d.int32s(t, onlyField)}
-		// A present but empty new_shape (reshape to a scalar) differs from
-		// an absent one (shape from the second input).
-		if ro.NewShape == nil {
-			if v, ok := d.vector(t, onlyField, 4); ok && v.n == 0 {
-				ro.NewShape = []int32{}
-			}
-		}
-		o = ro
+		o = d.reshapeOptions(t)
 	case OpTranspose:
 		o = &TransposeOptions{}
 	case OpMean:
@@ -167,6 +151,38 @@ func (d *decoder) decodeOptions(op Opcode, typ uint8, t table) (any, error) {
 		return nil, fmt.Errorf("%v options: %w", op, d.err)
 	}
 	return o, nil
+}
+
+// fullyConnectedOptions decodes FullyConnectedOptions, refusing the
+// variants edgenas kernels do not implement.
+func (d *decoder) fullyConnectedOptions(t table) (*FullyConnectedOptions, error) {
+	o := &FullyConnectedOptions{
+		Activation:  Activation(d.int8Field(t, fcActivation, 0)),
+		KeepNumDims: d.boolField(t, fcKeepNumDims, false),
+	}
+	if wf := d.int8Field(t, fcWeightsFormat, 0); wf != 0 {
+		return nil, fmt.Errorf("FULLY_CONNECTED weights_format %d not supported", wf)
+	}
+	if d.boolField(t, fcAsymmetricQuantizeInputs, false) {
+		return nil, fmt.Errorf("FULLY_CONNECTED asymmetric_quantize_inputs not supported")
+	}
+	if bt := d.int8Field(t, fcQuantizedBiasType, 0); bt != 0 {
+		return nil, fmt.Errorf("FULLY_CONNECTED quantized_bias_type %v not supported", TensorType(bt))
+	}
+	return o, nil
+}
+
+// reshapeOptions decodes ReshapeOptions. A present but empty new_shape
+// (reshape to a scalar) differs from an absent one (shape from the second
+// input).
+func (d *decoder) reshapeOptions(t table) *ReshapeOptions {
+	ro := &ReshapeOptions{NewShape: d.int32s(t, onlyField)}
+	if ro.NewShape == nil {
+		if v, ok := d.vector(t, onlyField, 4); ok && v.n == 0 {
+			ro.NewShape = []int32{}
+		}
+	}
+	return ro
 }
 
 // encodeOptions writes op's options table and returns its union type and
