@@ -3,7 +3,8 @@ package tflite
 import (
 	"fmt"
 	"math"
-	"os"
+
+	"edgenas/internal/safefile"
 )
 
 // FileIdentifier is the flatbuffer file identifier of TFLite models (bytes 4..8).
@@ -48,9 +49,16 @@ func Read(data []byte) (*Model, error) {
 	return m, nil
 }
 
-// ReadFile reads and decodes the .tflite file at path.
+// MaxFileSize bounds the .tflite files ReadFile accepts: 512 MiB, several
+// times the largest int8 model edgenas targets (the flatbuffer format itself
+// stops at 2 GiB), so a wrong path cannot make a command read gigabytes.
+const MaxFileSize = 512 << 20
+
+// ReadFile reads and decodes the .tflite file at path. Only a regular file of
+// at most MaxFileSize bytes is read: a FIFO or device is refused before it
+// is opened for reading, so no command blocks on one.
 func ReadFile(path string) (*Model, error) {
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadFile(path, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("tflite: %w", err)
 	}

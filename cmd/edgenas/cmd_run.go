@@ -4,10 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"sort"
 
 	"edgenas/internal/atomicfile"
+	"edgenas/internal/safefile"
 	"edgenas/profiler"
 	"edgenas/quantize"
 	"edgenas/runtime"
@@ -15,24 +15,49 @@ import (
 	"edgenas/tflite"
 )
 
-// loadModel reads a .tflite file and loads it on the named backend.
-func loadModel(path, backend string, threads int) (runtime.Interpreter, error) {
+// maxThreads bounds --threads of run and bench: more worker threads than any
+// phone or board edgenas targets has cores, and few enough that a typo
+// cannot make a backend start thousands of threads.
+const maxThreads = 64
+
+// threadsUsage documents --threads with its bound.
+var threadsUsage = fmt.Sprintf("worker threads (1..%d)", maxThreads)
+
+// loadModel reads a .tflite file and loads it on the named backend. The
+// context is checked before the (possibly slow) load and after it, so a
+// signal during either ends the command.
+func loadModel(ctx context.Context, path, backend string, threads int) (runtime.Interpreter, error) {
 	b, err := backends.Lookup(backend)
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	if threads < 1 {
-		return nil, usagef("--threads must be at least 1, got %d", threads)
+	if threads < 1 || threads > maxThreads {
+		return nil, usagef("--threads %d out of range: want 1..%d", threads, maxThreads)
 	}
 	m, err := tflite.ReadFile(path)
 	if err != nil {
+		return nil, err
+	}
+	if err := interrupted(ctx); err != nil {
 		return nil, err
 	}
 	it, err := b.Load(m, runtime.Options{Threads: threads})
 	if err != nil {
 		return nil, fmt.Errorf("load %s on %s: %w", path, backend, err)
 	}
+	if err := interrupted(ctx); err != nil {
+		it.Close()
+		return nil, err
+	}
 	return it, nil
+}
+
+// interrupted is an error naming the signal once ctx is done, else nil.
+func interrupted(ctx context.Context) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	return fmt.Errorf("interrupted: %w", context.Cause(ctx))
 }
 
 func runCommand() *command {
@@ -47,7 +72,7 @@ func runCommand() *command {
 		example: "edgenas run --backend xnnpack --input image.bin --output logits.bin model.tflite",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&backend, "backend", "xnnpack", "backend: xnnpack or ref")
-			fs.IntVar(&threads, "threads", 1, "worker threads")
+			fs.IntVar(&threads, "threads", 1, threadsUsage)
 			fs.StringVar(&input, "input", "", "raw input tensor bytes (int8 as stored; exactly the input's size)")
 			fs.Uint64Var(&seed, "seed", 0, "without --input: random input from this seed")
 			fs.StringVar(&output, "output", "", "write the raw bytes of all outputs, concatenated in order")
@@ -57,7 +82,7 @@ func runCommand() *command {
 			if len(args) != 1 {
 				return usagef("run takes one model file, got %d arguments", len(args))
 			}
-			it, err := loadModel(args[0], backend, threads)
+			it, err := loadModel(ctx, args[0], backend, threads)
 			if err != nil {
 				return err
 			}
@@ -67,11 +92,12 @@ func runCommand() *command {
 				if len(m.Inputs) != 1 {
 					return fmt.Errorf("%s has %d inputs; --input feeds exactly one", args[0], len(m.Inputs))
 				}
-				data, err := os.ReadFile(input)
+				want := m.Input(0).Bytes()
+				data, err := safefile.ReadFile(input, int64(want))
 				if err != nil {
-					return fmt.Errorf("read input: %w", err)
+					return fmt.Errorf("read input for tensor %q (%d bytes): %w", m.Input(0).Name, want, err)
 				}
-				if want := m.Input(0).Bytes(); len(data) != want {
+				if len(data) != want {
 					return fmt.Errorf("input %s has %d bytes; input tensor %q %v %s needs %d", input, len(data), m.Input(0).Name, m.Input(0).Shape, m.Input(0).Type, want)
 				}
 				if err := it.SetInput(0, data); err != nil {
@@ -80,8 +106,14 @@ func runCommand() *command {
 			} else if err := profiler.FillRandomInputs(it, seed); err != nil {
 				return err
 			}
+			if err := interrupted(ctx); err != nil {
+				return err
+			}
 			if err := it.Invoke(); err != nil {
 				return fmt.Errorf("invoke: %w", err)
+			}
+			if err := interrupted(ctx); err != nil {
+				return err // no output from a run the user stopped
 			}
 			var all []byte
 			type outJSON struct {
