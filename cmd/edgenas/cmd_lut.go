@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -40,12 +41,9 @@ func (f *tableFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.threads, "threads", 1, "thread count the table was measured with")
 }
 
-// open opens the store (which must exist) and resolves the device.
+// open opens the store (which must exist) read-only and resolves the device.
 func (f *tableFlags) open() (*lut.Store, string, error) {
-	if _, err := os.Stat(f.store); err != nil {
-		return nil, "", fmt.Errorf("latency table %s: %w", f.store, err)
-	}
-	st, err := lut.Open(f.store)
+	st, err := lut.OpenReadOnly(f.store)
 	if err != nil {
 		return nil, "", err
 	}
@@ -330,6 +328,9 @@ func lutPredictCommand() *command {
 				pd, err := p.Predict(a)
 				if err != nil {
 					return err
+				}
+				if !(pd.Millis > 0) || math.IsInf(pd.Millis, 0) {
+					return fmt.Errorf("%s predicts %g ms for %s: not a latency (check the table and the calibration)", p.Name(), pd.Millis, a)
 				}
 				out[p.Name()] = pd.Millis
 				names = append(names, p.Name())

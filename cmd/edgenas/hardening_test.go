@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"os"
 	"os/exec"
@@ -11,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"edgenas/space"
 )
 
 // cliProcess is the edgenas CLI as a real subprocess (this test binary in
@@ -193,6 +197,116 @@ func TestModelReadersRefuseFIFO(t *testing.T) {
 			p := startCLI(t, tc.args...)
 			if code := p.wait(t, 20*time.Second); code != 1 || !strings.Contains(p.stderr.String(), "not a regular file (it is a named pipe (FIFO))") {
 				t.Fatalf("exit %d, stderr %q; want 1 and a named pipe refusal", code, p.stderr.String())
+			}
+		})
+	}
+}
+
+// lut show and lut predict only read: an empty or foreign file is refused as
+// "not an edgenas LUT" and its bytes are the same afterwards.
+func TestLUTReadersDoNotWrite(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	foreign := filepath.Join(dir, "foreign.db")
+	db, err := sql.Open("sqlite", "file:"+foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine')"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	arch := "k5e6,k3e3+se,skip,k3e6,k5e3,skip,k5e6,k5e6,skip,k3e3,skip,k3e6+se"
+	tests := []struct {
+		name, path, want string
+		args             []string
+	}{
+		{name: "show empty", path: empty, want: "not an edgenas LUT (empty file)", args: []string{"lut", "show"}},
+		{name: "show foreign", path: foreign, want: "not an edgenas LUT (no schema_version table)", args: []string{"lut", "show"}},
+		{name: "predict empty", path: empty, want: "not an edgenas LUT (empty file)", args: []string{"lut", "predict", "--space", "spnas-fmnist", "--arch", arch}},
+		{name: "predict foreign", path: foreign, want: "not an edgenas LUT", args: []string{"lut", "predict", "--space", "spnas-fmnist", "--arch", arch}},
+		{name: "export foreign", path: foreign, want: "not an edgenas LUT", args: []string{"lut", "export"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := sha256File(t, tc.path)
+			code, _, errs := runCLI(t, append(tc.args, "--lut", tc.path)...)
+			if code != 1 || !strings.Contains(errs, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want 1 and %q", code, errs, tc.want)
+			}
+			if after := sha256File(t, tc.path); after != before {
+				t.Errorf("%s changed: sha256 %x -> %x", tc.path, before, after)
+			}
+		})
+	}
+}
+
+func sha256File(t *testing.T, path string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+// A table entry edited to an infinite or negative median, or a calibration
+// with an absurd coefficient or trailing data, makes lut predict fail with
+// an error naming the key or field, never print a latency.
+func TestLUTPredictRefusesBadNumbers(t *testing.T) {
+	s := space.MustLookup("spnas-fmnist")
+	arch := "k5e6,k3e3+se,skip,k3e6,k5e3,skip,k5e6,k5e6,skip,k3e3,skip,k3e6+se"
+	a, err := s.Parse(arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := a.Layers()[0].Key()
+	calib := func(coef, tail string) string {
+		return `{"form":"scale","features":["lutsum_ms","const"],"coef":` + coef +
+			`,"device":"synthetic","backend":"xnnpack","threads":1,"samples":12,"rmse_ms":0.01}` + tail
+	}
+	tests := []struct {
+		name   string
+		update string // SQL run on the store (CHECKs off)
+		calib  string // calibration file contents, if any
+		want   string
+	}{
+		{name: "infinite p50", update: "UPDATE entries SET p50 = 1e999, p90 = 1e999, max = 1e999 WHERE key = ?", want: "entry " + victim + ": p50 +Inf"},
+		{name: "negative p50", update: "UPDATE entries SET p50 = -2 WHERE key = ?", want: "entry " + victim + ": p50 -2"},
+		{name: "negative slope", calib: calib("[-1000,0.5]", ""), want: "coef[0] (lutsum_ms) = -1000"},
+		{name: "huge coefficient", calib: calib("[1,1e308]", ""), want: "coef[1] (const) = 1e+308"},
+		{name: "trailing garbage", calib: calib("[1,0.5]", "}}garbage"), want: "trailing data"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path, _ := syntheticLUT(t, s)
+			args := []string{"lut", "predict", "--lut", path, "--space", "spnas-fmnist", "--arch", arch}
+			if tc.update != "" {
+				db, err := sql.Open("sqlite", "file:"+path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.Exec("PRAGMA ignore_check_constraints = ON"); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.Exec(tc.update, victim); err != nil {
+					t.Fatal(err)
+				}
+				db.Close()
+			}
+			if tc.calib != "" {
+				cf := filepath.Join(t.TempDir(), "calibrated.json")
+				if err := os.WriteFile(cf, []byte(tc.calib), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "--calibration", cf)
+			}
+			code, out, errs := runCLI(t, args...)
+			if code != 1 || !strings.Contains(errs, tc.want) || out != "" {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want 1, no output and %q", code, out, errs, tc.want)
 			}
 		})
 	}
