@@ -49,10 +49,11 @@ func Read(data []byte) (*Model, error) {
 	return m, nil
 }
 
-// MaxFileSize bounds the .tflite files ReadFile accepts: 512 MiB, several
-// times the largest int8 model edgenas targets (the flatbuffer format itself
-// stops at 2 GiB), so a wrong path cannot make a command read gigabytes.
-const MaxFileSize = 512 << 20
+// MaxFileSize bounds the .tflite files ReadFile accepts: 1 GiB, the most an
+// agent downloads (agent/proto.MaxArtifact) and far beyond any int8 model
+// for a phone or board (the flatbuffer format itself stops at 2 GiB), so a
+// wrong path cannot make a command read gigabytes.
+const MaxFileSize = 1 << 30
 
 // ReadFile reads and decodes the .tflite file at path. Only a regular file of
 // at most MaxFileSize bytes is read: a FIFO or device is refused before it
