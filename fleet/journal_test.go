@@ -3,11 +3,14 @@ package fleet
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"edgenas/lut"
 )
 
 // goodJournal writes a journal of a run with one job leased and done, and
@@ -96,5 +99,30 @@ func TestJournalDamageIsRefused(t *testing.T) {
 				t.Errorf("a new run starts with %d done jobs", tab.count[Done])
 			}
 		})
+	}
+}
+
+// Two hosts of the same run (a resumed run in another process) get
+// different MQTT client ids, so neither takes over the other's session.
+func TestHostClientIDUniquePerProcess(t *testing.T) {
+	dir := t.TempDir()
+	st, err := lut.Open(filepath.Join(dir, "lut.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	sp := testSpec(4, 2, 1)
+	seen := map[string]bool{}
+	for i := range 3 {
+		h, err := NewHost(Config{Broker: "tcp://127.0.0.1:1883", Spec: sp, Store: st, Journal: filepath.Join(dir, fmt.Sprintf("j%d", i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.journal.close()
+		id := h.cfg.ClientID
+		if !strings.HasPrefix(id, "edgenas-host-r1-") || seen[id] {
+			t.Fatalf("client id %q: want edgenas-host-r1-<random>, distinct from %v", id, seen)
+		}
+		seen[id] = true
 	}
 }
