@@ -15,7 +15,7 @@ import (
 	"edgenas/tflite"
 )
 
-// maxThreads bounds --threads of run and bench: more worker threads than any
+// maxThreads bounds --threads of run, bench, profile and lut validate: more worker threads than any
 // phone or board edgenas targets has cores, and few enough that a typo
 // cannot make a backend start thousands of threads.
 const maxThreads = 64
@@ -31,8 +31,8 @@ func loadModel(ctx context.Context, path, backend string, threads int) (runtime.
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	if threads < 1 || threads > maxThreads {
-		return nil, usagef("--threads %d out of range: want 1..%d", threads, maxThreads)
+	if err := checkThreads(threads); err != nil {
+		return nil, err
 	}
 	m, err := tflite.ReadFile(path)
 	if err != nil {
@@ -50,6 +50,14 @@ func loadModel(ctx context.Context, path, backend string, threads int) (runtime.
 		return nil, err
 	}
 	return it, nil
+}
+
+// checkThreads is the usage error for a --threads value outside 1..maxThreads.
+func checkThreads(n int) error {
+	if n < 1 || n > maxThreads {
+		return usagef("--threads %d out of range: want 1..%d", n, maxThreads)
+	}
+	return nil
 }
 
 // interrupted is an error naming the signal once ctx is done, else nil.

@@ -111,6 +111,7 @@ func TestRunAndBenchBoundThreads(t *testing.T) {
 		{name: "run 100000", args: []string{"run", "--backend", "ref", "--threads", "100000", m}, code: 2, wantErr: "--threads 100000 out of range: want 1..64"},
 		{name: "run 65", args: []string{"run", "--backend", "ref", "--threads", "65", m}, code: 2, wantErr: "want 1..64"},
 		{name: "bench 0", args: []string{"bench", "--backend", "ref", "--threads", "0", m}, code: 2, wantErr: "want 1..64"},
+		{name: "profile 1000", args: []string{"profile", "--space", "spnas-fmnist", "--backend", "ref", "--threads", "1000", "--out", filepath.Join(t.TempDir(), "x.db")}, code: 2, wantErr: "--threads 1000 out of range"},
 		{name: "run 64", args: []string{"run", "--backend", "ref", "--threads", "64", m}, code: 0},
 	}
 	for _, tc := range tests {
