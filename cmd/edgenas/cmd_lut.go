@@ -15,6 +15,7 @@ import (
 
 	"edgenas/internal/atomicfile"
 	"edgenas/internal/progress"
+	"edgenas/internal/safefile"
 	"edgenas/lut"
 	"edgenas/runtime/backends"
 	"edgenas/space"
@@ -27,6 +28,10 @@ func lutCommand() *command {
 		subs:    []*command{lutShowCommand(), lutExportCommand(), lutImportCommand(), lutPredictCommand(), lutValidateCommand()},
 	}
 }
+
+// maxTableFileBytes bounds the table files lut import and lut predict
+// --spnas read: 256 MiB, far beyond any published table (tens of KB).
+const maxTableFileBytes = 256 << 20
 
 // tableFlags select one table (device, backend, threads) in a store.
 type tableFlags struct {
@@ -186,7 +191,7 @@ func lutImportCommand() *command {
 			if len(args) != 1 {
 				return usagef("lut import takes one file, got %d arguments", len(args))
 			}
-			f, err := os.Open(args[0])
+			f, _, err := safefile.Open(args[0], maxTableFileBytes)
 			if err != nil {
 				return fmt.Errorf("import: %w", err)
 			}
@@ -274,9 +279,9 @@ func lutPredictCommand() *command {
 			}
 			var preds []lut.Predictor
 			if spnasFile != "" {
-				f, err := os.Open(spnasFile)
+				f, _, err := safefile.Open(spnasFile, maxTableFileBytes)
 				if err != nil {
-					return err
+					return fmt.Errorf("--spnas: %w", err)
 				}
 				t, err := lut.ReadSPNAS(f, fixedMs)
 				f.Close()

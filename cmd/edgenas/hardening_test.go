@@ -172,16 +172,17 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 	}
 }
 
-// Every command that reads a model refuses a FIFO (or other non-regular
-// file) at once with a clear error, instead of blocking in open(2) where no
-// signal can reach it.
-func TestModelReadersRefuseFIFO(t *testing.T) {
+// Every command that reads a model (or a table or calibration file) refuses
+// a FIFO (or other non-regular file) at once with a clear error, instead of
+// blocking in open(2) where no signal can reach it.
+func TestReadersRefuseFIFO(t *testing.T) {
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "m.tflite")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	m := genModel(t, t.TempDir())
+	lutPath, _ := syntheticLUT(t, space.MustLookup("spnas-fmnist"))
 	tests := []struct {
 		name string
 		args []string
@@ -192,6 +193,9 @@ func TestModelReadersRefuseFIFO(t *testing.T) {
 		{name: "run --input", args: []string{"run", "--backend", "ref", "--input", fifo, m}},
 		{name: "bench", args: []string{"bench", "--backend", "ref", fifo}},
 		{name: "deploy", args: []string{"deploy", "--model", fifo, "--to", "class:x", "--state", filepath.Join(dir, "state")}},
+		{name: "lut import", args: []string{"lut", "import", "--lut", filepath.Join(dir, "i.db"), "--format", "csv", fifo}},
+		{name: "lut predict --spnas", args: []string{"lut", "predict", "--spnas", fifo, "--fixed-ms", "1", "--space", "spnas-fmnist", "--arch", "random"}},
+		{name: "lut predict --calibration", args: []string{"lut", "predict", "--lut", lutPath, "--calibration", fifo, "--space", "spnas-fmnist", "--arch", "random"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
