@@ -24,7 +24,7 @@ func benchCommand() *command {
 		example: "edgenas bench --backend xnnpack --threads 1 --runs 100 --per-op model.tflite",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&backend, "backend", "xnnpack", "backend: xnnpack or ref")
-			fs.IntVar(&threads, "threads", 1, threadsUsage)
+			fs.IntVar(&threads, "threads", 1, threadsUsage())
 			fs.IntVar(&opts.WarmupRuns, "warmup-runs", 1, "minimum warm-up runs")
 			fs.Float64Var(&opts.WarmupMinSecs, "warmup-min-secs", 0.5, "minimum warm-up seconds")
 			fs.IntVar(&opts.Runs, "runs", 50, "minimum timed runs")

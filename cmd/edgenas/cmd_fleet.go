@@ -128,23 +128,11 @@ func fleetProfileCommand() *command {
 			if err != nil {
 				return usagef("%v", err)
 			}
-			// One writer per table: held until the run ends, released by the
-			// kernel if this process dies.
-			lock, err := filelock.Acquire(fleet.LockPath(out))
+			lock, journal, err := lockProfileOut(e, out, restart)
 			if err != nil {
-				return fmt.Errorf("fleet profile --out %s: another fleet profile is writing it: %w; wait for it or stop it", out, err)
+				return err
 			}
 			defer lock.Release()
-			journal := fleet.JournalPath(out)
-			if restart {
-				aside, err := fleet.DiscardJournal(journal)
-				if err != nil {
-					return err
-				}
-				if aside != "" {
-					fmt.Fprintf(e.stderr, "fleet profile: job table moved to %s; starting a new run\n", aside)
-				}
-			}
 			st, err := lut.Open(out)
 			if err != nil {
 				return err
@@ -184,6 +172,28 @@ func fleetProfileCommand() *command {
 			return nil
 		},
 	}
+}
+
+// lockProfileOut takes the one-writer lock of the store out (held until the
+// run ends, released by the kernel if this process dies) and returns it with
+// the job table's path; with restart, the job table is first moved aside.
+func lockProfileOut(e *env, out string, restart bool) (*filelock.Lock, string, error) {
+	lock, err := filelock.Acquire(fleet.LockPath(out))
+	if err != nil {
+		return nil, "", fmt.Errorf("fleet profile --out %s: another fleet profile is writing it: %w; wait for it or stop it", out, err)
+	}
+	journal := fleet.JournalPath(out)
+	if restart {
+		aside, err := fleet.DiscardJournal(journal)
+		if err != nil {
+			lock.Release()
+			return nil, "", err
+		}
+		if aside != "" {
+			fmt.Fprintf(e.stderr, "fleet profile: job table moved to %s; starting a new run\n", aside)
+		}
+	}
+	return lock, journal, nil
 }
 
 // firstBackend is the backend of the class's entries (agents of a class

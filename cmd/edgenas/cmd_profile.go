@@ -31,7 +31,7 @@ type profileFlags struct {
 
 func (p *profileFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.backend, "backend", "xnnpack", "backend: xnnpack or ref")
-	fs.IntVar(&p.threads, "threads", 1, threadsUsage)
+	fs.IntVar(&p.threads, "threads", 1, threadsUsage())
 	fs.StringVar(&p.device, "device", "", "device id for the table (default: this host's name)")
 	p.registerProtocol(fs)
 }

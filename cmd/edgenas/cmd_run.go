@@ -15,13 +15,13 @@ import (
 	"edgenas/tflite"
 )
 
-// maxThreads bounds --threads of run, bench, profile and lut validate: more worker threads than any
-// phone or board edgenas targets has cores, and few enough that a typo
-// cannot make a backend start thousands of threads.
+// maxThreads bounds --threads of run, bench, profile and lut validate: more
+// worker threads than any phone or board edgenas targets has cores, and few
+// enough that a typo cannot make a backend start thousands of threads.
 const maxThreads = 64
 
 // threadsUsage documents --threads with its bound.
-var threadsUsage = fmt.Sprintf("worker threads (1..%d)", maxThreads)
+func threadsUsage() string { return fmt.Sprintf("worker threads (1..%d)", maxThreads) }
 
 // loadModel reads a .tflite file and loads it on the named backend. The
 // context is checked before the (possibly slow) load and after it, so a
@@ -80,7 +80,7 @@ func runCommand() *command {
 		example: "edgenas run --backend xnnpack --input image.bin --output logits.bin model.tflite",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&backend, "backend", "xnnpack", "backend: xnnpack or ref")
-			fs.IntVar(&threads, "threads", 1, threadsUsage)
+			fs.IntVar(&threads, "threads", 1, threadsUsage())
 			fs.StringVar(&input, "input", "", "raw input tensor bytes (int8 as stored; exactly the input's size)")
 			fs.Uint64Var(&seed, "seed", 0, "without --input: random input from this seed")
 			fs.StringVar(&output, "output", "", "write the raw bytes of all outputs, concatenated in order")
@@ -97,19 +97,8 @@ func runCommand() *command {
 			defer it.Close()
 			m := it.Model()
 			if input != "" {
-				if len(m.Inputs) != 1 {
-					return fmt.Errorf("%s has %d inputs; --input feeds exactly one", args[0], len(m.Inputs))
-				}
-				want := m.Input(0).Bytes()
-				data, err := safefile.ReadFile(input, int64(want))
-				if err != nil {
-					return fmt.Errorf("read input for tensor %q (%d bytes): %w", m.Input(0).Name, want, err)
-				}
-				if len(data) != want {
-					return fmt.Errorf("input %s has %d bytes; input tensor %q %v %s needs %d", input, len(data), m.Input(0).Name, m.Input(0).Shape, m.Input(0).Type, want)
-				}
-				if err := it.SetInput(0, data); err != nil {
-					return err
+				if err := setInputFile(it, input); err != nil {
+					return fmt.Errorf("%s: %w", args[0], err)
 				}
 			} else if err := profiler.FillRandomInputs(it, seed); err != nil {
 				return err
@@ -164,6 +153,24 @@ func runCommand() *command {
 			return nil
 		},
 	}
+}
+
+// setInputFile feeds the model's only input from a raw file of exactly its size.
+func setInputFile(it runtime.Interpreter, path string) error {
+	m := it.Model()
+	if len(m.Inputs) != 1 {
+		return fmt.Errorf("%d inputs; --input feeds exactly one", len(m.Inputs))
+	}
+	t := m.Input(0)
+	want := t.Bytes()
+	data, err := safefile.ReadFile(path, int64(want))
+	if err != nil {
+		return fmt.Errorf("read input for tensor %q (%d bytes): %w", t.Name, want, err)
+	}
+	if len(data) != want {
+		return fmt.Errorf("input %s has %d bytes; input tensor %q %v %s needs %d", path, len(data), t.Name, t.Shape, t.Type, want)
+	}
+	return it.SetInput(0, data)
 }
 
 // decodeValues reads a tensor's raw bytes as numbers.
