@@ -23,7 +23,7 @@ type Config struct {
 	Broker   string
 	Username string
 	Password string
-	// ClientID defaults to edgenas-host-<run>.
+	// ClientID defaults to edgenas-host-<run>-<random>.
 	ClientID string
 	Spec     RunSpec
 	// Store receives the entries; Journal is the job table file.
@@ -119,7 +119,7 @@ func NewHost(cfg Config) (*Host, error) {
 	h.cfg.Spec = tab.spec
 	h.sum = Summary{Run: tab.spec.Run, Class: tab.spec.Class, Keys: len(tab.spec.Keys), Resumed: tab.count[Done]+tab.count[Failed] > 0}
 	if cfg.ClientID == "" {
-		h.cfg.ClientID = "edgenas-host-" + tab.spec.Run
+		h.cfg.ClientID = "edgenas-host-" + tab.spec.Run + "-" + NewRunID()[1:] // unique per process: two hosts never take over each other's session
 	}
 	return h, nil
 }

@@ -24,11 +24,38 @@ type record struct {
 
 // journal persists the job table as JSON lines appended to one file: the run
 // spec first, then lease/done/fail events. done and fail are fsynced (by
-// sync) before the host acknowledges the result they record; a torn last
-// line from a crash is ignored on replay.
+// sync) before the host acknowledges the result they record, so the one
+// damage a crash can do, a last line cut before its newline, loses nothing
+// acknowledged and is dropped on replay. Any other damage (an unreadable
+// line with more after it, a complete line that is not a record, a cut run
+// definition) is refused with ErrCorruptJournal and the line number: the
+// journal is never silently replaced or started over. One process writes a
+// journal at a time (the CLI holds LockPath of its store).
 type journal struct {
 	f *os.File
 	w *bufio.Writer
+}
+
+// ErrCorruptJournal is wrapped by the error for a job table that cannot be
+// replayed; DiscardJournal is the way out.
+var ErrCorruptJournal = errors.New("job table is corrupt")
+
+// LockPath is the lock file of the store out and its job table, held by the
+// one process writing them.
+func LockPath(out string) string { return out + ".lock" }
+
+// DiscardJournal moves the job table at path aside (to
+// path.discarded-TIME, returned) so the next run starts a new one; "" when
+// there was none. The store's entries are not touched.
+func DiscardJournal(path string) (string, error) {
+	aside := path + ".discarded-" + time.Now().UTC().Format("20060102T150405.000Z")
+	if err := os.Rename(path, aside); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", nil
+		}
+		return "", fmt.Errorf("discard job table: %w", err)
+	}
+	return aside, nil
 }
 
 // openJournal replays path into a table for spec (creating the journal if
@@ -67,7 +94,15 @@ func openJournal(path string, spec RunSpec) (*journal, *table, error) {
 	return j, t, nil
 }
 
+func corrupt(line int, format string, a ...any) error {
+	return fmt.Errorf("%w: line %d %s", ErrCorruptJournal, line, fmt.Sprintf(format, a...))
+}
+
 func replay(f *os.File, spec RunSpec) (*table, int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	var t *table
@@ -76,16 +111,18 @@ func replay(f *os.File, spec RunSpec) (*table, int64, error) {
 		b := sc.Bytes()
 		var r record
 		if err := json.Unmarshal(b, &r); err != nil {
-			// Only a torn final line is tolerated.
-			if sc.Scan() {
-				return nil, 0, fmt.Errorf("line %d is corrupt: %v", line, err)
+			// Only a crash's cut: the last line, after the run definition,
+			// with no newline (the append never finished).
+			last := !sc.Scan()
+			if last && line > 1 && valid+int64(len(b)) == fi.Size() {
+				break
 			}
-			break
+			return nil, 0, corrupt(line, "is unreadable (%v)", err)
 		}
 		valid += int64(len(b)) + 1
 		if t == nil {
 			if r.Event != "run" || r.Spec == nil {
-				return nil, 0, fmt.Errorf("line 1 is not the run definition")
+				return nil, 0, corrupt(line, "is not the run definition")
 			}
 			if err := r.Spec.sameDefinition(spec); err != nil {
 				return nil, 0, fmt.Errorf("belongs to another profile (%v); use another --out or remove it", err)
@@ -98,7 +135,7 @@ func replay(f *os.File, spec RunSpec) (*table, int64, error) {
 		}
 		j, ok := t.byID[r.Job]
 		if !ok {
-			return nil, 0, fmt.Errorf("line %d names unknown job %q", line, r.Job)
+			return nil, 0, corrupt(line, "names unknown job %q", r.Job)
 		}
 		j.Attempt = max(j.Attempt, r.Attempt)
 		switch r.Event {
@@ -113,11 +150,11 @@ func replay(f *os.File, spec RunSpec) (*table, int64, error) {
 				t.set(j, Failed)
 			}
 		default:
-			return nil, 0, fmt.Errorf("line %d: unknown event %q", line, r.Event)
+			return nil, 0, corrupt(line, "has unknown event %q", r.Event)
 		}
 	}
-	if err := sc.Err(); err != nil && !errors.Is(err, bufio.ErrTooLong) {
-		return nil, 0, err
+	if err := sc.Err(); err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", ErrCorruptJournal, err)
 	}
 	if t == nil {
 		var err error

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 
+	"edgenas/internal/safefile"
 	"edgenas/space"
 
 	"gonum.org/v1/gonum/floats"
@@ -143,7 +143,7 @@ func (c *Calibrated) WriteJSON(w io.Writer) error {
 // was fitted on; a table of another device, backend or thread count is refused.
 func ReadCalibrated(r io.Reader, t *Table) (*Calibrated, error) {
 	var saved Calibrated
-	if err := json.NewDecoder(r).Decode(&saved); err != nil {
+	if err := decodeCalibration(r, &saved); err != nil {
 		return nil, fmt.Errorf("read calibration: %w", err)
 	}
 	c, err := NewCalibrated(t, saved.Form)
@@ -158,10 +158,8 @@ func ReadCalibrated(r io.Reader, t *Table) (*Calibrated, error) {
 		return nil, fmt.Errorf("read calibration: features %v with %d coefficients do not match form %s %v",
 			saved.Features, len(saved.Coef), saved.Form, c.Features)
 	}
-	for i, v := range saved.Coef {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("read calibration: coefficient %s is %g", c.Features[i], v)
-		}
+	if err := saved.checkSaved(); err != nil {
+		return nil, fmt.Errorf("read calibration: %w", err)
 	}
 	c.Coef, c.Samples, c.RMSE = saved.Coef, saved.Samples, saved.RMSE
 	return c, nil
@@ -169,7 +167,7 @@ func ReadCalibrated(r io.Reader, t *Table) (*Calibrated, error) {
 
 // ReadCalibratedFile is ReadCalibrated on a file; errors name the file.
 func ReadCalibratedFile(path string, t *Table) (*Calibrated, error) {
-	f, err := os.Open(path)
+	f, _, err := safefile.Open(path, MaxCalibrationBytes)
 	if err != nil {
 		return nil, fmt.Errorf("calibration: %w", err)
 	}

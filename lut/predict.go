@@ -2,6 +2,7 @@ package lut
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"edgenas/space"
@@ -70,6 +71,10 @@ func (p *LUTPredictor) PredictLayers(ls []space.Layer) (Prediction, error) {
 		if !ok {
 			missing = append(missing, k)
 			continue
+		}
+		if !(ms > 0) || math.IsInf(ms, 0) {
+			// Stores validate on read; this catches tables built in memory.
+			return Prediction{}, fmt.Errorf("%s: entry %s has latency %g ms, want a positive finite value", p.Name(), k, ms)
 		}
 		pred.Millis += ms
 		pred.Terms = append(pred.Terms, Term{Key: k, Millis: ms})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -57,12 +58,117 @@ func migrations() []string {
 func SchemaVersion() int { return len(migrations()) }
 
 // Open opens (creating if needed) the store at path and migrates it to the
-// current schema. A file written by a newer edgenas is refused.
+// current schema. A file written by a newer edgenas is refused, and so is a
+// file that is not an edgenas LUT (another SQLite database, or not SQLite at
+// all): it is checked read-only first, so such a file is left unchanged. An
+// empty file is taken as a new store.
 func Open(path string) (*Store, error) { return openAt(path, SchemaVersion()) }
 
-func openAt(path string, target int) (*Store, error) {
+// OpenReadOnly opens an existing store for reading only: what commands that
+// only show, export or predict use. The file is opened with SQLite's
+// mode=ro and query_only, so its bytes are the same afterwards whatever it
+// holds. An empty or foreign file is refused as "not an edgenas LUT", and a
+// store of an older schema must first be migrated by a command that writes.
+func OpenReadOnly(path string) (*Store, error) {
+	s, v, err := openReadOnly(path)
+	if err != nil {
+		return nil, err
+	}
+	if v == 0 {
+		s.Close()
+		return nil, fmt.Errorf("lut store %s: not an edgenas LUT (no schema applied yet)", path)
+	}
+	if v < SchemaVersion() {
+		s.Close()
+		return nil, fmt.Errorf("lut store %s: schema version %d predates this edgenas (%d); "+
+			"migrate it by opening it once with a command that writes it (lut import, profile)", path, v, SchemaVersion())
+	}
+	return s, nil
+}
+
+// openReadOnly opens path read-only and checks it is an edgenas LUT of a
+// schema this package knows, returning its version.
+func openReadOnly(path string) (*Store, int, error) {
+	if err := checkStorePath(path); err != nil {
+		return nil, 0, err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("lut store: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, 0, fmt.Errorf("lut store %s: not an edgenas LUT (not a regular file)", path)
+	}
+	if fi.Size() == 0 {
+		return nil, 0, fmt.Errorf("lut store %s: not an edgenas LUT (empty file)", path)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=query_only(1)&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return nil, 0, fmt.Errorf("lut store %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path}
+	v, err := s.edgenasVersion()
+	if err != nil {
+		db.Close()
+		return nil, 0, fmt.Errorf("lut store %s: %w", path, err)
+	}
+	return s, v, nil
+}
+
+// edgenasVersion checks the database is an edgenas LUT (or one whose
+// creation was interrupted) and returns its schema version.
+func (s *Store) edgenasVersion() (int, error) {
+	rows, err := s.db.Query("SELECT name FROM sqlite_master WHERE type = 'table'")
+	if err != nil {
+		return 0, fmt.Errorf("not an edgenas LUT: %w", err)
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("not an edgenas LUT: %w", err)
+		}
+		have[n] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("not an edgenas LUT: %w", err)
+	}
+	// Only the version table is required: a store whose first migration
+	// was interrupted has it alone, and Open resumes there.
+	if !have["schema_version"] {
+		return 0, errors.New("not an edgenas LUT (no schema_version table)")
+	}
+	v, err := s.Version()
+	if err != nil {
+		return 0, fmt.Errorf("not an edgenas LUT: %w", err)
+	}
+	if v > SchemaVersion() {
+		return 0, fmt.Errorf("schema version %d is newer than this edgenas knows (%d)", v, SchemaVersion())
+	}
+	return v, nil
+}
+
+func checkStorePath(path string) error {
 	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("lut store path %q: need a plain file path (no ':memory:', '?' or '#')", path)
+		return fmt.Errorf("lut store path %q: need a plain file path (no ':memory:', '?' or '#')", path)
+	}
+	return nil
+}
+
+func openAt(path string, target int) (*Store, error) {
+	if err := checkStorePath(path); err != nil {
+		return nil, err
+	}
+	// An existing file is checked read-only before anything writes to it
+	// (even setting WAL mode rewrites its header).
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		ro, _, err := openReadOnly(path)
+		if err != nil {
+			return nil, err
+		}
+		ro.Close()
 	}
 	dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)" +
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate"
@@ -326,6 +432,11 @@ func scanEntry(r interface{ Scan(...any) error }) (Entry, error) {
 	}
 	if e.MeasuredAt, err = time.Parse(time.RFC3339Nano, at); err != nil {
 		return Entry{}, fmt.Errorf("entry %s: measured_at: %w", e.Key, err)
+	}
+	// Rows can be edited outside edgenas (and the schema's CHECKs let an
+	// infinite p50 through): what Put would refuse is refused on read too.
+	if err := e.Validate(); err != nil {
+		return Entry{}, fmt.Errorf("stored %w (device %s, backend %s, %d threads)", err, e.Device, e.Backend, e.Threads)
 	}
 	return e, nil
 }

@@ -3,7 +3,8 @@ package tflite
 import (
 	"fmt"
 	"math"
-	"os"
+
+	"edgenas/internal/safefile"
 )
 
 // FileIdentifier is the flatbuffer file identifier of TFLite models (bytes 4..8).
@@ -48,9 +49,17 @@ func Read(data []byte) (*Model, error) {
 	return m, nil
 }
 
-// ReadFile reads and decodes the .tflite file at path.
+// MaxFileSize bounds the .tflite files ReadFile accepts: 1 GiB, the most an
+// agent downloads (agent/proto.MaxArtifact) and far beyond any int8 model
+// for a phone or board (the flatbuffer format itself stops at 2 GiB), so a
+// wrong path cannot make a command read gigabytes.
+const MaxFileSize = 1 << 30
+
+// ReadFile reads and decodes the .tflite file at path. Only a regular file of
+// at most MaxFileSize bytes is read: a FIFO or device is refused before it
+// is opened for reading, so no command blocks on one.
 func ReadFile(path string) (*Model, error) {
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadFile(path, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("tflite: %w", err)
 	}

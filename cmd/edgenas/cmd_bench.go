@@ -24,7 +24,7 @@ func benchCommand() *command {
 		example: "edgenas bench --backend xnnpack --threads 1 --runs 100 --per-op model.tflite",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&backend, "backend", "xnnpack", "backend: xnnpack or ref")
-			fs.IntVar(&threads, "threads", 1, "worker threads")
+			fs.IntVar(&threads, "threads", 1, threadsUsage())
 			fs.IntVar(&opts.WarmupRuns, "warmup-runs", 1, "minimum warm-up runs")
 			fs.Float64Var(&opts.WarmupMinSecs, "warmup-min-secs", 0.5, "minimum warm-up seconds")
 			fs.IntVar(&opts.Runs, "runs", 50, "minimum timed runs")
@@ -38,7 +38,7 @@ func benchCommand() *command {
 			if len(args) != 1 {
 				return usagef("bench takes one model file, got %d arguments", len(args))
 			}
-			it, err := loadModel(args[0], backend, threads)
+			it, err := loadModel(ctx, args[0], backend, threads)
 			if err != nil {
 				return err
 			}
@@ -47,6 +47,9 @@ func benchCommand() *command {
 				return err
 			}
 			res, err := profiler.Bench(ctx, it, opts)
+			if ierr := interrupted(ctx); ierr != nil {
+				return fmt.Errorf("bench %s: %w", args[0], ierr)
+			}
 			if err != nil {
 				return fmt.Errorf("bench %s: %w", args[0], err)
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -11,10 +12,11 @@ import (
 	"time"
 
 	"edgenas/agent/proto"
+	"edgenas/fleet"
+	"edgenas/fleet/broker"
+	"edgenas/internal/filelock"
 	"edgenas/lut"
 	"edgenas/profiler"
-	"edgenas/fleet/broker"
-	"edgenas/fleet"
 )
 
 func fleetCommand() *command {
@@ -90,11 +92,11 @@ func fleetProfileCommand() *command {
 	var spaceName, class, out string
 	var chunk, replicas, threads int
 	var lease, timeout time.Duration
-	var fast, asJSON, verbose bool
+	var fast, asJSON, verbose, restart bool
 	return &command{
 		name:    "profile",
 		summary: "measure every latency-table key of a space on the online agents of a class into one LUT",
-		usage:   "--space S --class C --out lut.db [--broker URL] [--chunk N] [--replicas R] [--threads T] [--lease D] [--json]",
+		usage:   "--space S --class C --out lut.db [--broker URL] [--chunk N] [--replicas R] [--threads T] [--lease D] [--restart] [--json]",
 		example: "EDGENAS_HOST_PASSWORD=h edgenas fleet profile --space spnas-fmnist --class pixel7 --out pixel7.db",
 		flags: func(fs *flag.FlagSet) {
 			hf.register(fs)
@@ -109,6 +111,7 @@ func fleetProfileCommand() *command {
 			fs.BoolVar(&fast, "fast", false, "a quick, less precise protocol (smoke tests)")
 			fs.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 			fs.BoolVar(&verbose, "v", false, "log leases, re-sends and rejections")
+			fs.BoolVar(&restart, "restart", false, "move OUT.jobs aside (kept as OUT.jobs.discarded-TIME) and start a new run; the entries in OUT stay")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 0 {
@@ -125,6 +128,11 @@ func fleetProfileCommand() *command {
 			if err != nil {
 				return usagef("%v", err)
 			}
+			lock, journal, err := lockProfileOut(e, out, restart)
+			if err != nil {
+				return err
+			}
+			defer lock.Release()
 			st, err := lut.Open(out)
 			if err != nil {
 				return err
@@ -135,8 +143,11 @@ func fleetProfileCommand() *command {
 				level = slog.LevelInfo
 			}
 			h, err := fleet.NewHost(fleet.Config{Broker: hf.broker, Username: hf.user, Password: hf.password, Spec: spec,
-				Store: st, Journal: fleet.JournalPath(out), Lease: lease, Timeout: timeout, ToolVersion: version,
+				Store: st, Journal: journal, Lease: lease, Timeout: timeout, ToolVersion: version,
 				Progress: e.stderr, Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))})
+			if errors.Is(err, fleet.ErrCorruptJournal) {
+				return fmt.Errorf("%w\n(it was left as it is; to discard it and start a new run, keeping the entries already in %s, run again with --restart)", err, out)
+			}
 			if err != nil {
 				return err
 			}
@@ -161,6 +172,28 @@ func fleetProfileCommand() *command {
 			return nil
 		},
 	}
+}
+
+// lockProfileOut takes the one-writer lock of the store out (held until the
+// run ends, released by the kernel if this process dies) and returns it with
+// the job table's path; with restart, the job table is first moved aside.
+func lockProfileOut(e *env, out string, restart bool) (*filelock.Lock, string, error) {
+	lock, err := filelock.Acquire(fleet.LockPath(out))
+	if err != nil {
+		return nil, "", fmt.Errorf("fleet profile --out %s: another fleet profile is writing it: %w; wait for it or stop it", out, err)
+	}
+	journal := fleet.JournalPath(out)
+	if restart {
+		aside, err := fleet.DiscardJournal(journal)
+		if err != nil {
+			lock.Release()
+			return nil, "", err
+		}
+		if aside != "" {
+			fmt.Fprintf(e.stderr, "fleet profile: job table moved to %s; starting a new run\n", aside)
+		}
+	}
+	return lock, journal, nil
 }
 
 // firstBackend is the backend of the class's entries (agents of a class

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,6 +15,7 @@ import (
 
 	"edgenas/internal/atomicfile"
 	"edgenas/internal/progress"
+	"edgenas/internal/safefile"
 	"edgenas/lut"
 	"edgenas/runtime/backends"
 	"edgenas/space"
@@ -26,6 +28,10 @@ func lutCommand() *command {
 		subs:    []*command{lutShowCommand(), lutExportCommand(), lutImportCommand(), lutPredictCommand(), lutValidateCommand()},
 	}
 }
+
+// maxTableFileBytes bounds the table files lut import and lut predict
+// --spnas read: 256 MiB, far beyond any published table (tens of KB).
+const maxTableFileBytes = 256 << 20
 
 // tableFlags select one table (device, backend, threads) in a store.
 type tableFlags struct {
@@ -40,12 +46,9 @@ func (f *tableFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.threads, "threads", 1, "thread count the table was measured with")
 }
 
-// open opens the store (which must exist) and resolves the device.
+// open opens the store (which must exist) read-only and resolves the device.
 func (f *tableFlags) open() (*lut.Store, string, error) {
-	if _, err := os.Stat(f.store); err != nil {
-		return nil, "", fmt.Errorf("latency table %s: %w", f.store, err)
-	}
-	st, err := lut.Open(f.store)
+	st, err := lut.OpenReadOnly(f.store)
 	if err != nil {
 		return nil, "", err
 	}
@@ -198,7 +201,7 @@ func lutImportCommand() *command {
 			if len(args) != 1 {
 				return usagef("lut import takes one file, got %d arguments", len(args))
 			}
-			f, err := os.Open(args[0])
+			f, _, err := safefile.Open(args[0], maxTableFileBytes)
 			if err != nil {
 				return fmt.Errorf("import: %w", err)
 			}
@@ -300,6 +303,9 @@ func lutPredictCommand() *command {
 				if err != nil {
 					return err
 				}
+				if !(pd.Millis > 0) || math.IsInf(pd.Millis, 0) {
+					return fmt.Errorf("%s predicts %g ms for %s: not a latency (check the table and the calibration)", p.Name(), pd.Millis, a)
+				}
 				out[p.Name()] = pd.Millis
 				names = append(names, p.Name())
 			}
@@ -317,9 +323,9 @@ func lutPredictCommand() *command {
 // spnasPredictors are the published Single-Path NAS table's predictors:
 // its formula and its exact per-layer sum.
 func spnasPredictors(file string, fixedMs float64) ([]lut.Predictor, error) {
-	f, err := os.Open(file)
+	f, _, err := safefile.Open(file, maxTableFileBytes)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--spnas: %w", err)
 	}
 	defer f.Close()
 	t, err := lut.ReadSPNAS(f, fixedMs)

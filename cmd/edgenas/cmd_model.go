@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 
+	"edgenas/internal/safefile"
 	"edgenas/quantize"
 	"edgenas/space"
 	"edgenas/tflite"
@@ -114,17 +115,17 @@ func modelCompareCommand() *command {
 			if err != nil {
 				return err
 			}
-			a, err := os.ReadFile(args[1])
-			if err != nil {
-				return fmt.Errorf("read %s: %w", args[1], err)
-			}
-			b, err := os.ReadFile(args[2])
-			if err != nil {
-				return fmt.Errorf("read %s: %w", args[2], err)
-			}
 			want := 0
 			for i := range m.Outputs {
 				want += m.Output(i).Bytes()
+			}
+			a, err := safefile.ReadFile(args[1], int64(want))
+			if err != nil {
+				return fmt.Errorf("output file for a model with %d output bytes: %w", want, err)
+			}
+			b, err := safefile.ReadFile(args[2], int64(want))
+			if err != nil {
+				return fmt.Errorf("output file for a model with %d output bytes: %w", want, err)
 			}
 			if len(a) != want || len(b) != want {
 				return fmt.Errorf("output files have %d and %d bytes; the model's outputs take %d", len(a), len(b), want)

@@ -31,7 +31,7 @@ type profileFlags struct {
 
 func (p *profileFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.backend, "backend", "xnnpack", "backend: xnnpack or ref")
-	fs.IntVar(&p.threads, "threads", 1, "worker threads")
+	fs.IntVar(&p.threads, "threads", 1, threadsUsage())
 	fs.StringVar(&p.device, "device", "", "device id for the table (default: this host's name)")
 	p.registerProtocol(fs)
 }
@@ -53,8 +53,8 @@ func (p *profileFlags) protocol() (profiler.Protocol, error) {
 	if p.maxSecs <= 0 || p.minSecs < 0 || p.minSecs > p.maxSecs {
 		return pr, usagef("--min-secs %g and --max-secs %g: need 0 <= min <= max, max > 0", p.minSecs, p.maxSecs)
 	}
-	if p.threads < 1 {
-		return pr, usagef("--threads must be at least 1, got %d", p.threads)
+	if err := checkThreads(p.threads); err != nil {
+		return pr, err
 	}
 	if p.sampleUs < 0 {
 		return pr, usagef("--sample-us must not be negative, got %g", p.sampleUs)

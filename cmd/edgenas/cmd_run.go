@@ -4,10 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"sort"
 
 	"edgenas/internal/atomicfile"
+	"edgenas/internal/safefile"
 	"edgenas/profiler"
 	"edgenas/quantize"
 	"edgenas/runtime"
@@ -15,22 +15,39 @@ import (
 	"edgenas/tflite"
 )
 
-// loadModel reads a .tflite file and loads it on the named backend.
-func loadModel(path, backend string, threads int) (runtime.Interpreter, error) {
+// maxThreads bounds --threads of run, bench, profile and lut validate: more
+// worker threads than any phone or board edgenas targets has cores, and few
+// enough that a typo cannot make a backend start thousands of threads.
+const maxThreads = 64
+
+// threadsUsage documents --threads with its bound.
+func threadsUsage() string { return fmt.Sprintf("worker threads (1..%d)", maxThreads) }
+
+// loadModel reads a .tflite file and loads it on the named backend. The
+// context is checked before the (possibly slow) load and after it, so a
+// signal during either ends the command.
+func loadModel(ctx context.Context, path, backend string, threads int) (runtime.Interpreter, error) {
 	b, err := backends.Lookup(backend)
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	if threads < 1 {
-		return nil, usagef("--threads must be at least 1, got %d", threads)
+	if err := checkThreads(threads); err != nil {
+		return nil, err
 	}
 	m, err := tflite.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
+	if err := interrupted(ctx); err != nil {
+		return nil, err
+	}
 	it, err := b.Load(m, runtime.Options{Threads: threads})
 	if err != nil {
 		return nil, fmt.Errorf("load %s on %s: %w", path, backend, err)
+	}
+	if err := interrupted(ctx); err != nil {
+		it.Close()
+		return nil, err
 	}
 	return it, nil
 }
@@ -38,21 +55,13 @@ func loadModel(path, backend string, threads int) (runtime.Interpreter, error) {
 // feedInput fills the model's one input from the file input, or every
 // input with random values from seed when input is "".
 func feedInput(it runtime.Interpreter, modelPath, input string, seed uint64) error {
-	m := it.Model()
 	if input == "" {
 		return profiler.FillRandomInputs(it, seed)
 	}
-	if len(m.Inputs) != 1 {
-		return fmt.Errorf("%s has %d inputs; --input feeds exactly one", modelPath, len(m.Inputs))
+	if err := setInputFile(it, input); err != nil {
+		return fmt.Errorf("%s: %w", modelPath, err)
 	}
-	data, err := os.ReadFile(input)
-	if err != nil {
-		return fmt.Errorf("read input: %w", err)
-	}
-	if want := m.Input(0).Bytes(); len(data) != want {
-		return fmt.Errorf("input %s has %d bytes; input tensor %q %v %s needs %d", input, len(data), m.Input(0).Name, m.Input(0).Shape, m.Input(0).Type, want)
-	}
-	return it.SetInput(0, data)
+	return nil
 }
 
 // runOutput is one output tensor as `run --json` prints it.
@@ -87,6 +96,22 @@ func runOutputs(it runtime.Interpreter) ([]runOutput, []byte) {
 	return outs, all
 }
 
+// checkThreads is the usage error for a --threads value outside 1..maxThreads.
+func checkThreads(n int) error {
+	if n < 1 || n > maxThreads {
+		return usagef("--threads %d out of range: want 1..%d", n, maxThreads)
+	}
+	return nil
+}
+
+// interrupted is an error naming the signal once ctx is done, else nil.
+func interrupted(ctx context.Context) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	return fmt.Errorf("interrupted: %w", context.Cause(ctx))
+}
+
 func runCommand() *command {
 	var backend, input, output string
 	var threads int
@@ -99,7 +124,7 @@ func runCommand() *command {
 		example: "edgenas run --backend xnnpack --input image.bin --output logits.bin model.tflite",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&backend, "backend", "xnnpack", "backend: xnnpack or ref")
-			fs.IntVar(&threads, "threads", 1, "worker threads")
+			fs.IntVar(&threads, "threads", 1, threadsUsage())
 			fs.StringVar(&input, "input", "", "raw input tensor bytes (int8 as stored; exactly the input's size)")
 			fs.Uint64Var(&seed, "seed", 0, "without --input: random input from this seed")
 			fs.StringVar(&output, "output", "", "write the raw bytes of all outputs, concatenated in order")
@@ -109,7 +134,7 @@ func runCommand() *command {
 			if len(args) != 1 {
 				return usagef("run takes one model file, got %d arguments", len(args))
 			}
-			it, err := loadModel(args[0], backend, threads)
+			it, err := loadModel(ctx, args[0], backend, threads)
 			if err != nil {
 				return err
 			}
@@ -117,8 +142,14 @@ func runCommand() *command {
 			if err := feedInput(it, args[0], input, seed); err != nil {
 				return err
 			}
+			if err := interrupted(ctx); err != nil {
+				return err
+			}
 			if err := it.Invoke(); err != nil {
 				return fmt.Errorf("invoke: %w", err)
+			}
+			if err := interrupted(ctx); err != nil {
+				return err // no output from a run the user stopped
 			}
 			outs, all := runOutputs(it)
 			if output != "" {
@@ -139,6 +170,24 @@ func runCommand() *command {
 			return nil
 		},
 	}
+}
+
+// setInputFile feeds the model's only input from a raw file of exactly its size.
+func setInputFile(it runtime.Interpreter, path string) error {
+	m := it.Model()
+	if len(m.Inputs) != 1 {
+		return fmt.Errorf("%d inputs; --input feeds exactly one", len(m.Inputs))
+	}
+	t := m.Input(0)
+	want := t.Bytes()
+	data, err := safefile.ReadFile(path, int64(want))
+	if err != nil {
+		return fmt.Errorf("read input for tensor %q (%d bytes): %w", t.Name, want, err)
+	}
+	if len(data) != want {
+		return fmt.Errorf("input %s has %d bytes; input tensor %q %v %s needs %d", path, len(data), t.Name, t.Shape, t.Type, want)
+	}
+	return it.SetInput(0, data)
 }
 
 // decodeValues reads a tensor's raw bytes as numbers.

@@ -76,9 +76,13 @@ func main() {
 }
 
 // signalContext is cancelled on SIGINT or SIGTERM, so every command shuts
-// down through its context.
+// down through its context. The first signal also restores the default
+// action, so a second one ends the process even while a step that cannot
+// be interrupted (a single inference, a blocking system call) is running.
 func signalContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	return ctx, stop
 }
 
 // execute runs the CLI and returns the process exit code.

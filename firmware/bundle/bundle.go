@@ -362,6 +362,14 @@ func read(r io.Reader, pub ed25519.PublicKey, e Expect, open func(File) (io.Writ
 		}
 		return m, fmt.Errorf("bundle entry %q is not in the manifest", hdr.Name)
 	}
+	// The tar reader stops at the end marker; whatever follows (another
+	// member, appended bytes) would ride along unverified, so it is refused.
+	var one [1]byte
+	if n, err := io.ReadFull(r, one[:]); n > 0 {
+		return m, errors.New("bundle: data after the tar end marker (a member or bytes appended to the signed bundle)")
+	} else if err != io.EOF {
+		return m, fmt.Errorf("bundle: after the tar end marker: %w", err)
+	}
 	return m, nil
 }
 

@@ -150,6 +150,8 @@ func TestRefusals(t *testing.T) {
 		{"truncated in file", good[:len(good)-2500], pub, Expect{}, "truncated bundle"},
 		{"empty", nil, pub, Expect{}, "truncated bundle"},
 		{"not a bundle", []byte(strings.Repeat("garbage!", 200)), pub, Expect{}, "bundle"},
+		{"trailing data", withTrailingData(good), pub, Expect{}, "data after the tar end marker"},
+		{"member after end marker", withMemberAfterEnd(t, good), pub, Expect{}, "data after the tar end marker"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -163,6 +165,28 @@ func TestRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withTrailingData is a good bundle with bytes appended after its end marker.
+func withTrailingData(good []byte) []byte {
+	return append(bytes.Clone(good), "#!/bin/sh\nrm -rf /\n"...)
+}
+
+// withMemberAfterEnd is a good bundle followed by a second tar stream whose
+// member would replace the agent binary if anything ever read past the end
+// marker.
+func withMemberAfterEnd(t testing.TB, good []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	buf.Write(good)
+	tw := tar.NewWriter(&buf)
+	body := "#!/bin/sh\necho evil\n"
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: FilePrefix + "bin/edgenas", Mode: 0o755, Size: int64(len(body))}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write([]byte(body))
+	tw.Close()
+	return buf.Bytes()
 }
 
 func TestCheckPath(t *testing.T) {
@@ -188,6 +212,8 @@ func FuzzRead(f *testing.F) {
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add(good[:600])
+	f.Add(withTrailingData(good))
+	f.Add(withMemberAfterEnd(f, good))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var got []File
 		m, err := read(bytes.NewReader(b), pub, Expect{}, func(f File) (io.WriteCloser, error) {

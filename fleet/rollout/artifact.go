@@ -18,6 +18,7 @@ import (
 	"edgenas/agent/proto"
 	"edgenas/internal/atomicfile"
 	"edgenas/internal/ident"
+	"edgenas/internal/safefile"
 )
 
 // Artifact is one file the host serves, named by its content.
@@ -31,7 +32,7 @@ type Artifact struct {
 // AddArtifact copies the file at src into the store under its sha256, so
 // what is served cannot change under a running rollout even if src does.
 func (s *Store) AddArtifact(src string) (Artifact, error) {
-	f, err := os.Open(src)
+	f, _, err := safefile.Open(src, proto.MaxArtifact)
 	if err != nil {
 		return Artifact{}, fmt.Errorf("artifact: %w", err)
 	}

@@ -27,12 +27,18 @@ type Backend struct{}
 func (Backend) Name() string { return "ref" }
 
 // Load validates m, builds a kernel for every operator and allocates one
-// arena holding every tensor. Options.Threads is ignored.
+// arena holding every tensor (at most MaxArenaBytes). Options.Threads is ignored.
 func (Backend) Load(m *tflite.Model, opts runtime.Options) (runtime.Interpreter, error) {
 	if m == nil {
 		return nil, errors.New("ref: nil model")
 	}
 	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("ref: %w", err)
+	}
+	// Sizes first: kernels allocate by tensor shapes too, so nothing is
+	// allocated for a model whose tensors would not fit.
+	offsets, total, err := arenaLayout(m)
+	if err != nil {
 		return nil, fmt.Errorf("ref: %w", err)
 	}
 	it := &interpreter{model: m, kernels: make([]Kernel, len(m.Operators)), profile: make([]runtime.NodeProfile, len(m.Operators))}
@@ -44,37 +50,8 @@ func (Backend) Load(m *tflite.Model, opts runtime.Options) (runtime.Interpreter,
 		it.kernels[i] = k
 		it.profile[i] = runtime.NodeProfile{Name: m.Operators[i].Op.String(), Backend: "ref", Ops: []int{i}}
 	}
-	it.bufs = allocArena(m)
+	it.bufs = allocArena(m, offsets, total)
 	return it, nil
-}
-
-// allocArena gives every tensor a 16-byte aligned slice of one allocation
-// (aligned so float32 views are valid) and copies constants in.
-func allocArena(m *tflite.Model) [][]byte {
-	const align = 16
-	offsets := make([]int, len(m.Tensors))
-	total := 0
-	for i := range m.Tensors {
-		offsets[i] = total
-		total += (m.Tensors[i].Bytes() + align - 1) / align * align
-	}
-	// Backing the arena with uint64s guarantees 8-byte alignment of its start;
-	// large allocations are in practice page aligned.
-	words := make([]uint64, (total+align)/8)
-	arena := unsafeBytes(words)
-	// Round the start up to 16 bytes.
-	shift := int((align - uintptrOf(arena)%align) % align)
-	arena = arena[shift : shift+total]
-	bufs := make([][]byte, len(m.Tensors))
-	for i := range m.Tensors {
-		t := &m.Tensors[i]
-		n := t.Bytes()
-		bufs[i] = arena[offsets[i] : offsets[i]+n : offsets[i]+n]
-		if t.IsConst() {
-			copy(bufs[i], t.Data)
-		}
-	}
-	return bufs
 }
 
 type interpreter struct {
