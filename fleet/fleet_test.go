@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"edgenas/agent"
+	"edgenas/fleet/fleettest"
 	"edgenas/lut"
 	"edgenas/profiler"
 	"edgenas/runtime/backends"
-	"edgenas/fleet/fleettest"
 	"edgenas/space"
 )
 
@@ -121,7 +121,7 @@ func TestBrokerRestart(t *testing.T) {
 				_, err := runHost(t, ctx, hostConfig(b.URL(), st, filepath.Join(dir, "lut.db.jobs"), sp))
 				done <- err
 			}()
-			waitFor(t, 30*time.Second, "a third of the entries", func() bool { return entryCount(t, st) >= 20 })
+			fleettest.Eventually(t, 30*time.Second, "a third of the entries", func() bool { return entryCount(t, st) >= 20 })
 			b.Stop()
 			if n := entryCount(t, st); n >= len(sp.Keys) {
 				t.Fatalf("all %d entries were in before the broker stopped", n)

@@ -13,10 +13,10 @@ import (
 
 	"edgenas/agent"
 	"edgenas/agent/proto"
+	"edgenas/fleet"
+	"edgenas/fleet/fleettest"
 	"edgenas/lut"
 	"edgenas/profiler"
-	"edgenas/fleet/fleettest"
-	"edgenas/fleet"
 	"edgenas/space"
 )
 
@@ -147,18 +147,6 @@ func checkExactlyOnce(t *testing.T, st *lut.Store, sp fleet.RunSpec) {
 	}
 	for k := range per {
 		t.Errorf("store has key %s that the run did not ask for", k)
-	}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

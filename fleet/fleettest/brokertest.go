@@ -1,6 +1,3 @@
-// Package fleettest starts MQTT brokers for tests: the embedded one, or
-// Debian's mosquitto on a free loopback port with a generated config. Both
-// can be stopped and restarted on the same port mid-test.
 package fleettest
 
 import (
@@ -43,7 +40,9 @@ type Options struct {
 	Anonymous bool
 }
 
-// Broker is a running test broker.
+// Broker is a running test broker: the embedded one, or Debian's mosquitto
+// on a free loopback port with a generated config. Both can be stopped and
+// restarted on the same port mid-test.
 type Broker struct {
 	Kind string
 	addr string
