@@ -1,12 +1,10 @@
 package agent_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -136,18 +134,9 @@ func TestDeployRollbackOverBroker(t *testing.T) {
 // runAgent runs an in-process agent on dir until the returned stop is called.
 func runAgent(t *testing.T, r *fleettest.Rig, dir string, pause func(string)) (stop func()) {
 	t.Helper()
-	a, err := agent.New(agent.Config{Broker: r.Broker.URL(), ID: "dev1", Password: fleettest.AgentPassword, DataDir: dir,
-		Backend: "ref", Trust: r.Key.Public, Heartbeat: 200 * time.Millisecond, Resend: 300 * time.Millisecond,
+	_, stop = fleettest.RunAgent(t, agent.Config{Broker: r.Broker.URL(), ID: "dev1", Password: fleettest.AgentPassword,
+		DataDir: dir, Backend: "ref", Trust: r.Key.Public, Heartbeat: 200 * time.Millisecond, Resend: 300 * time.Millisecond,
 		InstallPause: pause})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); a.Run(ctx) }()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop)
 	return stop
 }
 

@@ -116,11 +116,7 @@ func TestBrokerRestart(t *testing.T) {
 			sp := spec(syntheticKeys(60), 2, 1)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			done := make(chan error, 1)
-			go func() {
-				_, err := runHost(t, ctx, hostConfig(b.URL(), st, filepath.Join(dir, "lut.db.jobs"), sp))
-				done <- err
-			}()
+			done := startHost(t, ctx, hostConfig(b.URL(), st, filepath.Join(dir, "lut.db.jobs"), sp))
 			fleettest.Eventually(t, 30*time.Second, "a third of the entries", func() bool { return entryCount(t, st) >= 20 })
 			b.Stop()
 			if n := entryCount(t, st); n >= len(sp.Keys) {

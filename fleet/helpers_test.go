@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -80,19 +79,9 @@ func fakeMeasure(delay time.Duration) agent.MeasureFunc {
 // (or the test ends).
 func startAgent(t *testing.T, url, id, dir string, m agent.MeasureFunc) (stop func()) {
 	t.Helper()
-	a, err := agent.New(agent.Config{Broker: url, ID: id, Class: class, Password: fleettest.AgentPassword,
+	_, stop = fleettest.RunAgent(t, agent.Config{Broker: url, ID: id, Class: class, Password: fleettest.AgentPassword,
 		DataDir: dir, Backend: "ref", Measure: m, Heartbeat: 200 * time.Millisecond, Resend: 500 * time.Millisecond,
 		Version: "test", Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); a.Run(ctx) }()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
-	t.Cleanup(stop)
 	return stop
 }
 
@@ -110,6 +99,22 @@ func hostConfig(url string, st *lut.Store, journal string, sp fleet.RunSpec) fle
 	return fleet.Config{Broker: url, Username: fleettest.Host.Name, Password: fleettest.Host.Password, Spec: sp,
 		Store: st, Journal: journal, Lease: 2 * time.Second, Grace: 500 * time.Millisecond, Timeout: 60 * time.Second,
 		ToolVersion: "test", Logger: testLogger()}
+}
+
+// startHost runs a host in the background; its Run error arrives on the
+// returned channel.
+func startHost(t *testing.T, ctx context.Context, cfg fleet.Config) <-chan error {
+	t.Helper()
+	h, err := fleet.NewHost(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.Run(ctx)
+		done <- err
+	}()
+	return done
 }
 
 func runHost(t *testing.T, ctx context.Context, cfg fleet.Config) (fleet.Summary, error) {

@@ -42,11 +42,7 @@ func TestAgentKilledMidJob(t *testing.T) {
 			sp := spec(syntheticKeys(24), 2, 1)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			done := make(chan error, 1)
-			go func() {
-				_, err := runHost(t, ctx, hostConfig(b.URL(), st, filepath.Join(dir, "lut.db.jobs"), sp))
-				done <- err
-			}()
+			done := startHost(t, ctx, hostConfig(b.URL(), st, filepath.Join(dir, "lut.db.jobs"), sp))
 			// Kill it while it holds an accepted job on disk.
 			fleettest.Eventually(t, 30*time.Second, "k1 to accept a job", func() bool {
 				fs, _ := filepath.Glob(filepath.Join(kdir, "jobs", "*.json"))
@@ -107,11 +103,7 @@ func TestHostRestart(t *testing.T) {
 			sp := spec(syntheticKeys(60), 2, 1)
 			journal := filepath.Join(dir, "lut.db.jobs")
 			ctx1, cancel1 := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() {
-				_, err := runHost(t, ctx1, hostConfig(b.URL(), st, journal, sp))
-				done <- err
-			}()
+			done := startHost(t, ctx1, hostConfig(b.URL(), st, journal, sp))
 			fleettest.Eventually(t, 30*time.Second, "a third of the entries", func() bool { return entryCount(t, st) >= 20 })
 			cancel1()
 			if err := <-done; err == nil || !strings.Contains(err.Error(), "stopped") {

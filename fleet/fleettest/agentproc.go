@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -121,4 +122,27 @@ func (a *Agent) Stop(sig syscall.Signal) error {
 		return fmt.Errorf("signal agent process: %w", err)
 	}
 	return a.cmd.Wait()
+}
+
+// RunAgent runs an agent in this process until the returned stop is called
+// (or the test ends); stop returns once Run has. A Run that fails on its
+// own fails the test.
+func RunAgent(t testing.TB, cfg agent.Config) (a *agent.Agent, stop func()) {
+	t.Helper()
+	a, err := agent.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := a.Run(ctx); err != nil && ctx.Err() == nil {
+			t.Errorf("agent %s: %v", cfg.ID, err)
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return a, stop
 }
