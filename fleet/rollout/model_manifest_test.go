@@ -3,8 +3,6 @@ package rollout_test
 import (
 	"bytes"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,26 +16,8 @@ import (
 	"edgenas/tflite"
 )
 
-// writeLayerModel writes the kit's one-layer model for key to a temp file,
-// as a model file handed to `edgenas deploy`.
-func writeLayerModel(t *testing.T, key string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "m.tflite")
-	if err := os.WriteFile(p, fleettest.LayerModel(t, key), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestModelManifestSignedAndExpected(t *testing.T) {
-	st, err := rollout.OpenStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := st.AddArtifact(writeLayerModel(t, "fc-input:16-output:10"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := fleettest.ServeArtifacts(t).Add(t, fleettest.LayerModel(t, "fc-input:16-output:10"))
 	m, err := rollout.ModelManifest(a, rollout.ManifestOptions{Name: "fmnist", Version: 4, URL: "http://127.0.0.1:1/artifacts/" + a.SHA256,
 		InputSeed: 7, MaxDiff: rollout.DefaultMaxDiff})
 	if err != nil {
@@ -70,17 +50,9 @@ func TestModelManifestSignedAndExpected(t *testing.T) {
 		}
 	}
 
-	kd, otherDir := t.TempDir(), t.TempDir()
-	pub, err := signing.GenerateKey(kd, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := signing.GenerateKey(otherDir, false); err != nil {
-		t.Fatal(err)
-	}
-	key, _ := signing.LoadPrivate(filepath.Join(kd, signing.PrivateFile))
-	other, _ := signing.LoadPrivate(filepath.Join(otherDir, signing.PrivateFile))
-	env, err := rollout.SignManifest(key, m)
+	key, other := fleettest.NewKey(t), fleettest.NewKey(t)
+	pub := key.Public
+	env, err := rollout.SignManifest(key.Private, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +63,7 @@ func TestModelManifestSignedAndExpected(t *testing.T) {
 	if back.Version != 4 || !bytes.Equal(back.Expected, m.Expected) || !back.Created.Equal(m.Created) {
 		t.Errorf("verified manifest %+v differs from %+v", back, m)
 	}
-	envOther, err := rollout.SignManifest(other, m)
+	envOther, err := rollout.SignManifest(other.Private, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,20 +73,9 @@ func TestModelManifestSignedAndExpected(t *testing.T) {
 }
 
 func TestModelManifestErrors(t *testing.T) {
-	st, err := rollout.OpenStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	good, err := st.AddArtifact(writeLayerModel(t, "fc-input:16-output:10"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	junk := filepath.Join(t.TempDir(), "junk.tflite")
-	os.WriteFile(junk, []byte("not a flatbuffer at all"), 0o644)
-	bad, err := st.AddArtifact(junk)
-	if err != nil {
-		t.Fatal(err)
-	}
+	arts := fleettest.ServeArtifacts(t)
+	good := arts.Add(t, fleettest.LayerModel(t, "fc-input:16-output:10"))
+	bad := arts.Add(t, []byte("not a flatbuffer at all"))
 	url := "http://h:1/artifacts/" + good.SHA256
 	tests := []struct {
 		name string
