@@ -47,7 +47,10 @@ func (h *Host) ingest(ctx context.Context, evs []event) error {
 		case r.Error != "":
 			final := h.tab.fail(v.job, ev.agent, r.Error)
 			h.log.Warn("job failed on an agent", "agent", ev.agent, "job", r.Job, "err", r.Error, "final", final)
-			h.journal.append(record{Event: "fail", Job: r.Job, Agent: ev.agent, Attempt: r.Attempt, Seq: r.Seq, Error: r.Error, Final: final})
+			if err := h.journal.append(record{Event: "fail", Job: r.Job, Agent: ev.agent, Attempt: r.Attempt, Seq: r.Seq, Error: r.Error, Final: final}); err != nil {
+				h.mu.Unlock()
+				return fmt.Errorf("fleet: %w", err) // unrecorded, so unacked: the agent re-sends
+			}
 			if final {
 				h.bar.Add(1, "failed "+r.Job)
 			}
@@ -71,7 +74,10 @@ func (h *Host) ingest(ctx context.Context, evs []event) error {
 		}
 		h.tab.complete(v.job, ev.agent)
 		entries = append(entries, es...)
-		h.journal.append(record{Event: "done", Job: r.Job, Agent: ev.agent, Attempt: r.Attempt, Seq: r.Seq})
+		if err := h.journal.append(record{Event: "done", Job: r.Job, Agent: ev.agent, Attempt: r.Attempt, Seq: r.Seq}); err != nil {
+			h.mu.Unlock()
+			return fmt.Errorf("fleet: %w", err)
+		}
 		h.bar.Add(1, r.Job+" from "+ev.agent)
 		acks = append(acks, pendingAck{ev.agent, r, proto.AckStored, ""})
 	}
@@ -168,7 +174,9 @@ func (h *Host) reconcile() error {
 			}
 			if all && !h.tab.conflicts(j, dev) {
 				h.tab.complete(j, dev)
-				h.journal.append(record{Event: "done", Job: j.ID, Agent: dev, Attempt: j.Attempt})
+				if err := h.journal.append(record{Event: "done", Job: j.ID, Agent: dev, Attempt: j.Attempt}); err != nil {
+					return fmt.Errorf("fleet: reconcile with the store: %w", err)
+				}
 				h.log.Info("job found complete in the store", "job", j.ID, "agent", dev)
 				break
 			}
