@@ -263,7 +263,7 @@ func (a *Agent) onConnect(ctx context.Context, c paho.Client) {
 			break
 		}
 		if c.IsConnectionOpen() && proto.Subscribe(c, a.onMessage, proto.Topic(a.cfg.ID, proto.KindJob), proto.Topic(a.cfg.ID, proto.KindAck)) == nil {
-			// A broker whose ACL predates rollouts: measuring still works.
+			// A broker whose ACL does not grant the deploy topic: measuring still works.
 			a.log.Warn("the broker refused the deploy topic; rollouts are disabled on this connection", "err", err)
 			break
 		}

@@ -3,6 +3,8 @@ package rollout_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -94,5 +96,18 @@ func TestModelManifestErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error containing %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestProtocolDocMaxDiff: docs/protocol.md states the default tolerance the
+// code uses.
+func TestProtocolDocMaxDiff(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/protocol.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("defaults to %d quanta", rollout.DefaultMaxDiff)
+	if text := strings.Join(strings.Fields(string(doc)), " "); !strings.Contains(text, want) {
+		t.Errorf("docs/protocol.md does not say max_diff %s", want)
 	}
 }
