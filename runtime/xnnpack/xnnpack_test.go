@@ -138,4 +138,3 @@ func distinct(b []byte) int {
 	}
 	return len(seen)
 }
-
