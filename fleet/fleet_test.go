@@ -107,12 +107,7 @@ func TestBrokerRestart(t *testing.T) {
 	for _, kind := range fleettest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
 			ids := []string{"a1", "a2", "a3"}
-			b := fleettest.Start(t, kind, fleettest.Options{Agents: ids})
-			dir := t.TempDir()
-			for _, id := range ids {
-				startAgent(t, b.URL(), id, filepath.Join(dir, id), fakeMeasure(40*time.Millisecond))
-			}
-			st := openStore(t, dir)
+			b, dir, st := fakeFleet(t, kind, ids, 40*time.Millisecond)
 			sp := spec(syntheticKeys(60), 2, 1)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
@@ -136,12 +131,7 @@ func TestBrokerRestart(t *testing.T) {
 // value is their median with a spread.
 func TestReplicas(t *testing.T) {
 	ids := []string{"a1", "a2", "a3"}
-	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{})
-	dir := t.TempDir()
-	for _, id := range ids {
-		startAgent(t, b.URL(), id, filepath.Join(dir, id), fakeMeasure(0))
-	}
-	st := openStore(t, dir)
+	b, dir, st := fakeFleet(t, fleettest.Embedded, ids, 0)
 	sp := spec(syntheticKeys(10), 3, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

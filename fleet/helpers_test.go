@@ -85,6 +85,19 @@ func startAgent(t *testing.T, url, id, dir string, m agent.MeasureFunc) (stop fu
 	return stop
 }
 
+// fakeFleet starts a broker of kind with an in-process agent per id
+// (measuring with fakeMeasure(delay)) and opens a store; all state lives in
+// the returned dir.
+func fakeFleet(t *testing.T, kind string, ids []string, delay time.Duration) (*fleettest.Broker, string, *lut.Store) {
+	t.Helper()
+	b := fleettest.Start(t, kind, fleettest.Options{Agents: ids})
+	dir := t.TempDir()
+	for _, id := range ids {
+		startAgent(t, b.URL(), id, filepath.Join(dir, id), fakeMeasure(delay))
+	}
+	return b, dir, openStore(t, dir)
+}
+
 func openStore(t *testing.T, dir string) *lut.Store {
 	t.Helper()
 	st, err := lut.Open(filepath.Join(dir, "lut.db"))

@@ -94,12 +94,7 @@ func TestHostRestart(t *testing.T) {
 	for _, kind := range fleettest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
 			ids := []string{"a1", "a2", "a3"}
-			b := fleettest.Start(t, kind, fleettest.Options{Agents: ids})
-			dir := t.TempDir()
-			for _, id := range ids {
-				startAgent(t, b.URL(), id, filepath.Join(dir, id), fakeMeasure(30*time.Millisecond))
-			}
-			st := openStore(t, dir)
+			b, dir, st := fakeFleet(t, kind, ids, 30*time.Millisecond)
 			sp := spec(syntheticKeys(60), 2, 1)
 			journal := filepath.Join(dir, "lut.db.jobs")
 			ctx1, cancel1 := context.WithCancel(context.Background())
