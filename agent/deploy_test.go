@@ -23,10 +23,10 @@ func TestMain(m *testing.M) {
 
 // startAgent starts a real agent process as dev1 on dir, trusting the
 // rig's key; pauseAt freezes its install at that point (see
-// fleettest.AgentProcess).
-func startAgent(t *testing.T, r *fleettest.Rig, dir, pauseAt, pauseFile string) *fleettest.Agent {
+// fleettest.AgentSpec).
+func startAgent(t *testing.T, r *fleettest.Rig, dir, pauseAt, pauseFile string) *fleettest.AgentProcess {
 	t.Helper()
-	return fleettest.StartAgent(t, fleettest.AgentProcess{Broker: r.Broker.URL(), ID: "dev1", DataDir: dir,
+	return fleettest.StartAgent(t, fleettest.AgentSpec{Broker: r.Broker.URL(), ID: "dev1", DataDir: dir,
 		Trust: r.Key.PublicFile, PauseAt: pauseAt, PauseFile: pauseFile})
 }
 
@@ -74,7 +74,9 @@ func TestDeployKilledAndRestarted(t *testing.T) {
 			a := startAgent(t, r, dir, "", "")
 			r.DeployModel(t, "dev1", "r1", r.Artifacts.Add(t, body1), modelOptions(1), nil)
 			r.Host.WaitState(t, "r1", proto.InstallCommitted, 20*time.Second)
-			a.Stop(syscall.SIGTERM)
+			if err := a.Stop(syscall.SIGTERM); err != nil {
+				t.Fatalf("agent exit after SIGTERM: %v", err)
+			}
 
 			pauseFile := filepath.Join(t.TempDir(), "paused")
 			pauseAt := point
@@ -114,7 +116,9 @@ func TestDeployKilledAndRestarted(t *testing.T) {
 					t.Errorf("artifact requests' Range headers %q, want a resume from %d", rs, len(body2)/2)
 				}
 			}
-			a.Stop(syscall.SIGTERM)
+			if err := a.Stop(syscall.SIGTERM); err != nil {
+				t.Fatalf("agent exit after SIGTERM: %v", err)
+			}
 			checkStore(t, dir, 2)
 			t.Logf("%s: host saw %v", point, r.Host.Seen("r2"))
 		})

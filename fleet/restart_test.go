@@ -23,9 +23,9 @@ func TestMain(m *testing.M) {
 
 // startAgentProcess starts a real agent process (measuring with
 // fakeMeasure) that a test can SIGKILL mid-job and start again.
-func startAgentProcess(t *testing.T, url, id, dir string) *fleettest.Agent {
+func startAgentProcess(t *testing.T, url, id, dir string) *fleettest.AgentProcess {
 	t.Helper()
-	return fleettest.StartAgent(t, fleettest.AgentProcess{Broker: url, ID: id, DataDir: dir})
+	return fleettest.StartAgent(t, fleettest.AgentSpec{Broker: url, ID: id, DataDir: dir})
 }
 
 // TestAgentKilledMidJob: an agent process is SIGKILLed while measuring and

@@ -16,12 +16,12 @@ import (
 	"edgenas/internal/signing"
 )
 
-// agentProcessEnv carries an AgentProcess, as JSON, to the re-executed test
+// agentProcessEnv carries an AgentSpec, as JSON, to the re-executed test
 // binary.
 const agentProcessEnv = "EDGENAS_TEST_AGENT_PROCESS"
 
-// AgentProcess is how StartAgent configures a real agent process.
-type AgentProcess struct {
+// AgentSpec is how StartAgent configures a real agent process.
+type AgentSpec struct {
 	Broker  string
 	ID      string
 	DataDir string
@@ -42,7 +42,7 @@ func AgentMain(configure func(*agent.Config)) {
 	if !ok {
 		return
 	}
-	var p AgentProcess
+	var p AgentSpec
 	if err := json.Unmarshal([]byte(spec), &p); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", agentProcessEnv, err)
 		os.Exit(2)
@@ -54,7 +54,7 @@ func AgentMain(configure func(*agent.Config)) {
 	os.Exit(0)
 }
 
-func runAgent(p AgentProcess, configure func(*agent.Config)) error {
+func runAgent(p AgentSpec, configure func(*agent.Config)) error {
 	cfg := agent.Config{Broker: p.Broker, ID: p.ID, Password: AgentPassword, DataDir: p.DataDir, Backend: "ref",
 		Version: "1.0.0", Heartbeat: 200 * time.Millisecond, Resend: 300 * time.Millisecond}
 	if p.Trust != "" {
@@ -87,14 +87,14 @@ func runAgent(p AgentProcess, configure func(*agent.Config)) error {
 	return a.Run(ctx)
 }
 
-// Agent is a running agent process.
-type Agent struct {
+// AgentProcess is a running agent process.
+type AgentProcess struct {
 	cmd *exec.Cmd
 }
 
 // StartAgent starts the test binary as the agent p describes (its TestMain
 // must call AgentMain); it is killed when the test ends if still running.
-func StartAgent(t testing.TB, p AgentProcess) *Agent {
+func StartAgent(t testing.TB, p AgentSpec) *AgentProcess {
 	t.Helper()
 	spec, err := json.Marshal(p)
 	if err != nil {
@@ -112,12 +112,12 @@ func StartAgent(t testing.TB, p AgentProcess) *Agent {
 			cmd.Wait()
 		}
 	})
-	return &Agent{cmd: cmd}
+	return &AgentProcess{cmd: cmd}
 }
 
 // Stop sends sig (SIGKILL as a crash, SIGTERM as a clean stop) and waits
 // for the process to exit, returning how it exited.
-func (a *Agent) Stop(sig syscall.Signal) error {
+func (a *AgentProcess) Stop(sig syscall.Signal) error {
 	if err := a.cmd.Process.Signal(sig); err != nil {
 		return fmt.Errorf("signal agent process: %w", err)
 	}
