@@ -50,6 +50,28 @@ func hostWithFullDisk(t *testing.T) *Host {
 	return h
 }
 
+// measurement is a plausible measurement of one key on the ref backend.
+func measurement(key string) profiler.LayerResult {
+	return profiler.LayerResult{Key: key, Measurement: profiler.Measurement{
+		Stats: profiler.Stats{Count: 6, Min: 90, P10: 95, P50: 100, P90: 105, Max: 110, Mean: 100}, Batch: 1,
+		Conditions: profiler.Conditions{Backend: "ref", Threads: 1, NumCPU: 1}}}
+}
+
+// storedByA2 puts a2's entries for the first job's keys in the store, as a
+// host that crashed between the store and the journal leaves them.
+func storedByA2(t *testing.T, h *Host) {
+	t.Helper()
+	if err := h.cfg.Store.PutDevice(lut.Device{ID: "a2", Class: h.tab.spec.Class}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range h.tab.jobs[0].Keys {
+		e := lut.FromMeasurement("a2", k, measurement(k).Measurement, time.Now(), "test")
+		if err := h.cfg.Store.Put(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // resultFor is a1's result of a job leased to it straight in the table
 // (no journal), failed when errMsg is set.
 func resultFor(h *Host, errMsg string) event {
@@ -57,29 +79,28 @@ func resultFor(h *Host, errMsg string) event {
 	r := &proto.Result{Agent: "a1", Class: h.tab.spec.Class, Job: j.ID, Attempt: j.Attempt, Run: h.tab.spec.Run, Backend: "ref", Error: errMsg}
 	if errMsg == "" {
 		for _, k := range j.Keys {
-			r.Results = append(r.Results, profiler.LayerResult{Key: k, Measurement: profiler.Measurement{
-				Stats: profiler.Stats{Count: 6, Min: 90, P10: 95, P50: 100, P90: 105, Max: 110, Mean: 100}, Batch: 1,
-				Conditions: profiler.Conditions{Backend: "ref", Threads: 1, NumCPU: 1}}})
+			r.Results = append(r.Results, measurement(k))
 		}
 	}
 	return event{agent: "a1", msg: r, at: time.Now()}
 }
 
-// TestJournalErrorsStopTheHost: a lease, a done or a fail record the journal
-// cannot take stops the run with an error naming the journal, before any job
+// TestJournalErrorsStopTheHost: a lease, a done (ingested or found in the
+// store at start) or a fail record the journal cannot take stops the run with an error naming the journal, before any job
 // or ack goes out (the host has no connection here: sending would panic).
 func TestJournalErrorsStopTheHost(t *testing.T) {
 	tests := []struct {
 		name string
-		run  func(h *Host) error
+		run  func(t *testing.T, h *Host) error
 	}{
-		{name: "lease", run: func(h *Host) error { return h.maintain(time.Now()) }},
-		{name: "done", run: func(h *Host) error { return h.ingest(context.Background(), []event{resultFor(h, "")}) }},
-		{name: "fail", run: func(h *Host) error { return h.ingest(context.Background(), []event{resultFor(h, "oom")}) }},
+		{name: "lease", run: func(t *testing.T, h *Host) error { return h.maintain(time.Now()) }},
+		{name: "done", run: func(t *testing.T, h *Host) error { return h.ingest(context.Background(), []event{resultFor(h, "")}) }},
+		{name: "fail", run: func(t *testing.T, h *Host) error { return h.ingest(context.Background(), []event{resultFor(h, "oom")}) }},
+		{name: "reconciled done", run: func(t *testing.T, h *Host) error { storedByA2(t, h); return h.reconcile() }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.run(hostWithFullDisk(t))
+			err := tc.run(t, hostWithFullDisk(t))
 			if !errors.Is(err, errDiskFull) || !strings.Contains(err.Error(), "job table") {
 				t.Fatalf("got %v, want the journal's %v", err, errDiskFull)
 			}
