@@ -113,12 +113,15 @@ func TestJournalErrorsStopTheHost(t *testing.T) {
 type refusingBroker struct {
 	paho.Client
 	attempts atomic.Int32
+	first    chan struct{} // closed at the first attempt
 }
 
 func (c *refusingBroker) IsConnectionOpen() bool { return true }
 
 func (c *refusingBroker) SubscribeMultiple(map[string]byte, paho.MessageHandler) paho.Token {
-	c.attempts.Add(1)
+	if c.attempts.Add(1) == 1 {
+		close(c.first)
+	}
 	return refusedToken{}
 }
 
@@ -133,13 +136,11 @@ func (refusedToken) Error() error                   { return errors.New("not aut
 // run's context does, not only when the connection drops.
 func TestOnConnectStopsRetryingWithTheRun(t *testing.T) {
 	h := &Host{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	c := &refusingBroker{}
+	c := &refusingBroker{first: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); h.onConnect(ctx, c) }()
-	for c.attempts.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	<-c.first
 	cancel()
 	select {
 	case <-done:
