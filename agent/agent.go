@@ -79,7 +79,7 @@ type Config struct {
 	// Trust is the host's public key (edgenas agent --trust host.pub). Every
 	// Deploy is refused without it.
 	Trust ed25519.PublicKey
-	// Installers adds installers by manifest kind (the firmware work adds
+	// Installers adds installers by manifest kind (firmware/slots adds
 	// "agent"); the "model" installer is always there, on Backend.
 	Installers map[string]install.Installer
 	// InstallPause is a test hook called at named points of an install
@@ -96,6 +96,9 @@ type Agent struct {
 	client paho.Client
 	kick   chan struct{} // wakes the resender
 	work   chan struct{} // wakes the worker
+	// statusNow asks the heartbeat for a status before its next tick, so
+	// every status goes out from Run's goroutines, on Run's ctx.
+	statusNow chan struct{}
 
 	installs  *install.Manager
 	models    *install.Models
@@ -156,7 +159,8 @@ func New(cfg Config) (*Agent, error) {
 	for _, w := range warnings {
 		log.Warn(w)
 	}
-	a := &Agent{cfg: cfg, log: log, store: st, kick: make(chan struct{}, 1), work: make(chan struct{}, 1)}
+	a := &Agent{cfg: cfg, log: log, store: st, kick: make(chan struct{}, 1), work: make(chan struct{}, 1),
+		statusNow: make(chan struct{}, 1)}
 	jobs, warnings, err := st.loadJobs()
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
@@ -259,7 +263,7 @@ func (a *Agent) onConnect(ctx context.Context, c paho.Client) {
 			break
 		}
 		if c.IsConnectionOpen() && proto.Subscribe(c, a.onMessage, proto.Topic(a.cfg.ID, proto.KindJob), proto.Topic(a.cfg.ID, proto.KindAck)) == nil {
-			// A broker whose ACL predates rollouts: measuring still works.
+			// A broker whose ACL does not grant the deploy topic: measuring still works.
 			a.log.Warn("the broker refused the deploy topic; rollouts are disabled on this connection", "err", err)
 			break
 		}
@@ -320,6 +324,8 @@ func (a *Agent) publishStatus(ctx context.Context) {
 	}
 }
 
+// heartbeat publishes the status every Heartbeat, and when asked to
+// (statusNow), until ctx ends.
 func (a *Agent) heartbeat(ctx context.Context) {
 	t := time.NewTicker(a.cfg.Heartbeat)
 	defer t.Stop()
@@ -328,8 +334,9 @@ func (a *Agent) heartbeat(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.publishStatus(ctx)
+		case <-a.statusNow:
 		}
+		a.publishStatus(ctx)
 	}
 }
 
@@ -382,7 +389,7 @@ func (a *Agent) onJob(job *proto.Job) {
 	if !known {
 		a.log.Info("job accepted", "job", job.ID, "attempt", job.Attempt, "keys", len(job.Keys))
 		notify(a.work)
-		go a.publishStatus(context.Background())
+		notify(a.statusNow) // the host sees the job queued before the next heartbeat
 	}
 }
 

@@ -17,10 +17,10 @@ import (
 	"edgenas/agent/proto"
 	"edgenas/firmware/build"
 	"edgenas/firmware/bundle"
+	"edgenas/fleet"
+	"edgenas/fleet/fleettest"
 	"edgenas/lut"
 	"edgenas/profiler"
-	"edgenas/fleet/fleettest"
-	"edgenas/fleet"
 	"edgenas/space"
 )
 

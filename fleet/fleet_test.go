@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"edgenas/agent"
+	"edgenas/fleet/fleettest"
 	"edgenas/lut"
 	"edgenas/profiler"
 	"edgenas/runtime/backends"
-	"edgenas/fleet/fleettest"
 	"edgenas/space"
 )
 
@@ -107,21 +107,12 @@ func TestBrokerRestart(t *testing.T) {
 	for _, kind := range fleettest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
 			ids := []string{"a1", "a2", "a3"}
-			b := fleettest.Start(t, kind, fleettest.Options{Agents: ids})
-			dir := t.TempDir()
-			for _, id := range ids {
-				startAgent(t, b.URL(), id, filepath.Join(dir, id), fakeMeasure(40*time.Millisecond))
-			}
-			st := openStore(t, dir)
+			b, dir, st := fakeFleet(t, kind, ids, 40*time.Millisecond)
 			sp := spec(syntheticKeys(60), 2, 1)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			done := make(chan error, 1)
-			go func() {
-				_, err := runHost(t, ctx, hostConfig(b.URL(), st, filepath.Join(dir, "lut.db.jobs"), sp))
-				done <- err
-			}()
-			waitFor(t, 30*time.Second, "a third of the entries", func() bool { return entryCount(t, st) >= 20 })
+			done := startHost(t, ctx, hostConfig(b.URL(), st, filepath.Join(dir, "lut.db.jobs"), sp))
+			fleettest.Eventually(t, 30*time.Second, "a third of the entries", func() bool { return entryCount(t, st) >= 20 })
 			b.Stop()
 			if n := entryCount(t, st); n >= len(sp.Keys) {
 				t.Fatalf("all %d entries were in before the broker stopped", n)
@@ -140,12 +131,7 @@ func TestBrokerRestart(t *testing.T) {
 // value is their median with a spread.
 func TestReplicas(t *testing.T) {
 	ids := []string{"a1", "a2", "a3"}
-	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{})
-	dir := t.TempDir()
-	for _, id := range ids {
-		startAgent(t, b.URL(), id, filepath.Join(dir, id), fakeMeasure(0))
-	}
-	st := openStore(t, dir)
+	b, dir, st := fakeFleet(t, fleettest.Embedded, ids, 0)
 	sp := spec(syntheticKeys(10), 3, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

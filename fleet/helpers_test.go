@@ -7,16 +7,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"edgenas/agent"
 	"edgenas/agent/proto"
+	"edgenas/fleet"
+	"edgenas/fleet/fleettest"
 	"edgenas/lut"
 	"edgenas/profiler"
-	"edgenas/fleet/fleettest"
-	"edgenas/fleet"
 	"edgenas/space"
 )
 
@@ -80,20 +79,23 @@ func fakeMeasure(delay time.Duration) agent.MeasureFunc {
 // (or the test ends).
 func startAgent(t *testing.T, url, id, dir string, m agent.MeasureFunc) (stop func()) {
 	t.Helper()
-	a, err := agent.New(agent.Config{Broker: url, ID: id, Class: class, Password: fleettest.AgentPassword,
+	_, stop = fleettest.RunAgent(t, agent.Config{Broker: url, ID: id, Class: class, Password: fleettest.AgentPassword,
 		DataDir: dir, Backend: "ref", Measure: m, Heartbeat: 200 * time.Millisecond, Resend: 500 * time.Millisecond,
 		Version: "test", Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); a.Run(ctx) }()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
-	t.Cleanup(stop)
 	return stop
+}
+
+// fakeFleet starts a broker of kind with an in-process agent per id
+// (measuring with fakeMeasure(delay)) and opens a store; all state lives in
+// the returned dir.
+func fakeFleet(t *testing.T, kind string, ids []string, delay time.Duration) (*fleettest.Broker, string, *lut.Store) {
+	t.Helper()
+	b := fleettest.Start(t, kind, fleettest.Options{Agents: ids})
+	dir := t.TempDir()
+	for _, id := range ids {
+		startAgent(t, b.URL(), id, filepath.Join(dir, id), fakeMeasure(delay))
+	}
+	return b, dir, openStore(t, dir)
 }
 
 func openStore(t *testing.T, dir string) *lut.Store {
@@ -110,6 +112,22 @@ func hostConfig(url string, st *lut.Store, journal string, sp fleet.RunSpec) fle
 	return fleet.Config{Broker: url, Username: fleettest.Host.Name, Password: fleettest.Host.Password, Spec: sp,
 		Store: st, Journal: journal, Lease: 2 * time.Second, Grace: 500 * time.Millisecond, Timeout: 60 * time.Second,
 		ToolVersion: "test", Logger: testLogger()}
+}
+
+// startHost runs a host in the background; its Run error arrives on the
+// returned channel.
+func startHost(t *testing.T, ctx context.Context, cfg fleet.Config) <-chan error {
+	t.Helper()
+	h, err := fleet.NewHost(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.Run(ctx)
+		done <- err
+	}()
+	return done
 }
 
 func runHost(t *testing.T, ctx context.Context, cfg fleet.Config) (fleet.Summary, error) {
@@ -147,18 +165,6 @@ func checkExactlyOnce(t *testing.T, st *lut.Store, sp fleet.RunSpec) {
 	}
 	for k := range per {
 		t.Errorf("store has key %s that the run did not ask for", k)
-	}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

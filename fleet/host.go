@@ -138,7 +138,7 @@ func (h *Host) Run(ctx context.Context) (Summary, error) {
 		defer cancel()
 	}
 	c, err := proto.Connect(ctx, proto.ConnConfig{Broker: h.cfg.Broker, ClientID: h.cfg.ClientID,
-		Username: h.cfg.Username, Password: h.cfg.Password, OnConnect: h.onConnect,
+		Username: h.cfg.Username, Password: h.cfg.Password, OnConnect: func(c paho.Client) { h.onConnect(ctx, c) },
 		OnLost: func(err error) { h.log.Warn("connection lost", "err", err) }})
 	if err != nil {
 		return h.sum, fmt.Errorf("fleet: %w", err)
@@ -173,7 +173,12 @@ func (h *Host) Run(ctx context.Context) (Summary, error) {
 	return h.sum, nil
 }
 
-func (h *Host) onConnect(c paho.Client) {
+// subscribeRetry is how long onConnect waits between subscription attempts.
+const subscribeRetry = time.Second
+
+// onConnect subscribes after every (re)connection, retrying while the
+// connection is open until ctx (the run) ends.
+func (h *Host) onConnect(ctx context.Context, c paho.Client) {
 	h.log.Info("connected", "broker", h.cfg.Broker)
 	for {
 		err := proto.Subscribe(c, h.onMessage, proto.Filter(proto.KindStatus), proto.Filter(proto.KindInfo), proto.Filter(proto.KindResult))
@@ -184,7 +189,11 @@ func (h *Host) onConnect(c paho.Client) {
 		if !c.IsConnectionOpen() {
 			return // the next onConnect starts over
 		}
-		time.Sleep(time.Second)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(subscribeRetry):
+		}
 	}
 }
 
@@ -237,7 +246,9 @@ func (h *Host) loop(ctx context.Context) error {
 			}
 		case <-tick.C:
 		}
-		h.maintain(time.Now())
+		if err := h.maintain(time.Now()); err != nil {
+			return err
+		}
 	}
 }
 
@@ -299,8 +310,9 @@ func (h *Host) status(ev event, m *proto.Status) {
 	}
 }
 
-// maintain expires leases and hands pending jobs to idle agents.
-func (h *Host) maintain(now time.Time) {
+// maintain expires leases and hands pending jobs to idle agents. A lease
+// the journal cannot record stops the run: the job must not go out.
+func (h *Host) maintain(now time.Time) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, j := range h.tab.expire(now) {
@@ -308,7 +320,7 @@ func (h *Host) maintain(now time.Time) {
 		h.sum.Reissued++
 	}
 	if h.tab.count[Pending] == 0 {
-		return
+		return nil
 	}
 	ids := make([]string, 0, len(h.agents))
 	for id, a := range h.agents {
@@ -322,16 +334,7 @@ func (h *Host) maintain(now time.Time) {
 		held[id] = len(h.tab.leased[id])
 	}
 	// Round-robin one job per agent per pass, so work spreads evenly.
-	leased := 0
-	defer func() {
-		// A lease must be durable before its job can produce a result
-		// the restarted host should accept.
-		if leased > 0 {
-			if err := h.journal.sync(); err != nil {
-				h.log.Error("journal", "err", err)
-			}
-		}
-	}()
+	var leased []*job
 	for more := true; more && h.tab.count[Pending] > 0; {
 		more = false
 		for _, id := range ids {
@@ -343,12 +346,25 @@ func (h *Host) maintain(now time.Time) {
 				continue
 			}
 			held[id]++
-			leased++
 			more = true
-			h.journal.append(record{Event: "lease", Job: j.ID, Agent: id, Attempt: j.Attempt})
-			h.sendJob(j)
+			if err := h.journal.append(record{Event: "lease", Job: j.ID, Agent: id, Attempt: j.Attempt}); err != nil {
+				return fmt.Errorf("fleet: lease %s to %s: %w", j.ID, id, err)
+			}
+			leased = append(leased, j)
 		}
 	}
+	if len(leased) == 0 {
+		return nil
+	}
+	// A lease must be durable before its job can produce a result the
+	// restarted host should accept.
+	if err := h.journal.sync(); err != nil {
+		return fmt.Errorf("fleet: %d leases: %w", len(leased), err)
+	}
+	for _, j := range leased {
+		h.sendJob(j)
+	}
+	return nil
 }
 
 // sendJob publishes a job without waiting: a lost job message is recovered

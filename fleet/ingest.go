@@ -23,77 +23,28 @@ type pendingAck struct {
 // fsynced, and only then do the acks go out. A crash anywhere before the acks
 // makes the agents re-send, and the re-sent results are then duplicates.
 func (h *Host) ingest(ctx context.Context, evs []event) error {
-	var acks []pendingAck
-	var entries []lut.Entry
-	var newDevices []lut.Device
-	h.mu.Lock()
-	for _, ev := range evs {
-		r := ev.msg.(*proto.Result)
-		if r.Run != h.tab.spec.Run {
-			// Another run's result: that host will ack it.
-			continue
-		}
-		v := h.tab.judge(r)
-		switch {
-		case v.outcome == proto.AckDuplicate:
-			h.sum.Dupes++
-			acks = append(acks, pendingAck{ev.agent, r, v.outcome, v.reason})
-			continue
-		case v.outcome != "":
-			h.log.Warn("result rejected", "agent", ev.agent, "job", r.Job, "reason", v.reason)
-			h.sum.Rejected++
-			acks = append(acks, pendingAck{ev.agent, r, v.outcome, v.reason})
-			continue
-		case r.Error != "":
-			final := h.tab.fail(v.job, ev.agent, r.Error)
-			h.log.Warn("job failed on an agent", "agent", ev.agent, "job", r.Job, "err", r.Error, "final", final)
-			h.journal.append(record{Event: "fail", Job: r.Job, Agent: ev.agent, Attempt: r.Attempt, Seq: r.Seq, Error: r.Error, Final: final})
-			if final {
-				h.bar.Add(1, "failed "+r.Job)
-			}
-			acks = append(acks, pendingAck{ev.agent, r, proto.AckFailed, ""})
-			continue
-		}
-		es, err := h.entries(ev, r)
-		if err != nil {
-			h.log.Warn("result rejected", "agent", ev.agent, "job", r.Job, "reason", err)
-			h.sum.Rejected++
-			acks = append(acks, pendingAck{ev.agent, r, proto.AckRejected, err.Error()})
-			continue
-		}
-		a := h.agent(ev.agent)
-		if !a.registered {
-			a.registered = true
-			newDevices = append(newDevices, lut.Device{ID: ev.agent, Class: h.tab.spec.Class, Description: a.info})
-		}
-		if d, ok := v.job.latency(r.Attempt, ev.at); ok {
-			h.sum.Latencies = append(h.sum.Latencies, d)
-		}
-		h.tab.complete(v.job, ev.agent)
-		entries = append(entries, es...)
-		h.journal.append(record{Event: "done", Job: r.Job, Agent: ev.agent, Attempt: r.Attempt, Seq: r.Seq})
-		h.bar.Add(1, r.Job+" from "+ev.agent)
-		acks = append(acks, pendingAck{ev.agent, r, proto.AckStored, ""})
+	d, err := h.decide(evs)
+	if err != nil {
+		return err
 	}
-	h.mu.Unlock()
-	for _, d := range newDevices {
-		if err := h.cfg.Store.PutDevice(d); err != nil {
+	for _, dev := range d.newDevices {
+		if err := h.cfg.Store.PutDevice(dev); err != nil {
 			return fmt.Errorf("fleet: register device: %w", err)
 		}
 	}
-	if len(entries) > 0 {
-		if err := h.cfg.Store.Put(entries...); err != nil {
-			return fmt.Errorf("fleet: store %d entries: %w", len(entries), err)
+	if len(d.entries) > 0 {
+		if err := h.cfg.Store.Put(d.entries...); err != nil {
+			return fmt.Errorf("fleet: store %d entries: %w", len(d.entries), err)
 		}
 		h.mu.Lock()
-		h.sum.Entries += len(entries)
+		h.sum.Entries += len(d.entries)
 		h.mu.Unlock()
 	}
 	if err := h.journal.sync(); err != nil {
 		return fmt.Errorf("fleet: %w", err)
 	}
 	var toks []paho.Token
-	for _, a := range acks {
+	for _, a := range d.acks {
 		if t := h.sendAck(ctx, a.agent, a.r, a.outcome, a.reason); t != nil {
 			toks = append(toks, t)
 		}
@@ -105,6 +56,74 @@ func (h *Host) ingest(ctx context.Context, evs []event) error {
 		}
 	}
 	return nil
+}
+
+// decided is what a batch of results comes to once the table judged it.
+type decided struct {
+	acks       []pendingAck
+	entries    []lut.Entry
+	newDevices []lut.Device
+}
+
+// decide judges every result of a batch and journals the outcome (without
+// fsync). A record the journal cannot take ends the batch with an error.
+func (h *Host) decide(evs []event) (decided, error) {
+	var d decided
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ev := range evs {
+		r := ev.msg.(*proto.Result)
+		if r.Run != h.tab.spec.Run {
+			// Another run's result: that host will ack it.
+			continue
+		}
+		v := h.tab.judge(r)
+		switch {
+		case v.outcome == proto.AckDuplicate:
+			h.sum.Dupes++
+			d.acks = append(d.acks, pendingAck{ev.agent, r, v.outcome, v.reason})
+			continue
+		case v.outcome != "":
+			h.log.Warn("result rejected", "agent", ev.agent, "job", r.Job, "reason", v.reason)
+			h.sum.Rejected++
+			d.acks = append(d.acks, pendingAck{ev.agent, r, v.outcome, v.reason})
+			continue
+		case r.Error != "":
+			final := h.tab.fail(v.job, ev.agent, r.Error)
+			h.log.Warn("job failed on an agent", "agent", ev.agent, "job", r.Job, "err", r.Error, "final", final)
+			if err := h.journal.append(record{Event: "fail", Job: r.Job, Agent: ev.agent, Attempt: r.Attempt, Seq: r.Seq, Error: r.Error, Final: final}); err != nil {
+				return d, fmt.Errorf("fleet: %w", err) // unrecorded, so unacked: the agent re-sends
+			}
+			if final {
+				h.bar.Add(1, "failed "+r.Job)
+			}
+			d.acks = append(d.acks, pendingAck{ev.agent, r, proto.AckFailed, ""})
+			continue
+		}
+		es, err := h.entries(ev, r)
+		if err != nil {
+			h.log.Warn("result rejected", "agent", ev.agent, "job", r.Job, "reason", err)
+			h.sum.Rejected++
+			d.acks = append(d.acks, pendingAck{ev.agent, r, proto.AckRejected, err.Error()})
+			continue
+		}
+		a := h.agent(ev.agent)
+		if !a.registered {
+			a.registered = true
+			d.newDevices = append(d.newDevices, lut.Device{ID: ev.agent, Class: h.tab.spec.Class, Description: a.info})
+		}
+		if lat, ok := v.job.latency(r.Attempt, ev.at); ok {
+			h.sum.Latencies = append(h.sum.Latencies, lat)
+		}
+		h.tab.complete(v.job, ev.agent)
+		d.entries = append(d.entries, es...)
+		if err := h.journal.append(record{Event: "done", Job: r.Job, Agent: ev.agent, Attempt: r.Attempt, Seq: r.Seq}); err != nil {
+			return d, fmt.Errorf("fleet: %w", err)
+		}
+		h.bar.Add(1, r.Job+" from "+ev.agent)
+		d.acks = append(d.acks, pendingAck{ev.agent, r, proto.AckStored, ""})
+	}
+	return d, nil
 }
 
 func (h *Host) tabFinished() bool {
@@ -168,7 +187,9 @@ func (h *Host) reconcile() error {
 			}
 			if all && !h.tab.conflicts(j, dev) {
 				h.tab.complete(j, dev)
-				h.journal.append(record{Event: "done", Job: j.ID, Agent: dev, Attempt: j.Attempt})
+				if err := h.journal.append(record{Event: "done", Job: j.ID, Agent: dev, Attempt: j.Attempt}); err != nil {
+					return fmt.Errorf("fleet: reconcile with the store: %w", err)
+				}
 				h.log.Info("job found complete in the store", "job", j.ID, "agent", dev)
 				break
 			}

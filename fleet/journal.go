@@ -173,9 +173,9 @@ func (j *journal) append(r record) error {
 	if err != nil {
 		return fmt.Errorf("job table: %w", err)
 	}
-	j.w.Write(b)
-	if err := j.w.WriteByte('\n'); err != nil {
-		return fmt.Errorf("job table: %w", err)
+	b = append(b, '\n')
+	if _, err := j.w.Write(b); err != nil {
+		return fmt.Errorf("job table: record %s: %w", r.Event, err)
 	}
 	return nil
 }

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"edgenas/fleet/fleettest"
 	"edgenas/fleet"
+	"edgenas/fleet/fleettest"
 )
 
 func loadAgents(n int) []string {

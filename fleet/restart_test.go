@@ -2,10 +2,7 @@ package fleet_test
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -17,49 +14,18 @@ import (
 	"edgenas/fleet/fleettest"
 )
 
-// TestMain lets the test binary double as an agent process, so a test can
-// SIGKILL a real agent mid-job and start it again on the same data dir.
 func TestMain(m *testing.M) {
-	if os.Getenv("EDGENAS_TEST_AGENT") == "1" {
-		os.Exit(agentProcess())
-	}
+	fleettest.AgentMain(func(c *agent.Config) {
+		c.Class, c.Measure, c.Resend = class, fakeMeasure(150*time.Millisecond), 500*time.Millisecond
+	})
 	os.Exit(m.Run())
 }
 
-func agentProcess() int {
-	a, err := agent.New(agent.Config{Broker: os.Getenv("BROKER"), ID: os.Getenv("AGENT_ID"), Class: class,
-		Password: fleettest.AgentPassword, DataDir: os.Getenv("DATA_DIR"), Backend: "ref",
-		Measure: fakeMeasure(150 * time.Millisecond), Heartbeat: 200 * time.Millisecond, Resend: 500 * time.Millisecond})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM)
-	defer stop()
-	if err := a.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
-}
-
-func startAgentProcess(t *testing.T, url, id, dir string) *exec.Cmd {
+// startAgentProcess starts a real agent process (measuring with
+// fakeMeasure) that a test can SIGKILL mid-job and start again.
+func startAgentProcess(t *testing.T, url, id, dir string) *fleettest.AgentProcess {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "EDGENAS_TEST_AGENT=1", "BROKER="+url, "AGENT_ID="+id, "DATA_DIR="+dir)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	return cmd
+	return fleettest.StartAgent(t, fleettest.AgentSpec{Broker: url, ID: id, DataDir: dir})
 }
 
 // TestAgentKilledMidJob: an agent process is SIGKILLed while measuring and
@@ -76,19 +42,14 @@ func TestAgentKilledMidJob(t *testing.T) {
 			sp := spec(syntheticKeys(24), 2, 1)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			done := make(chan error, 1)
-			go func() {
-				_, err := runHost(t, ctx, hostConfig(b.URL(), st, filepath.Join(dir, "lut.db.jobs"), sp))
-				done <- err
-			}()
+			done := startHost(t, ctx, hostConfig(b.URL(), st, filepath.Join(dir, "lut.db.jobs"), sp))
 			// Kill it while it holds an accepted job on disk.
-			waitFor(t, 30*time.Second, "k1 to accept a job", func() bool {
+			fleettest.Eventually(t, 30*time.Second, "k1 to accept a job", func() bool {
 				fs, _ := filepath.Glob(filepath.Join(kdir, "jobs", "*.json"))
 				return len(fs) > 0
 			})
 			time.Sleep(100 * time.Millisecond)
-			k.Process.Signal(syscall.SIGKILL)
-			k.Wait()
+			k.Stop(syscall.SIGKILL)
 			time.Sleep(300 * time.Millisecond)
 			startAgentProcess(t, b.URL(), "k1", kdir)
 			if err := <-done; err != nil {
@@ -107,13 +68,12 @@ func TestAgentSIGTERM(t *testing.T) {
 	conn := proto.ConnConfig{Broker: b.URL(), Username: fleettest.Host.Name, Password: fleettest.Host.Password}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	waitFor(t, 10*time.Second, "k1 online", func() bool {
+	fleettest.Eventually(t, 10*time.Second, "k1 online", func() bool {
 		rows, err := fleetList(ctx, conn)
 		return err == nil && len(rows) == 1 && rows[0].State == proto.StateOnline
 	})
-	k.Process.Signal(syscall.SIGTERM)
 	errc := make(chan error, 1)
-	go func() { errc <- k.Wait() }()
+	go func() { errc <- k.Stop(syscall.SIGTERM) }()
 	select {
 	case err := <-errc:
 		if err != nil {
@@ -134,21 +94,12 @@ func TestHostRestart(t *testing.T) {
 	for _, kind := range fleettest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
 			ids := []string{"a1", "a2", "a3"}
-			b := fleettest.Start(t, kind, fleettest.Options{Agents: ids})
-			dir := t.TempDir()
-			for _, id := range ids {
-				startAgent(t, b.URL(), id, filepath.Join(dir, id), fakeMeasure(30*time.Millisecond))
-			}
-			st := openStore(t, dir)
+			b, dir, st := fakeFleet(t, kind, ids, 30*time.Millisecond)
 			sp := spec(syntheticKeys(60), 2, 1)
 			journal := filepath.Join(dir, "lut.db.jobs")
 			ctx1, cancel1 := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() {
-				_, err := runHost(t, ctx1, hostConfig(b.URL(), st, journal, sp))
-				done <- err
-			}()
-			waitFor(t, 30*time.Second, "a third of the entries", func() bool { return entryCount(t, st) >= 20 })
+			done := startHost(t, ctx1, hostConfig(b.URL(), st, journal, sp))
+			fleettest.Eventually(t, 30*time.Second, "a third of the entries", func() bool { return entryCount(t, st) >= 20 })
 			cancel1()
 			if err := <-done; err == nil || !strings.Contains(err.Error(), "stopped") {
 				t.Fatalf("first host: %v, want a stopped error", err)

@@ -10,14 +10,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"edgenas/agent"
 	"edgenas/agent/proto"
-	"edgenas/internal/signing"
 	"edgenas/fleet/fleettest"
+	"edgenas/internal/signing"
 )
 
 // deployStatus is the part of `deploy --json` / `deploy status --json` the
@@ -115,19 +114,9 @@ func TestDeployUsageErrors(t *testing.T) {
 // until the returned stop is called (or the test ends).
 func runAgent(t *testing.T, broker string, pub []byte, id, class, dataDir string) (*agent.Agent, func()) {
 	t.Helper()
-	a, err := agent.New(agent.Config{Broker: broker, ID: id, Class: class, Password: fleettest.AgentPassword,
+	return fleettest.RunAgent(t, agent.Config{Broker: broker, ID: id, Class: class, Password: fleettest.AgentPassword,
 		DataDir: dataDir, Backend: "ref", Version: "test", Trust: pub,
 		Heartbeat: 500 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); a.Run(ctx) }()
-	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop)
-	return a, stop
 }
 
 // waitAgents waits until `fleet list` shows every id in the wanted state.
@@ -293,16 +282,7 @@ func TestDeployResume(t *testing.T) {
 			"--timeout", "30s", "--json"})
 	}()
 	// Interrupt once the deploy is out.
-	waitFor := func(what string, ok func() bool) {
-		deadline := time.Now().Add(15 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	waitFor("the deploy to be sent", func() bool {
+	fleettest.Eventually(t, 15*time.Second, "the deploy to be sent", func() bool {
 		code, o, _ := runCLI(t, "deploy", "status", "--state", state, "--json")
 		return code == 0 && strings.Contains(o, `"state": "sent"`)
 	})

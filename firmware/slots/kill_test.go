@@ -8,6 +8,7 @@ import (
 
 	"edgenas/agent/proto"
 	"edgenas/firmware/slots"
+	"edgenas/fleet/fleettest"
 )
 
 // TestSIGKILLDuringUpdate kills the supervisor and its agent (SIGKILL) at
@@ -18,10 +19,7 @@ func TestSIGKILLDuringUpdate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs agents")
 	}
-	bin, err := os.ReadFile(agentBin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, bin := agentBinary(t)
 	cases := []struct {
 		name string
 		// at blocks until the moment to kill.
@@ -30,10 +28,10 @@ func TestSIGKILLDuringUpdate(t *testing.T) {
 		{"downloading", func(r *rig) { r.wait(2, proto.InstallDownloading, 60*time.Second) }},
 		{"staged", func(r *rig) { r.wait(2, proto.InstallChecking, 60*time.Second) }},
 		{"on trial", func(r *rig) {
-			waitFile(t, func() bool { st := r.state(); return st.Trial != nil && st.Trial.Outcome == "" })
+			fleettest.Eventually(t, 60*time.Second, "the update to go on trial", func() bool { st := r.state(); return st.Trial != nil && st.Trial.Outcome == "" })
 		}},
 		{"marked good", func(r *rig) {
-			waitFile(t, func() bool { _, err := os.Stat(filepath.Join(r.data, slots.Dir, "good")); return err == nil })
+			fleettest.Eventually(t, 60*time.Second, "the new agent to be marked good", func() bool { _, err := os.Stat(filepath.Join(r.data, slots.Dir, "good")); return err == nil })
 		}},
 	}
 	for _, c := range cases {
@@ -63,16 +61,5 @@ func TestSIGKILLDuringUpdate(t *testing.T) {
 				t.Fatalf("current slot: %v", err)
 			}
 		})
-	}
-}
-
-func waitFile(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out waiting for the update to reach the kill point")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

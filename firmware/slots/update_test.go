@@ -18,10 +18,7 @@ func TestUpdates(t *testing.T) {
 		t.Skip("runs agents")
 	}
 	r := newRig(t)
-	bin, err := os.ReadFile(agentBin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, bin := agentBinary(t)
 	r.supervise(4 * time.Second)
 	marker := filepath.Join(r.data, slots.AgentDir, "identity-marker")
 

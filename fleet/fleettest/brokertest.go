@@ -1,6 +1,3 @@
-// Package fleettest starts MQTT brokers for tests: the embedded one, or
-// Debian's mosquitto on a free loopback port with a generated config. Both
-// can be stopped and restarted on the same port mid-test.
 package fleettest
 
 import (
@@ -43,7 +40,9 @@ type Options struct {
 	Anonymous bool
 }
 
-// Broker is a running test broker.
+// Broker is a running test broker: the embedded one, or Debian's mosquitto
+// on a free loopback port with a generated config. Both can be stopped and
+// restarted on the same port mid-test.
 type Broker struct {
 	Kind string
 	addr string
@@ -147,13 +146,10 @@ func (b *Broker) start() error {
 	case Embedded:
 		var err error
 		// The port may linger briefly after a close; retry the bind.
-		for i := 0; i < 50; i++ {
+		poll(5*time.Second, func() bool {
 			b.emb, err = broker.Start(broker.Config{Addr: b.addr, Users: []broker.User{Host}, AgentPassword: AgentPassword})
-			if err == nil {
-				return nil
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return err == nil
+		})
 		return err
 	case Mosquitto:
 		cmd := exec.Command(b.cmd.Path, "-c", b.conf)
@@ -162,12 +158,15 @@ func (b *Broker) start() error {
 			return fmt.Errorf("start mosquitto: %w", err)
 		}
 		b.cmd = cmd
-		for i := 0; i < 100; i++ {
-			if c, err := net.DialTimeout("tcp", b.addr, time.Second); err == nil {
+		listening := poll(5*time.Second, func() bool {
+			c, err := net.DialTimeout("tcp", b.addr, time.Second)
+			if err == nil {
 				c.Close()
-				return nil
 			}
-			time.Sleep(50 * time.Millisecond)
+			return err == nil
+		})
+		if listening {
+			return nil
 		}
 		log, _ := os.ReadFile(b.logf.Name())
 		return fmt.Errorf("mosquitto did not listen on %s: %s", b.addr, log)

@@ -1,4 +1,4 @@
-package rollout
+package rollout_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"edgenas/agent/proto"
 	"edgenas/fleet/fleettest"
+	"edgenas/fleet/rollout"
 )
 
 // TestConnOverBroker: Conn learns agents from retained info/status, its
@@ -35,7 +36,7 @@ func TestConnOverBroker(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			c, err := Dial(ctx, proto.ConnConfig{Broker: b.URL(), Username: fleettest.Host.Name, Password: fleettest.Host.Password}, nil)
+			c, err := rollout.Dial(ctx, proto.ConnConfig{Broker: b.URL(), Username: fleettest.Host.Name, Password: fleettest.Host.Password}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -44,7 +45,7 @@ func TestConnOverBroker(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(agents) != 1 || agents[0] != (Agent{ID: "dev1", Class: "pi", State: proto.StateOnline, AgentVersion: "1.2"}) {
+			if len(agents) != 1 || agents[0] != (rollout.Agent{ID: "dev1", Class: "pi", State: proto.StateOnline, AgentVersion: "1.2"}) {
 				t.Fatalf("agents %+v", agents)
 			}
 

@@ -84,9 +84,6 @@ func TestPersonDetectPlacement(t *testing.T) {
 // get its own class, close to the scores Arm NN's independent reader gives.
 func TestPersonDetect(t *testing.T) {
 	m := loadPersonDetect(t)
-	if !refAvailable(m) {
-		t.Skip("needs the reference kernels for AVERAGE_POOL_2D and SOFTMAX")
-	}
 	cases := []struct {
 		image string
 		want  [2]int8 // [no person, person]

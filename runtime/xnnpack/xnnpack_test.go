@@ -138,16 +138,3 @@ func distinct(b []byte) int {
 	}
 	return len(seen)
 }
-
-// refAvailable reports whether the reference kernels can run every
-// operator of m that XNNPACK rejects.
-func refAvailable(m *tflite.Model) bool {
-	for i := range m.Operators {
-		if probe(m, i) != nil {
-			if _, err := newRefKernel(m, i); err != nil {
-				return false
-			}
-		}
-	}
-	return true
-}
