@@ -17,11 +17,12 @@ func benchCommand() *command {
 	var opts profiler.BenchOptions
 	var perOp, asJSON bool
 	var seed uint64
+	var importFile string
 	return &command{
 		name:    "bench",
 		summary: "time a .tflite model like TFLite's benchmark_model (count, min, max, mean, std, p50, p90 in us)",
-		usage:   "--backend xnnpack|ref [--threads N] [--warmup-runs N] [--runs N] [--min-secs S] [--per-op] [--json] m.tflite",
-		example: "edgenas bench --backend xnnpack --threads 1 --runs 100 --per-op model.tflite",
+		usage:   "--backend xnnpack|ref [--threads N] [--warmup-runs N] [--runs N] [--min-secs S] [--per-op] [--json] m.tflite | --import benchmark_model.log [--json]",
+		example: "edgenas bench --backend xnnpack --threads 1 --runs 100 --per-op model.tflite\nedgenas bench --import pixel6-nnapi.log --json",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&backend, "backend", "xnnpack", "backend: xnnpack or ref")
 			fs.IntVar(&threads, "threads", 1, "worker threads")
@@ -33,8 +34,12 @@ func benchCommand() *command {
 			fs.BoolVar(&perOp, "per-op", false, "print the per-operator table (which node ran where)")
 			fs.Uint64Var(&seed, "seed", 0, "seed of the random input")
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
+			fs.StringVar(&importFile, "import", "", "read a saved TFLite benchmark_model output (stderr) instead of timing a model")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
+			if importFile != "" {
+				return benchImport(e, importFile, args, asJSON)
+			}
 			if len(args) != 1 {
 				return usagef("bench takes one model file, got %d arguments", len(args))
 			}
