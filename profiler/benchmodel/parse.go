@@ -26,7 +26,7 @@ const (
 )
 
 var (
-	paramRe       = regexp.MustCompile(`^([A-Za-z#][^:\[\]]*): \[(.*)\]$`)
+	paramRe       = regexp.MustCompile(`^([A-Za-z#][^:\[\]]*?) ?: \[(.*)\]$`)
 	replacingRe   = regexp.MustCompile(`Replacing (\d+)(?: out of (\d+))? node\(s\) with delegate \(([^)]*)\) node, yielding (\d+) partitions`)
 	appliedRe     = regexp.MustCompile(`^Explicitly applied (\S+) delegate, and the model graph will be (completely|partially) executed by the delegate(?: w/ (\d+) delegate kernels)?`)
 	notAppliedRe  = regexp.MustCompile(`^Though (\S+) delegate is explicitly applied, the model graph will not be executed by the delegate`)
