@@ -9,6 +9,9 @@ import (
 	"edgenas/profiler"
 )
 
+// Backend is the --backend name that selects benchmark_model for timing.
+const Backend = "benchmark-model"
+
 // Delegate kinds accepted by --delegate. External delegates are written
 // "external:LIB" with the path of the delegate library.
 const (
@@ -19,7 +22,7 @@ const (
 	DelegateHexagon  = "hexagon"
 	externalPrefix   = "external:"
 	modeUnknown      = "unknown"
-	backendNameStart = "benchmark-model-"
+	backendNameStart = Backend + "-"
 )
 
 // toolNames are how benchmark_model names each delegate: in "Explicitly

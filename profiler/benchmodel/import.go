@@ -9,10 +9,10 @@ import (
 	"edgenas/profiler"
 )
 
-// Import is a benchmark_model transcript turned into an edgenas bench
-// result: what `edgenas bench --import` prints for runs made by hand on
-// devices edgenas cannot reach.
-type Import struct {
+// Report is a benchmark_model run as an edgenas bench result: what
+// `edgenas bench --backend benchmark-model` prints, and `edgenas bench
+// --import` for transcripts saved by hand on devices edgenas cannot reach.
+type Report struct {
 	Graph   string `json:"model"`
 	Backend string `json:"backend"`
 	Threads int    `json:"threads,omitempty"`
@@ -32,7 +32,7 @@ type Import struct {
 
 // ImportTranscript reads a saved transcript. A failed run, or one whose
 // delegate did not take the graph, is an error naming the delegate.
-func ImportTranscript(rd io.Reader) (*Import, error) {
+func ImportTranscript(rd io.Reader) (*Report, error) {
 	r, err := Parse(rd)
 	if err != nil {
 		return nil, err
@@ -45,11 +45,16 @@ func ImportTranscript(rd io.Reader) (*Import, error) {
 	if err != nil {
 		return nil, err
 	}
+	return NewReport(r, d, info)
+}
+
+// NewReport builds the report of a successful run on delegate d.
+func NewReport(r *Result, d string, info *profiler.DelegateInfo) (*Report, error) {
 	timed := r.TimedRuns()
 	if timed == nil {
 		return nil, &RunError{Reason: "no timing of the regular runs in the output"}
 	}
-	in := &Import{Graph: r.Graph(), Backend: BackendName(d), Threads: r.Threads(), Delegate: info,
+	in := &Report{Graph: r.Graph(), Backend: BackendName(d), Threads: r.Threads(), Delegate: info,
 		Inference: TimingStats(timed), Memory: r.Memory, Tool: r}
 	if r.Warmup != nil {
 		w := TimingStats(r.Warmup)
@@ -111,7 +116,7 @@ func DescribeDelegation(d *profiler.DelegateInfo) string {
 
 // WriteText prints the import the way edgenas bench prints its own runs,
 // with the delegation stated and the op table when there is one.
-func (in *Import) WriteText(w io.Writer) error {
+func (in *Report) WriteText(w io.Writer) error {
 	s := in.Inference
 	graph := in.Graph
 	if graph == "" {
