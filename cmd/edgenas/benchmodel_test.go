@@ -7,9 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"edgenas/agent"
 	"edgenas/internal/refdata"
 	"edgenas/lut"
 	"edgenas/profiler"
+	"edgenas/profiler/benchmodel"
 	"edgenas/profiler/benchmodel/replaytest"
 	"edgenas/space"
 	"edgenas/tflite"
@@ -110,5 +112,47 @@ func TestBenchBenchmarkModel(t *testing.T) {
 	code, _, stderr = runCLI(t, "bench", "--backend", "ref", "--delegate", "nnapi", model)
 	if code != 2 || !strings.Contains(stderr, "need --backend benchmark-model") {
 		t.Errorf("--delegate with ref: exit %d stderr %q; want a usage error", code, stderr)
+	}
+}
+
+// TestAgentToolBackend: agent --backend benchmark-model --delegate gpu
+// measures with the tool and keeps a built-in backend for deployed models.
+func TestAgentToolBackend(t *testing.T) {
+	tests := []struct {
+		name     string
+		backend  string
+		delegate string
+		wantTool bool
+		wantErr  string
+	}{
+		{name: "tool", backend: "benchmark-model", delegate: "gpu", wantTool: true},
+		{name: "own backend", backend: "ref"},
+		{name: "delegate without the tool", backend: "ref", delegate: "gpu", wantErr: "need --backend benchmark-model"},
+		{name: "unknown delegate", backend: "benchmark-model", delegate: "tpu", wantErr: `unknown delegate "tpu"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := agent.Config{Backend: tc.backend}
+			bm := benchModelFlags{o: benchmodel.Options{Binary: "/data/local/tmp/benchmark_model", Delegate: tc.delegate}}
+			if tc.delegate == "" {
+				bm.o.Binary = ""
+			}
+			err := agentToolBackend(&cfg, &bm)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (cfg.BenchmarkModel != nil) != tc.wantTool || cfg.Backend == "benchmark-model" {
+				t.Errorf("config backend %s tool %+v", cfg.Backend, cfg.BenchmarkModel)
+			}
+			if tc.wantTool && cfg.BenchmarkModel.Delegate != tc.delegate {
+				t.Errorf("delegate %s, want %s", cfg.BenchmarkModel.Delegate, tc.delegate)
+			}
+		})
 	}
 }
