@@ -23,18 +23,10 @@ func ProfilerMeasure(backend string) (MeasureFunc, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context, job *proto.Job, progress func(done, total int)) ([]profiler.LayerResult, error) {
-		layers, err := jobLayers(job)
-		if err != nil {
-			return nil, err
-		}
-		var out []profiler.LayerResult
-		err = profiler.ProfileLayers(ctx, profiler.LayerJob{Layers: layers, Backend: be, Threads: job.Threads,
-			Protocol: job.Protocol.Profiler(),
-			Sink:     func(r []profiler.LayerResult) error { out = append(out, r...); return nil },
-			Progress: func(done, total int, _ string) { progress(done, total) }})
-		return out, err
-	}, nil
+	return layerMeasure(func(ctx context.Context, lj profiler.LayerJob) error {
+		lj.Backend = be
+		return profiler.ProfileLayers(ctx, lj)
+	}), nil
 }
 
 // BenchmarkModelMeasure measures with TFLite's benchmark_model (the
@@ -47,18 +39,25 @@ func BenchmarkModelMeasure(o benchmodel.Options) (MeasureFunc, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	return layerMeasure(func(ctx context.Context, lj profiler.LayerJob) error {
+		return benchmodel.ProfileLayers(ctx, o, lj)
+	}), nil
+}
+
+// layerMeasure turns a layer profiler into a MeasureFunc: the job's keys,
+// threads and protocol in, its results collected.
+func layerMeasure(profile func(context.Context, profiler.LayerJob) error) MeasureFunc {
 	return func(ctx context.Context, job *proto.Job, progress func(done, total int)) ([]profiler.LayerResult, error) {
 		layers, err := jobLayers(job)
 		if err != nil {
 			return nil, err
 		}
 		var out []profiler.LayerResult
-		err = benchmodel.ProfileLayers(ctx, o, profiler.LayerJob{Layers: layers, Threads: job.Threads,
-			Protocol: job.Protocol.Profiler(),
+		err = profile(ctx, profiler.LayerJob{Layers: layers, Threads: job.Threads, Protocol: job.Protocol.Profiler(),
 			Sink:     func(r []profiler.LayerResult) error { out = append(out, r...); return nil },
 			Progress: func(done, total int, _ string) { progress(done, total) }})
 		return out, err
-	}, nil
+	}
 }
 
 // jobLayers parses a job's keys into the layers to measure.

@@ -38,10 +38,11 @@ func TestFleetBenchmarkModel(t *testing.T) {
 		{name: "failed delegation", transcript: "07-nnapi-pixel6-failed-efficientdet-lite0-int8.txt",
 			wantErr: "NNAPI delegate: NN API returned error ANEURALNETWORKS_OP_FAILED"},
 	}
+	kit := replaytest.New(t)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := refdata.Path(t, filepath.Join("benchmark_model", tc.transcript))
-			bin, calls := replaytest.Install(t, replaytest.Replay{Transcript: tr,
+			bin, calls := kit.Install(t, replaytest.Replay{Transcript: tr,
 				Require: map[string]string{"use_nnapi": "true", "nnapi_accelerator_name": "google-edgetpu", "num_threads": "1"}})
 			b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{Agents: []string{"phone1"}})
 			dir := t.TempDir()

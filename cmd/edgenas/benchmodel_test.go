@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	"edgenas/profiler/benchmodel"
 	"edgenas/profiler/benchmodel/replaytest"
 	"edgenas/space"
-	"edgenas/tflite"
 )
 
 // These tests run a replay of a recorded Pixel 6 NNAPI transcript in place
@@ -74,18 +72,7 @@ func TestProfileBenchmarkModel(t *testing.T) {
 // the tool; a failed delegation exits non-zero naming the delegate; tool
 // settings without the tool are refused.
 func TestBenchBenchmarkModel(t *testing.T) {
-	m, err := profiler.LayerModel(space.MustLookup("spnas-fmnist").UniqueKeys()[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := tflite.Write(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(t.TempDir(), "m.tflite")
-	if err := os.WriteFile(model, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	model := replaytest.Model(t)
 	bin, _ := pixel6Replay(t, map[string]string{"use_nnapi": "true", "num_threads": "4", "num_runs": "50"})
 	code, stdout, stderr := runCLI(t, "bench", "--backend", "benchmark-model", "--benchmark-model", bin, "--delegate", "nnapi",
 		"--threads", "4", "--json", model)

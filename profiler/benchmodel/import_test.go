@@ -90,6 +90,8 @@ func TestDelegationRefused(t *testing.T) {
 			text: "STARTING!\nGPU acceleration is unsupported on this platform.\n" + cpuRun},
 		{name: "hexagon libraries missing", delegate: DelegateHexagon, want: "Hexagon delegate: not applied",
 			text: "STARTING!\nCould not create Hexagon delegate: platform may not support delegate or required libraries are missing\n" + cpuRun},
+		{name: "nnapi flags on a non-Android build", delegate: DelegateNNAPI, want: "Unconsumed cmdline flags: --use_nnapi=true",
+			text: "STARTING!\nUnconsumed cmdline flags: --use_nnapi=true\n" + cpuRun},
 		{name: "cpu but xnnpack took nodes", delegate: DelegateCPU, want: "CPU delegate: builtin kernels asked for",
 			text: "STARTING!\nReplacing 3 out of 3 node(s) with delegate (TfLiteXNNPackDelegate) node, yielding 1 partitions.\n" + cpuRun},
 	}

@@ -37,7 +37,7 @@ var (
 	gpuSplitRe    = regexp.MustCompile(`^(\d+) operations will run on the GPU, and the remaining (\d+) operations? will run on the CPU`)
 	hexagonRe     = regexp.MustCompile(`^Hexagon delegate: (\d+) nodes delegated out of (\d+) nodes with (\d+) partitions`)
 	failedApplyRe = regexp.MustCompile(`^Failed to apply (\S+) delegate`)
-	unsupportedRe = regexp.MustCompile(`^(\S+) acceleration is unsupported on this platform|^Could not create (\S+) delegate|^(\S+) Delegate is not supported`)
+	unsupportedRe = regexp.MustCompile(`^(\S+) acceleration is unsupported on this platform|^Could not create (\S+) delegate|^(\S+) Delegate is not supported|^Unconsumed cmdline flags`)
 	modelSizeRe   = regexp.MustCompile(`^The input model file size \(MB\): (\S+)$`)
 	initSessRe    = regexp.MustCompile(`^Initialized session in (\S+?)ms\.?$`)
 	summaryRe     = regexp.MustCompile(`^(?:Average )?[Ii]nference timings in us: (.*)$`)
@@ -323,30 +323,40 @@ func parseMemory(kind, init, overall string, prev *Memory) (*Memory, error) {
 	return m, nil
 }
 
+// eachPair calls set with the key and value of every item "KEY<sep>VALUE".
+func eachPair(what string, items []string, sep string, set func(k, v string) error) error {
+	for _, item := range items {
+		k, v, ok := strings.Cut(item, sep)
+		if !ok {
+			return fmt.Errorf("%s item %q has no value", what, item)
+		}
+		if err := set(k, v); err != nil {
+			return fmt.Errorf("%s %s: %w", what, k, err)
+		}
+	}
+	return nil
+}
+
 // parseSummary reads "Init: I, First inference: F, Warmup (avg): W,
 // Inference (avg): A" and the older "Warmup: W, Init: I, Inference: A".
 func parseSummary(s string) (*Summary, error) {
 	var out Summary
 	seen := false
-	for _, part := range strings.Split(s, ", ") {
-		k, v, ok := strings.Cut(part, ": ")
-		if !ok {
-			return nil, fmt.Errorf("summary item %q has no value", part)
-		}
+	fields := map[string]*float64{"Init": &out.InitUs, "First inference": &out.FirstUs, "Warmup (avg)": &out.WarmupAvgUs,
+		"Warmup": &out.WarmupAvgUs, "Inference (avg)": &out.AvgUs, "Inference": &out.AvgUs}
+	err := eachPair("summary", strings.Split(s, ", "), ": ", func(k, v string) error {
 		f, err := parseNum(v)
 		if err != nil {
-			return nil, fmt.Errorf("summary %s: %w", k, err)
+			return err
 		}
-		switch k {
-		case "Init":
-			out.InitUs = f
-		case "First inference":
-			out.FirstUs = f
-		case "Warmup (avg)", "Warmup":
-			out.WarmupAvgUs = f
-		case "Inference (avg)", "Inference":
-			out.AvgUs, seen = f, true
+		if dst, ok := fields[k]; ok {
+			*dst = f
+			seen = seen || dst == &out.AvgUs
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if !seen {
 		return nil, fmt.Errorf("summary %q has no inference average", s)
@@ -363,43 +373,29 @@ func parseCounts(s string) (*Timing, error) {
 	if strings.Contains(s, "(all same)") {
 		s, t.AllSame = strings.ReplaceAll(s, "(all same)", ""), true
 	}
-	for _, tok := range strings.Fields(s) {
-		k, v, ok := strings.Cut(tok, "=")
-		if !ok {
-			return nil, fmt.Errorf("timing item %q is not key=value", tok)
-		}
+	fields := map[string]*float64{"first": &t.First, "curr": &t.Curr, "min": &t.Min, "max": &t.Max, "avg": &t.Avg,
+		"std": &t.Std, "p5": &t.P5, "median": &t.Median, "p95": &t.P95}
+	err := eachPair("timing", strings.Fields(s), "=", func(k, v string) error {
 		if k == "count" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
-				return nil, fmt.Errorf("timing count %q is not a count", v)
+				return fmt.Errorf("%q is not a count", v)
 			}
 			t.Count, hasCount = n, true
-			continue
+			return nil
 		}
 		f, err := parseNum(v)
 		if err != nil {
-			return nil, fmt.Errorf("timing %s: %w", k, err)
+			return err
 		}
-		switch k {
-		case "first":
-			t.First = f
-		case "curr":
-			t.Curr = f
-		case "min":
-			t.Min = f
-		case "max":
-			t.Max = f
-		case "avg":
-			t.Avg = f
-		case "std":
-			t.Std = f
-		case "p5":
-			t.P5, t.HasPercentiles = f, true
-		case "median":
-			t.Median, t.HasPercentiles = f, true
-		case "p95":
-			t.P95, t.HasPercentiles = f, true
+		if dst, ok := fields[k]; ok {
+			*dst = f
+			t.HasPercentiles = t.HasPercentiles || k == "p5" || k == "median" || k == "p95"
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if !hasCount {
 		return nil, fmt.Errorf("timing line %q has no count", clip(s))

@@ -3,7 +3,6 @@ package benchmodel
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"edgenas/profiler"
 	"edgenas/profiler/benchmodel/replaytest"
 	"edgenas/space"
-	"edgenas/tflite"
 )
 
 // The tests below run a replay of a recorded transcript, not the real
@@ -23,29 +21,9 @@ func transcriptPath(t *testing.T, name string) string {
 	return refdata.Path(t, filepath.Join("benchmark_model", name))
 }
 
-// tinyModel writes a real microbenchmark .tflite (the replay checks the magic).
-func tinyModel(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	var got string
-	l := space.MustLookup("spnas-fmnist").UniqueKeys()[0]
-	m, err := profiler.LayerModel(l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := tflite.Write(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = filepath.Join(dir, "m.tflite")
-	if err := os.WriteFile(got, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return got
-}
-
 func TestRunReplay(t *testing.T) {
-	model := tinyModel(t)
+	model := replaytest.Model(t)
+	kit := replaytest.New(t)
 	tests := []struct {
 		name       string
 		transcript string
@@ -80,7 +58,7 @@ func TestRunReplay(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			bin, calls := replaytest.Install(t, replaytest.Replay{Transcript: transcriptPath(t, tc.transcript), Require: tc.require})
+			bin, calls := kit.Install(t, replaytest.Replay{Transcript: transcriptPath(t, tc.transcript), Require: tc.require})
 			tc.opts.Binary = bin
 			res, info, err := Run(context.Background(), tc.opts, model, 1, Runs{WarmupRuns: 5, Runs: 50})
 			if tc.wantErr != "" {
@@ -107,7 +85,7 @@ func TestRunReplay(t *testing.T) {
 }
 
 func TestRunErrors(t *testing.T) {
-	model := tinyModel(t)
+	model := replaytest.Model(t)
 	t.Setenv(EnvBinary, "")
 	tests := []struct {
 		name string
