@@ -43,6 +43,7 @@ var (
 	summaryRe     = regexp.MustCompile(`^(?:Average )?[Ii]nference timings in us: (.*)$`)
 	memDeltaRe    = regexp.MustCompile(`^Memory footprint delta from the start of the tool \(MB\): init=(\S+) overall=(\S+)$`)
 	memPeakRe     = regexp.MustCompile(`^Peak memory footprint \(MB\): init=(\S+) overall=(\S+)$`)
+	subgraphRe    = regexp.MustCompile(`^Subgraph \(index: \d+\) (?:profile|summary):$`)
 	memPeriodicRe = regexp.MustCompile(`^Overall peak memory footprint \(MB\) via periodic monitoring: (\S+)$`)
 )
 
@@ -85,7 +86,8 @@ func Parse(r io.Reader) (*Result, error) {
 
 type parser struct {
 	res        *Result
-	phase      int // "Running benchmark for at least" lines seen
+	section    *Profile // the profiling section being read
+	phase      int      // "Running benchmark for at least" lines seen
 	tables     tableState
 	rows       int
 	recognized bool
@@ -103,23 +105,37 @@ func (p *parser) line(raw string) error {
 	}
 	// Profiling sections start on a line of their own and run until the next
 	// section or the next non-table line.
-	switch strings.TrimSpace(line) {
-	case "Profiling Info for Benchmark Initialization:":
+	switch trimmed := strings.TrimSpace(line); {
+	case trimmed == "Profiling Info for Benchmark Initialization:":
 		p.res.InitProfile = &Profile{}
-		p.tables = tableState{prof: p.res.InitProfile}
+		p.section, p.tables = p.res.InitProfile, tableState{prof: p.res.InitProfile}
 		p.recognized = true
 		return nil
-	case "Operator-wise Profiling Info for Regular Benchmark Runs:":
+	case trimmed == "Operator-wise Profiling Info for Regular Benchmark Runs:":
 		p.res.RunProfile = &Profile{}
-		p.tables = tableState{prof: p.res.RunProfile}
+		p.section, p.tables = p.res.RunProfile, tableState{prof: p.res.RunProfile}
 		p.recognized = true
+		return nil
+	case p.section != nil && trimmed == "Primary graph profile:":
+		p.tables = tableState{prof: p.section}
+		return nil
+	case p.section != nil && trimmed == "Delegate internal:":
+		p.section.DelegateInternal = &Profile{}
+		p.tables = tableState{prof: p.section.DelegateInternal}
+		return nil
+	case p.section != nil && subgraphRe.MatchString(trimmed):
+		sub := &Profile{}
+		if len(p.section.Subgraphs) < maxNotes {
+			p.section.Subgraphs = append(p.section.Subgraphs, sub)
+		}
+		p.tables = tableState{prof: sub}
 		return nil
 	}
 	if p.tables.prof == nil && rulerRe.MatchString(line) {
 		// A CSV file written by --profiling_output_csv_file of a build that
 		// does not repeat the section titles: its tables are the regular runs'.
 		p.res.RunProfile = &Profile{}
-		p.tables = tableState{prof: p.res.RunProfile}
+		p.section, p.tables = p.res.RunProfile, tableState{prof: p.res.RunProfile}
 		p.recognized = true
 	}
 	before := p.tables.prof.rows()

@@ -316,19 +316,7 @@ func expandTabs(s string) string {
 // their %, commas in node names written as tabs). The figures are transcript
 // 02's rows, re-typed in that layout: no real CSV file is in the shared data.
 func TestParseCSV(t *testing.T) {
-	csv := "Operator-wise Profiling Info for Regular Benchmark Runs:\n" +
-		"============================== Run Order ==============================\n" +
-		"node type, first, avg_ms, %, cdf%, mem KB, times called, name\n" +
-		"QUANTIZE, 0.199, 0.203, 1.328%, 1.328%, 0, 1, [tfl.quantize]:0\n" +
-		"Convolution (NHWC, QC8) DWConv, 0.428, 0.051, 4.317%, 8.304%, 0, 13, Delegate/Convolution (NHWC\t QC8) DWConv:1\n" +
-		"\n" +
-		"Number of nodes executed: 2\n" +
-		"============================== Summary by node type ==============================\n" +
-		"node type, count, avg_ms, avg %, cdf %, mem KB, times called\n" +
-		"Convolution (NHWC, QC8) GEMM, 62, 5.236, 34.361%, 34.361%, 0, 101\n" +
-		"\n" +
-		"Timings (microseconds): count=64 first=15808 curr=14892 min=14470 max=17363 avg=15309.2 std=542\n"
-	r, err := Parse(strings.NewReader(csv))
+	r, err := Parse(strings.NewReader(csvProfile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,6 +331,46 @@ func TestParseCSV(t *testing.T) {
 	}
 	if err := r.Err(); err != nil {
 		t.Errorf("Err() = %v", err)
+	}
+}
+
+// csvProfile is in the layout of --profiling_output_csv_file; see TestParseCSV.
+const csvProfile = "Operator-wise Profiling Info for Regular Benchmark Runs:\n" +
+	"============================== Run Order ==============================\n" +
+	"node type, first, avg_ms, %, cdf%, mem KB, times called, name\n" +
+	"QUANTIZE, 0.199, 0.203, 1.328%, 1.328%, 0, 1, [tfl.quantize]:0\n" +
+	"Convolution (NHWC, QC8) DWConv, 0.428, 0.051, 4.317%, 8.304%, 0, 13, Delegate/Convolution (NHWC\t QC8) DWConv:1\n" +
+	"\n" +
+	"Number of nodes executed: 2\n" +
+	"============================== Summary by node type ==============================\n" +
+	"node type, count, avg_ms, avg %, cdf %, mem KB, times called\n" +
+	"Convolution (NHWC, QC8) GEMM, 62, 5.236, 34.361%, 34.361%, 0, 101\n" +
+	"\n" +
+	"Timings (microseconds): count=64 first=15808 curr=14892 min=14470 max=17363 avg=15309.2 std=542\n"
+
+// TestParseSubgraphs: a model with several subgraphs, and a delegate that
+// reports its own operators, print their tables under their own headings
+// (ProfileSummaryDefaultFormatter); they stay out of the primary graph's.
+func TestParseSubgraphs(t *testing.T) {
+	ruler := func(name string) string {
+		return "============================== " + name + " ==============================\n"
+	}
+	head := "\t[node type]\t[first]\t[avg ms]\t[%]\t[cdf%]\t[mem KB]\t[times called]\t[Name]\n"
+	row := func(typ, name string) string {
+		return "\t" + typ + "\t0.100\t0.200\t50.000%\t100.000%\t0.000\t1\t" + name + "\n"
+	}
+	text := "Operator-wise Profiling Info for Regular Benchmark Runs:\nPrimary graph profile:\n" +
+		ruler("Run Order") + head + row("WHILE", "[loop]:0") + "\n" +
+		"Subgraph (index: 1) profile:\n" + ruler("Run Order") + head + row("ADD", "[body]:0") + row("LESS", "[cond]:1") + "\n" +
+		"Delegate internal: \n" + ruler("Run Order") + head + row("Add (ND, QS8)", "Delegate/Add (ND, QS8):0") + "\n"
+	r, err := Parse(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := r.RunProfile
+	if p == nil || len(p.RunOrder) != 1 || len(p.Subgraphs) != 1 || len(p.Subgraphs[0].RunOrder) != 2 ||
+		p.DelegateInternal == nil || len(p.DelegateInternal.RunOrder) != 1 || p.DelegateInternal.RunOrder[0].Type != "Add (ND, QS8)" {
+		t.Fatalf("profile %+v", p)
 	}
 }
 

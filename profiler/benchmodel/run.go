@@ -248,6 +248,11 @@ func Run(ctx context.Context, o Options, graph string, threads int, r Runs) (*Re
 	if runErr != nil {
 		return res, nil, fmt.Errorf("%s (delegate %s): benchmark_model %v; last output: %s", graph, o.Delegate, runErr, tail(out.buf.String()))
 	}
+	if r.CSVFile != "" {
+		if err := readProfileCSV(res, r.CSVFile); err != nil {
+			return res, nil, fmt.Errorf("%s: %w", graph, err)
+		}
+	}
 	info, err := res.Delegation(o.Delegate, o.DelegateFlags())
 	if err != nil {
 		return res, nil, fmt.Errorf("%s: %w", graph, err)
@@ -256,6 +261,30 @@ func Run(ctx context.Context, o Options, graph string, threads int, r Runs) (*Re
 		return res, nil, fmt.Errorf("%s: benchmark_model printed no timing of the regular runs", graph)
 	}
 	return res, info, nil
+}
+
+// readProfileCSV reads the --profiling_output_csv_file the tool wrote (it
+// then prints the op profile there instead of in its output) into res.
+func readProfileCSV(res *Result, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("op profile CSV: %w", err)
+	}
+	defer f.Close()
+	csv, err := Parse(f)
+	if err != nil {
+		return fmt.Errorf("op profile CSV %s: %w", path, err)
+	}
+	if csv.RunProfile == nil {
+		return fmt.Errorf("op profile CSV %s has no profile of the regular runs", path)
+	}
+	if res.RunProfile == nil {
+		res.RunProfile = csv.RunProfile
+	}
+	if res.InitProfile == nil {
+		res.InitProfile = csv.InitProfile
+	}
+	return nil
 }
 
 func exitStatus(err error) string {

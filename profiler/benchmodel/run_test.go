@@ -3,6 +3,7 @@ package benchmodel
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -117,6 +118,34 @@ func TestRunErrors(t *testing.T) {
 	_, _, err := Run(context.Background(), Options{Binary: bin, Delegate: DelegateHexagon}, model, 1, Runs{})
 	if !errors.As(err, &re) || re.Delegate != "Hexagon" {
 		t.Errorf("hexagon on an NNAPI transcript: %v, want a RunError naming Hexagon", err)
+	}
+}
+
+// TestRunProfileCSV: with --profiling_output_csv_file the tool writes the op
+// profile to the file; Run reads it from there.
+func TestRunProfileCSV(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "recorded.csv")
+	if err := os.WriteFile(src, []byte(csvProfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "profile.csv")
+	bin, _ := replaytest.Install(t, replaytest.Replay{Transcript: transcriptPath(t, transcripts[5]), CSV: src,
+		Require: map[string]string{"enable_op_profiling": "true", "profiling_output_csv_file": out}})
+	res, info, err := Run(context.Background(), Options{Binary: bin}, replaytest.Model(t), 4, Runs{CSVFile: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RunProfile == nil || len(res.RunProfile.RunOrder) != 2 || info.Mode != ModePartial || info.Partitions != 26 {
+		t.Errorf("profile %+v delegate %+v", res.RunProfile, info)
+	}
+	if err := os.Remove(out); err != nil {
+		t.Fatal(err)
+	}
+	bad, _ := replaytest.Install(t, replaytest.Replay{Transcript: transcriptPath(t, transcripts[5])})
+	if _, _, err := Run(context.Background(), Options{Binary: bad}, replaytest.Model(t), 4, Runs{CSVFile: out}); err == nil ||
+		!strings.Contains(err.Error(), "op profile CSV") {
+		t.Errorf("no CSV written: error %v", err)
 	}
 }
 

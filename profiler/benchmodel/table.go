@@ -43,6 +43,11 @@ type Profile struct {
 	NodesObserved int       `json:"nodes_observed,omitempty"`
 	// Timings is the profiler's "Timings (microseconds): count=..." line.
 	Timings *Timing `json:"timings,omitempty"`
+	// Subgraphs are the tables of the model's other subgraphs ("Subgraph
+	// (index: N) profile:"); DelegateInternal those of the operators inside
+	// a delegate ("Delegate internal:"), when the tool prints them.
+	Subgraphs        []*Profile `json:"subgraphs,omitempty"`
+	DelegateInternal *Profile   `json:"delegate_internal,omitempty"`
 }
 
 // Table names as the tool prints them between the ===== rulers.
