@@ -113,6 +113,16 @@ func (e Entry) Validate() error {
 	return nil
 }
 
+// Delegation says how the entry's TFLite delegate took the graph
+// ("nnapi, partial, 62 of 64 nodes in 3 partitions"), or "-" for entries not
+// timed through a delegate.
+func (e Entry) Delegation() string {
+	if e.Conditions.Delegate == nil {
+		return "-"
+	}
+	return benchmodel.DescribeDelegation(e.Conditions.Delegate)
+}
+
 // validDelegate: an entry timed by TFLite's benchmark_model must say which
 // delegate ran it, and that delegate must be the one its backend names, so
 // a table labelled NNAPI never holds CPU timings.

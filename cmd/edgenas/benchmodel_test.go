@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,6 +62,11 @@ func TestProfileBenchmarkModel(t *testing.T) {
 			d.Partitions != 3 || d.Options["nnapi_accelerator_name"] != "google-edgetpu" || e.Stats.P50 != 1354 {
 			t.Fatalf("entry %s: backend %s delegate %+v p50 %g", e.Key, e.Backend, d, e.Stats.P50)
 		}
+	}
+	code, stdout, stderr = runCLI(t, "lut", "show", "--lut", out, "--backend", "benchmark-model-nnapi", "--entries")
+	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("%d entries were only partly delegated", keys)) ||
+		!strings.Contains(stdout, "nnapi, partial, 62 of 64 nodes in 3 partitions") {
+		t.Errorf("lut show: exit %d\n%s%s", code, stdout, stderr)
 	}
 	before := len(calls())
 	if code, _, stderr := runCLI(t, args...); code != 0 || len(calls()) != before {
