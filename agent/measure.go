@@ -39,6 +39,9 @@ func BenchmarkModelMeasure(o benchmodel.Options) (MeasureFunc, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	if err := o.CheckBinary(); err != nil {
+		return nil, err
+	}
 	return layerMeasure(func(ctx context.Context, lj profiler.LayerJob) error {
 		return benchmodel.ProfileLayers(ctx, o, lj)
 	}), nil

@@ -47,6 +47,9 @@ func (b *benchModelFlags) options(backend string, threads int) (*benchmodel.Opti
 	if err := o.Validate(); err != nil {
 		return nil, usagef("%v", err)
 	}
+	if err := o.CheckBinary(); err != nil {
+		return nil, usagef("%v", err)
+	}
 	return &o, nil
 }
 

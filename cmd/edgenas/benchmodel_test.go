@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -116,19 +117,24 @@ func TestAgentToolBackend(t *testing.T) {
 		backend  string
 		delegate string
 		wantTool bool
+		missing  bool
 		wantErr  string
 	}{
 		{name: "tool", backend: "benchmark-model", delegate: "gpu", wantTool: true},
 		{name: "own backend", backend: "ref"},
 		{name: "delegate without the tool", backend: "ref", delegate: "gpu", wantErr: "need --backend benchmark-model"},
 		{name: "unknown delegate", backend: "benchmark-model", delegate: "tpu", wantErr: `unknown delegate "tpu"`},
+		{name: "missing binary", backend: "benchmark-model", delegate: "nnapi", missing: true, wantErr: "benchmark_model binary"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := agent.Config{Backend: tc.backend}
-			bm := benchModelFlags{o: benchmodel.Options{Binary: "/data/local/tmp/benchmark_model", Delegate: tc.delegate}}
+			bm := benchModelFlags{o: benchmodel.Options{Binary: os.Args[0], Delegate: tc.delegate}} // any executable
 			if tc.delegate == "" {
 				bm.o.Binary = ""
+			}
+			if tc.missing {
+				bm.o.Binary = filepath.Join(t.TempDir(), "benchmark_model")
 			}
 			err := agentToolBackend(&cfg, &bm)
 			if tc.wantErr != "" {

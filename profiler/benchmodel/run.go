@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"os/exec"
 	"strconv"
@@ -41,7 +42,7 @@ type Options struct {
 	ExternalOptions string
 	// Threads is --num_threads (0: the job's or 1).
 	Threads int
-	// CPUs pins the tool with `taskset -c LIST` when not empty.
+	// CPUs pins the tool with taskset when not empty.
 	CPUs []int
 	// Taskset is the taskset binary ("" means taskset on PATH).
 	Taskset string
@@ -107,6 +108,15 @@ func (o Options) Validate() error {
 		if c < 0 || c > 4095 {
 			return fmt.Errorf("CPU %d out of range", c)
 		}
+	}
+	return nil
+}
+
+// CheckBinary reports a benchmark_model binary that is missing or not
+// executable, so a daemon fails at start rather than on its first job.
+func (o Options) CheckBinary() error {
+	if _, err := exec.LookPath(o.Binary); err != nil {
+		return fmt.Errorf("benchmark_model binary: %w", err)
 	}
 	return nil
 }
@@ -189,15 +199,22 @@ func (o Options) Args(graph string, threads int, r Runs) []string {
 }
 
 // command builds the process: benchmark_model, under taskset when pinned.
+// The CPUs go as a hexadecimal mask ("f0" for CPUs 4-7), the one form both
+// util-linux's taskset and Android's toybox taskset (which has no -c) take.
 func (o Options) command(ctx context.Context, args []string) *exec.Cmd {
 	if len(o.CPUs) == 0 {
 		return exec.CommandContext(ctx, o.Binary, args...)
 	}
-	list := make([]string, len(o.CPUs))
-	for i, c := range o.CPUs {
-		list[i] = strconv.Itoa(c)
+	return exec.CommandContext(ctx, o.Taskset, append([]string{CPUMask(o.CPUs), o.Binary}, args...)...)
+}
+
+// CPUMask is taskset's hexadecimal mask of a CPU list.
+func CPUMask(cpus []int) string {
+	var m big.Int
+	for _, c := range cpus {
+		m.SetBit(&m, c, 1)
 	}
-	return exec.CommandContext(ctx, o.Taskset, append([]string{"-c", strings.Join(list, ","), o.Binary}, args...)...)
+	return m.Text(16)
 }
 
 // limitedBuffer keeps at most MaxBytes of output and notes what it dropped.

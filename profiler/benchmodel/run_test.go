@@ -85,6 +85,23 @@ func TestRunReplay(t *testing.T) {
 	}
 }
 
+func TestCPUMask(t *testing.T) {
+	tests := []struct {
+		cpus []int
+		want string
+	}{
+		{cpus: []int{0}, want: "1"},
+		{cpus: []int{4, 5, 6, 7}, want: "f0"},
+		{cpus: []int{1, 3}, want: "a"},
+		{cpus: []int{64}, want: "10000000000000000"},
+	}
+	for _, tc := range tests {
+		if got := CPUMask(tc.cpus); got != tc.want {
+			t.Errorf("CPUMask(%v) = %s, want %s", tc.cpus, got, tc.want)
+		}
+	}
+}
+
 func TestRunErrors(t *testing.T) {
 	model := replaytest.Model(t)
 	t.Setenv(EnvBinary, "")
