@@ -357,7 +357,6 @@ func eachPair(what string, items []string, sep string, set func(k, v string) err
 // Inference (avg): A" and the older "Warmup: W, Init: I, Inference: A".
 func parseSummary(s string) (*Summary, error) {
 	var out Summary
-	seen := false
 	fields := map[string]*float64{"Init": &out.InitUs, "First inference": &out.FirstUs, "Warmup (avg)": &out.WarmupAvgUs,
 		"Warmup": &out.WarmupAvgUs, "Inference (avg)": &out.AvgUs, "Inference": &out.AvgUs}
 	err := eachPair("summary", strings.Split(s, ", "), ": ", func(k, v string) error {
@@ -367,16 +366,14 @@ func parseSummary(s string) (*Summary, error) {
 		}
 		if dst, ok := fields[k]; ok {
 			*dst = f
-			seen = seen || dst == &out.AvgUs
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if !seen {
-		return nil, fmt.Errorf("summary %q has no inference average", s)
-	}
+	// Pre-2.0 builds print "Warmup: W, Init: I, no stats: X": no inference
+	// average (AvgUs stays 0); the timings are in the count lines.
 	return &out, nil
 }
 

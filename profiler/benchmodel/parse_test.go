@@ -390,6 +390,9 @@ func TestParseFailures(t *testing.T) {
 		{name: "bad number", text: "STARTING!\nRunning benchmark for at least 1 iterations\ncount=3 first=1x2\n", parseErr: "line 3"},
 		{name: "nan", text: "STARTING!\ncount=3 first=1 min=nan\n", parseErr: "not a finite number"},
 		{name: "cut short", text: "STARTING!\nGraph: [m.tflite]\n", runErr: "no inference timings"},
+		{name: "pre-2.0 summary", text: "STARTING!\nRunning benchmark for at least 1 iterations\ncount=1 curr=900\n\n" +
+			"Running benchmark for at least 5 iterations\ncount=5 first=800 curr=800 min=790 max=820 avg=801 std=9\n\n" +
+			"Average inference timings in us: Warmup: 900, Init: 38467, no stats: 801\n"},
 		{name: "old layout failure", text: "STARTING!\nFailed to apply GPU delegate.\nBenchmarking failed.\n",
 			runErr: "GPU delegate: Failed to apply GPU delegate.", delegate: "GPU"},
 		{name: "full delegation refused", text: "INFO: STARTING!\nERROR: Disallowed CPU fallback detected.\nERROR: Benchmarking failed.\n",
