@@ -3,8 +3,11 @@ package benchmodel
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
+
+	"edgenas/profiler"
 )
 
 // TestImportTranscripts: every successful transcript becomes a bench result
@@ -107,4 +110,55 @@ func TestDelegationRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDelegationCounts: delegations read from the lines each delegate prints
+// (no real Hexagon transcript was found; these lines are the delegate's
+// documented formats).
+func TestDelegationCounts(t *testing.T) {
+	run := "Running benchmark for at least 1 iterations\ncount=2 curr=10(all same)\n\n" +
+		"Running benchmark for at least 5 iterations\ncount=5 curr=10(all same)\n"
+	tests := []struct {
+		name     string
+		delegate string
+		text     string
+		want     profiler.DelegateInfo
+	}{
+		{name: "hexagon partial", delegate: DelegateHexagon,
+			text: "INFO: STARTING!\nINFO: Hexagon delegate: 60 nodes delegated out of 64 nodes with 2 partitions.\n" + prefixAll(run),
+			want: profiler.DelegateInfo{Name: DelegateHexagon, Mode: ModePartial, Nodes: 60, TotalNodes: 64, Partitions: 2}},
+		{name: "nnapi complete via replacing line", delegate: DelegateNNAPI,
+			text: "STARTING!\nReplacing 31 out of 31 node(s) with delegate (TfLiteNnapiDelegate) node, yielding 1 partitions.\n" + run,
+			want: profiler.DelegateInfo{Name: DelegateNNAPI, Mode: ModeComplete, Nodes: 31, TotalNodes: 31, Partitions: 1}},
+		{name: "gpu with its own split", delegate: DelegateGPU,
+			text: "STARTING!\nCreated TensorFlow Lite delegate for GPU.\n" +
+				"Replacing 29 out of 31 node(s) with delegate (TfLiteGpuDelegateV2) node, yielding 2 partitions.\n" +
+				"29 operations will run on the GPU, and the remaining 2 operations will run on the CPU.\nCreated 1 GPU delegate kernels.\n" + run,
+			want: profiler.DelegateInfo{Name: DelegateGPU, Mode: ModePartial, Nodes: 29, TotalNodes: 31, Partitions: 2, Kernels: 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Parse(strings.NewReader(tc.text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := r.Delegation(tc.delegate, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(*got, tc.want) {
+				t.Errorf("delegation %+v, want %+v", *got, tc.want)
+			}
+		})
+	}
+}
+
+func prefixAll(s string) string {
+	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = "INFO: " + l
+		}
+	}
+	return strings.Join(lines, "\n") + "\n"
 }
