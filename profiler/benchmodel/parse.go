@@ -132,8 +132,8 @@ func (p *parser) line(raw string) error {
 		return nil
 	}
 	if p.tables.prof == nil && rulerRe.MatchString(line) {
-		// A CSV file written by --profiling_output_csv_file of a build that
-		// does not repeat the section titles: its tables are the regular runs'.
+		// Tables with no section title before them (a profile cut down to
+		// its tables) are taken as the regular runs'.
 		p.res.RunProfile = &Profile{}
 		p.section, p.tables = p.res.RunProfile, tableState{prof: p.res.RunProfile}
 		p.recognized = true
