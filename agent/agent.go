@@ -15,42 +15,8 @@ import (
 	"edgenas/agent/install"
 	"edgenas/agent/proto"
 	"edgenas/profiler"
-	"edgenas/runtime/backends"
-	"edgenas/space"
+	"edgenas/profiler/benchmodel"
 )
-
-// MeasureFunc measures a job's keys and returns one result per key, in any
-// order. progress reports keys done so far. The default runs the profiler on
-// a real backend; tests inject cheap ones.
-type MeasureFunc func(ctx context.Context, job *proto.Job, progress func(done, total int)) ([]profiler.LayerResult, error)
-
-// ProfilerMeasure measures with profiler.ProfileLayers on the named backend,
-// using the job's threads and protocol.
-func ProfilerMeasure(backend string) (MeasureFunc, error) {
-	be, err := backends.Lookup(backend)
-	if err != nil {
-		return nil, err
-	}
-	return func(ctx context.Context, job *proto.Job, progress func(done, total int)) ([]profiler.LayerResult, error) {
-		layers := make([]space.Layer, len(job.Keys))
-		for i, k := range job.Keys {
-			l, err := space.ParseKey(k)
-			if err != nil {
-				return nil, fmt.Errorf("key %d: %w", i, err)
-			}
-			if l.Kind == space.KindSkip {
-				return nil, fmt.Errorf("key %d: skip layers are not measured", i)
-			}
-			layers[i] = l
-		}
-		var out []profiler.LayerResult
-		err := profiler.ProfileLayers(ctx, profiler.LayerJob{Layers: layers, Backend: be, Threads: job.Threads,
-			Protocol: job.Protocol.Profiler(),
-			Sink:     func(r []profiler.LayerResult) error { out = append(out, r...); return nil },
-			Progress: func(done, total int, _ string) { progress(done, total) }})
-		return out, err
-	}, nil
-}
 
 // Config configures an agent.
 type Config struct {
@@ -65,6 +31,10 @@ type Config struct {
 	DataDir string
 	// Backend is the backend name reported and, with Measure nil, used.
 	Backend string
+	// BenchmarkModel, when set, measures jobs with TFLite's benchmark_model
+	// (BenchmarkModelMeasure) and reports benchmodel.BackendName of its
+	// delegate; Backend then only runs deployed models' health checks.
+	BenchmarkModel *benchmodel.Options
 	// Measure overrides how jobs are measured (nil: ProfilerMeasure(Backend)).
 	Measure MeasureFunc
 	// Heartbeat is how often the status is re-published (default 2 s).
@@ -99,6 +69,10 @@ type Agent struct {
 	// statusNow asks the heartbeat for a status before its next tick, so
 	// every status goes out from Run's goroutines, on Run's ctx.
 	statusNow chan struct{}
+
+	// measureBackend is the backend jobs are measured on (reported in
+	// info and results).
+	measureBackend string
 
 	installs  *install.Manager
 	models    *install.Models
@@ -140,6 +114,18 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Backend == "" {
 		cfg.Backend = "ref"
 	}
+	measureBackend := cfg.Backend
+	if bm := cfg.BenchmarkModel; bm != nil {
+		o := bm.WithDefaults()
+		measureBackend = benchmodel.BackendName(o.Delegate)
+		if cfg.Measure == nil {
+			m, err := BenchmarkModelMeasure(o)
+			if err != nil {
+				return nil, fmt.Errorf("agent: benchmark_model: %w", err)
+			}
+			cfg.Measure = m
+		}
+	}
 	if cfg.Measure == nil {
 		m, err := ProfilerMeasure(cfg.Backend)
 		if err != nil {
@@ -160,7 +146,7 @@ func New(cfg Config) (*Agent, error) {
 		log.Warn(w)
 	}
 	a := &Agent{cfg: cfg, log: log, store: st, kick: make(chan struct{}, 1), work: make(chan struct{}, 1),
-		statusNow: make(chan struct{}, 1)}
+		statusNow: make(chan struct{}, 1), measureBackend: measureBackend}
 	jobs, warnings, err := st.loadJobs()
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
@@ -200,6 +186,10 @@ func (a *Agent) setupInstalls() error {
 	a.installs, a.models = m, models
 	return nil
 }
+
+// Backend is the backend jobs are measured on, as reported in info and
+// results (benchmodel.BackendName of the delegate with BenchmarkModel).
+func (a *Agent) Backend() string { return a.measureBackend }
 
 // Models is the agent's model store (DATA/models).
 func (a *Agent) Models() *install.Models { return a.models }
@@ -293,7 +283,7 @@ func (a *Agent) describe(ctx context.Context) proto.Info {
 		in.Agent, in.Class = a.cfg.ID, a.cfg.Class
 		return in
 	}
-	return Describe(ctx, a.cfg.ID, a.cfg.Class, a.cfg.Backend, a.cfg.Version)
+	return Describe(ctx, a.cfg.ID, a.cfg.Class, a.measureBackend, a.cfg.Version)
 }
 
 // status is the current state as a message.
@@ -454,7 +444,7 @@ func (a *Agent) runJob(ctx context.Context, job *proto.Job) error {
 		return ctx.Err() // shutting down: the job file stays for the next start
 	}
 	r := &proto.Result{Agent: a.cfg.ID, Class: a.cfg.Class, Job: job.ID, Attempt: job.Attempt, Run: job.Run,
-		Backend: a.cfg.Backend, Started: started, Finished: time.Now().UTC()}
+		Backend: a.measureBackend, Started: started, Finished: time.Now().UTC()}
 	if err == nil {
 		err = checkCoverage(job, res)
 	}

@@ -19,6 +19,7 @@ import (
 	"unicode"
 
 	"edgenas/profiler"
+	"edgenas/profiler/benchmodel"
 )
 
 // Entry is one latency-table row: the statistics of one layer key measured on
@@ -100,11 +101,50 @@ func (e Entry) Validate() error {
 	if s.P50 <= 0 {
 		return fmt.Errorf("entry %s: p50 %g must be positive", e.Key, s.P50)
 	}
+	if err := e.validDelegate(); err != nil {
+		return err
+	}
 	// Imported entries have only a mean, so the order check applies only
 	// where a distribution was recorded.
 	if s.Max > 0 && !(s.Min <= s.P10 && s.P10 <= s.P50 && s.P50 <= s.P90 && s.P90 <= s.Max) {
 		return fmt.Errorf("entry %s: statistics out of order (min %g p10 %g p50 %g p90 %g max %g)",
 			e.Key, s.Min, s.P10, s.P50, s.P90, s.Max)
+	}
+	return nil
+}
+
+// Delegation says how the entry's TFLite delegate took the graph
+// ("nnapi, partial, 62 of 64 nodes in 3 partitions"), or "-" for entries not
+// timed through a delegate.
+func (e Entry) Delegation() string {
+	if e.Conditions.Delegate == nil {
+		return "-"
+	}
+	return benchmodel.DescribeDelegation(e.Conditions.Delegate)
+}
+
+// validDelegate: an entry timed by TFLite's benchmark_model must say which
+// delegate ran it, and that delegate must be the one its backend names, so
+// a table labelled NNAPI never holds CPU timings.
+func (e Entry) validDelegate() error {
+	d := e.Conditions.Delegate
+	backend := strings.TrimSuffix(e.Backend, "-emulated")
+	if !strings.HasPrefix(backend, benchmodel.Backend+"-") {
+		if d != nil {
+			return fmt.Errorf("entry %s: backend %s is not benchmark_model's but records delegate %s", e.Key, e.Backend, d.Name)
+		}
+		return nil
+	}
+	if d == nil {
+		return fmt.Errorf("entry %s: backend %s records no delegate", e.Key, e.Backend)
+	}
+	if want := benchmodel.BackendName(d.Name); want != backend {
+		return fmt.Errorf("entry %s: backend %s but delegate %s (backend %s)", e.Key, e.Backend, d.Name, want)
+	}
+	switch d.Mode {
+	case benchmodel.ModeComplete, benchmodel.ModePartial, "unknown":
+	default:
+		return fmt.Errorf("entry %s: delegate %s mode %q (want complete, partial or unknown)", e.Key, d.Name, d.Mode)
 	}
 	return nil
 }

@@ -40,6 +40,9 @@ type Conditions struct {
 	// Emulated is true when the CPU is emulated (qemu user mode): the numbers
 	// are not the device's and must not enter a latency table with real ones.
 	Emulated bool `json:"emulated,omitempty"`
+	// Delegate is set when an external tool (benchmark_model) measured with
+	// a TFLite delegate: which one, its options and how much it took.
+	Delegate *DelegateInfo `json:"delegate,omitempty"`
 }
 
 // Suspect reports whether the measurement should be retried.

@@ -17,23 +17,25 @@ func agentCommand() *command {
 	var cfg agent.Config
 	var verbose bool
 	var trust string
+	var bm benchModelFlags
 	return &command{
 		name:    "agent",
 		summary: "run the device daemon: announce the device, measure jobs from the fleet host, return results, install deployed models",
-		usage:   "--broker tcp://HOST:PORT --id NAME [--class CLASS] [--data-dir DIR] [--backend xnnpack|ref] [--trust host.pub] (password from EDGENAS_AGENT_PASSWORD)",
+		usage:   "--broker tcp://HOST:PORT --id NAME [--class CLASS] [--data-dir DIR] [--backend xnnpack|ref|benchmark-model [--delegate D]] [--trust host.pub] (password from EDGENAS_AGENT_PASSWORD)",
 		example: "EDGENAS_AGENT_PASSWORD=a edgenas agent --broker tcp://192.168.1.10:1883 --id pixel7-01 --class pixel7 --backend xnnpack --trust ~/.edgenas/host.pub",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&cfg.Broker, "broker", "", "broker URL, tcp://HOST:PORT")
 			fs.StringVar(&cfg.ID, "id", "", "agent id (also the broker user name)")
 			fs.StringVar(&cfg.Class, "class", "default", "device class (devices of one class share a LUT)")
 			fs.StringVar(&cfg.DataDir, "data-dir", "", "state directory (default ~/.edgenas/agent-ID)")
-			fs.StringVar(&cfg.Backend, "backend", "xnnpack", "backend: xnnpack or ref")
+			fs.StringVar(&cfg.Backend, "backend", "xnnpack", "backend: xnnpack, ref or benchmark-model (TFLite's tool, with --delegate)")
 			fs.StringVar(&cfg.Username, "user", "", "broker user name (default: the id)")
 			fs.StringVar(&cfg.Password, "password", os.Getenv("EDGENAS_AGENT_PASSWORD"), "broker password (default $EDGENAS_AGENT_PASSWORD)")
 			fs.DurationVar(&cfg.Heartbeat, "heartbeat", 2*time.Second, "status interval")
 			fs.DurationVar(&cfg.Resend, "resend", 5*time.Second, "re-send interval of unacknowledged results")
 			fs.StringVar(&trust, "trust", "", "host public key (host.pub from `edgenas keys init`); without it every deploy is refused")
 			fs.BoolVar(&verbose, "v", false, "log every job and install")
+			bm.register(fs)
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 0 {
@@ -41,6 +43,9 @@ func agentCommand() *command {
 			}
 			if cfg.Broker == "" || cfg.ID == "" {
 				return usagef("agent needs --broker and --id")
+			}
+			if err := agentToolBackend(&cfg, &bm); err != nil {
+				return err
 			}
 			if cfg.DataDir == "" {
 				home, err := os.UserHomeDir()
@@ -71,7 +76,7 @@ func agentCommand() *command {
 			if err != nil {
 				return usagef("%v", err)
 			}
-			fmt.Fprintf(e.stderr, "agent %s (class %s, backend %s) -> %s, state in %s\n", cfg.ID, cfg.Class, cfg.Backend, cfg.Broker, cfg.DataDir)
+			fmt.Fprintf(e.stderr, "agent %s (class %s, backend %s) -> %s, state in %s\n", cfg.ID, cfg.Class, a.Backend(), cfg.Broker, cfg.DataDir)
 			if cfg.Trust != nil {
 				fmt.Fprintf(e.stderr, "deploys signed by %s are accepted; models in %s\n", signing.KeyID(cfg.Trust), a.Models().Root())
 			} else {

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"edgenas/profiler"
+	"edgenas/profiler/benchmodel"
 	"edgenas/tflite"
 )
 
@@ -17,13 +18,15 @@ func benchCommand() *command {
 	var opts profiler.BenchOptions
 	var perOp, asJSON bool
 	var seed uint64
+	var importFile string
+	var bm benchModelFlags
 	return &command{
 		name:    "bench",
 		summary: "time a .tflite model like TFLite's benchmark_model (count, min, max, mean, std, p50, p90 in us)",
-		usage:   "--backend xnnpack|ref [--threads N] [--warmup-runs N] [--runs N] [--min-secs S] [--per-op] [--json] m.tflite",
-		example: "edgenas bench --backend xnnpack --threads 1 --runs 100 --per-op model.tflite",
+		usage:   "--backend xnnpack|ref|benchmark-model [--delegate D] [--threads N] [--warmup-runs N] [--runs N] [--min-secs S] [--per-op] [--json] m.tflite | --import benchmark_model.log [--json]",
+		example: "edgenas bench --backend xnnpack --threads 1 --runs 100 --per-op model.tflite\nedgenas bench --backend benchmark-model --benchmark-model /data/local/tmp/benchmark_model --delegate nnapi model.tflite\nedgenas bench --import pixel6-nnapi.log --json",
 		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&backend, "backend", "xnnpack", "backend: xnnpack or ref")
+			fs.StringVar(&backend, "backend", "xnnpack", "backend: xnnpack, ref or benchmark-model (TFLite's tool)")
 			fs.IntVar(&threads, "threads", 1, threadsUsage())
 			fs.IntVar(&opts.WarmupRuns, "warmup-runs", 1, "minimum warm-up runs")
 			fs.Float64Var(&opts.WarmupMinSecs, "warmup-min-secs", 0.5, "minimum warm-up seconds")
@@ -33,10 +36,26 @@ func benchCommand() *command {
 			fs.BoolVar(&perOp, "per-op", false, "print the per-operator table (which node ran where)")
 			fs.Uint64Var(&seed, "seed", 0, "seed of the random input")
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
+			fs.StringVar(&importFile, "import", "", "read a saved TFLite benchmark_model output (stderr) instead of timing a model")
+			bm.register(fs)
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
+			if importFile != "" {
+				return benchImport(e, importFile, args, asJSON)
+			}
 			if len(args) != 1 {
 				return usagef("bench takes one model file, got %d arguments", len(args))
+			}
+			if err := checkThreads(threads); err != nil {
+				return err
+			}
+			tool, err := bm.options(backend, threads)
+			if err != nil {
+				return err
+			}
+			if tool != nil {
+				return benchWithTool(ctx, e, *tool, args[0], benchmodel.Runs{WarmupRuns: opts.WarmupRuns, WarmupMinSecs: opts.WarmupMinSecs,
+					Runs: opts.Runs, MinSecs: opts.MinSecs, MaxSecs: opts.MaxSecs, OpProfiling: perOp}, asJSON)
 			}
 			it, err := loadModel(ctx, args[0], backend, threads)
 			if err != nil {

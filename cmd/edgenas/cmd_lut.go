@@ -107,7 +107,7 @@ func lutShowCommand() *command {
 				return lut.WriteJSON(e.stdout, es)
 			}
 			var cvs []float64
-			unstable, imported := 0, 0
+			unstable, imported, partial := 0, 0, 0
 			for _, en := range es {
 				cvs = append(cvs, en.Stats.CV)
 				if en.Unstable {
@@ -115,6 +115,9 @@ func lutShowCommand() *command {
 				}
 				if en.Imported() {
 					imported++
+				}
+				if en.Conditions.Delegate.Partial() {
+					partial++
 				}
 			}
 			sort.Float64s(cvs)
@@ -124,11 +127,14 @@ func lutShowCommand() *command {
 			}
 			fmt.Fprintf(e.stdout, "%s: device %s, backend %s, %d thread(s): %d entries (%d imported, %d unstable), median CV %.2f%%\n",
 				tf.store, dev, tf.backend, tf.threads, len(es), imported, unstable, 100*med)
+			if partial > 0 {
+				fmt.Fprintf(e.stdout, "%d entries were only partly delegated: their times include CPU fallback (see DELEGATE with --entries)\n", partial)
+			}
 			if entries {
 				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "P50 MS\tCV %\tN\tKEY")
+				fmt.Fprintln(tw, "P50 MS\tCV %\tN\tKEY\tDELEGATE")
 				for _, en := range es {
-					fmt.Fprintf(tw, "%.4f\t%.2f\t%d\t%s\n", en.Millis(), 100*en.Stats.CV, en.Stats.Count, en.Key)
+					fmt.Fprintf(tw, "%.4f\t%.2f\t%d\t%s\t%s\n", en.Millis(), 100*en.Stats.CV, en.Stats.Count, en.Key, en.Delegation())
 				}
 				tw.Flush()
 			}

@@ -13,7 +13,6 @@ import (
 	"edgenas/internal/progress"
 	"edgenas/lut"
 	"edgenas/profiler"
-	"edgenas/runtime/backends"
 	"edgenas/space"
 )
 
@@ -30,7 +29,7 @@ type profileFlags struct {
 }
 
 func (p *profileFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&p.backend, "backend", "xnnpack", "backend: xnnpack or ref")
+	fs.StringVar(&p.backend, "backend", "xnnpack", "backend: xnnpack, ref or benchmark-model (TFLite's tool, with --delegate)")
 	fs.IntVar(&p.threads, "threads", 1, threadsUsage())
 	fs.StringVar(&p.device, "device", "", "device id for the table (default: this host's name)")
 	p.registerProtocol(fs)
@@ -109,11 +108,12 @@ func profileCommand() *command {
 	var pf profileFlags
 	var spaceName, out, class string
 	var force, asJSON bool
+	var bm benchModelFlags
 	return &command{
 		name:    "profile",
 		summary: "measure every latency-table key of a space on this machine into a LUT (resumable)",
-		usage:   "--space S --backend B [--threads N] [--device NAME] --out lut.db [--force] [--json]",
-		example: "edgenas profile --space spnas-imagenet --backend xnnpack --threads 1 --out lut.db",
+		usage:   "--space S --backend xnnpack|ref|benchmark-model [--delegate D] [--threads N] [--device NAME] --out lut.db [--force] [--json]",
+		example: "edgenas profile --space spnas-imagenet --backend xnnpack --threads 1 --out lut.db\nedgenas profile --space spnas-fmnist --backend benchmark-model --benchmark-model ./benchmark_model --delegate nnapi --nnapi-accelerator google-edgetpu --out lut.db",
 		flags: func(fs *flag.FlagSet) {
 			pf.register(fs)
 			fs.StringVar(&spaceName, "space", "spnas-fmnist", "search space")
@@ -121,6 +121,7 @@ func profileCommand() *command {
 			fs.StringVar(&class, "class", "local", "device class recorded for this device")
 			fs.BoolVar(&force, "force", false, "re-measure keys already in the table")
 			fs.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+			bm.register(fs)
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 0 {
@@ -134,9 +135,9 @@ func profileCommand() *command {
 			if err != nil {
 				return err
 			}
-			b, err := backends.Lookup(pf.backend)
+			measure, backend, err := layerMeasurer(pf.backend, pf.threads, &bm)
 			if err != nil {
-				return usagef("%v", err)
+				return err
 			}
 			st, err := lut.Open(out)
 			if err != nil {
@@ -144,29 +145,29 @@ func profileCommand() *command {
 			}
 			defer st.Close()
 			dev := pf.deviceID()
-			desc, _ := json.Marshal(agent.Describe(ctx, dev, class, pf.backend, buildVersion().Version))
+			desc, _ := json.Marshal(agent.Describe(ctx, dev, class, backend, buildVersion().Version))
 			if err := st.PutDevice(lut.Device{ID: dev, Class: class, Description: desc}); err != nil {
 				return err
 			}
 			all := s.UniqueKeys()
-			todo, err := keysToMeasure(st, dev, pf.backend, pf.threads, all, force)
+			todo, err := keysToMeasure(st, dev, backend, pf.threads, all, force)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stderr, "profile %s on %s/%s/%d threads: %d keys, %d to measure, %d already in %s\n",
-				s.Name, dev, pf.backend, pf.threads, len(all), len(todo), len(all)-len(todo), out)
+				s.Name, dev, backend, pf.threads, len(all), len(todo), len(all)-len(todo), out)
 			start := time.Now()
 			bar := progress.New(e.stderr, "profile", len(todo))
 			ver := buildVersion().Version
-			err = profiler.ProfileLayers(ctx, profiler.LayerJob{
-				Layers: todo, Backend: b, Threads: pf.threads, Protocol: proto,
+			err = measure(ctx, profiler.LayerJob{
+				Layers: todo, Threads: pf.threads, Protocol: proto,
 				Sink:     storeSink(st, dev, ver),
 				Progress: func(done, total int, last string) { bar.Add(done-bar.Done(), last) },
 			})
 			if err != nil {
 				return fmt.Errorf("profile %s (completed groups are saved; rerun to resume): %w", s.Name, err)
 			}
-			tab, err := st.View(dev, pf.backend, pf.threads)
+			tab, err := st.View(dev, backend, pf.threads)
 			if err != nil {
 				return err
 			}
