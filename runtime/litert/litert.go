@@ -23,6 +23,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"edgenas/internal/refdata"
 )
 
 //go:embed shim.cjs
@@ -79,7 +81,7 @@ func Find() (*Runtime, error) {
 	}
 	dir := os.Getenv("EDGENAS_LITERT_DIR")
 	if dir == "" {
-		root, err := moduleRoot()
+		root, err := refdata.ModuleRoot()
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrNotInstalled, err)
 		}
@@ -90,24 +92,6 @@ func Find() (*Runtime, error) {
 		return nil, fmt.Errorf("%w: %v", ErrNotInstalled, err)
 	}
 	return &Runtime{Node: node, WasmDir: wasm}, nil
-}
-
-// moduleRoot is the nearest directory above the working directory with a go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // Run runs one model on one input set with a located runtime.
