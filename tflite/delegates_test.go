@@ -25,9 +25,22 @@ func refused(reports []tflite.DelegateReport) map[string]map[string]string {
 	return out
 }
 
-// TestCheckDelegates runs the delegate check on real models and on models
-// edgenas writes, and checks every delegate's count and refusals.
-func TestCheckDelegates(t *testing.T) {
+// delegateCase is one model of TestCheckDelegates and what each delegate
+// should make of it.
+type delegateCase struct {
+	name  string
+	model func(t *testing.T) *tflite.Model
+	api   int
+	// taken is the operators each delegate takes, in XNNPACK, NNAPI, GPU,
+	// Hexagon order (all zero: not checked); refuse lists operator ->
+	// reason fragment per delegate, and no other operator may be refused.
+	taken  [4]int
+	refuse map[string]map[string]string
+}
+
+// delegateCases are person_detect, the shared-data MobileNetV2 and models
+// edgenas writes.
+func delegateCases() []delegateCase {
 	read := func(name string) func(t *testing.T) *tflite.Model {
 		return func(t *testing.T) *tflite.Model {
 			m, err := tflite.ReadFile(refdata.Path(t, name))
@@ -48,16 +61,7 @@ func TestCheckDelegates(t *testing.T) {
 			return m
 		}
 	}
-	cases := []struct {
-		name  string
-		model func(t *testing.T) *tflite.Model
-		api   int
-		// taken is the operators each delegate takes, in XNNPACK, NNAPI,
-		// GPU, Hexagon order; refuse lists operator -> reason fragment per
-		// delegate.
-		taken  [4]int
-		refuse map[string]map[string]string
-	}{
+	return []delegateCase{
 		{name: "person_detect", model: read("person_detect.tflite"), taken: [4]int{29, 31, 31, 31},
 			refuse: map[string]map[string]string{tflite.DelegateXNNPACK: {
 				"AVERAGE_POOL_2D": "float only", "SOFTMAX": "float only"}}},
@@ -77,7 +81,12 @@ func TestCheckDelegates(t *testing.T) {
 			refuse: map[string]map[string]string{tflite.DelegateHexagon: {"QUANTIZE": "input 0 is float32",
 				"FULLY_CONNECTED": "partition of 1 node(s); the Hexagon delegate needs at least 2", "DEQUANTIZE": "not supported"}}},
 	}
-	for _, tc := range cases {
+}
+
+// TestCheckDelegates runs the delegate check on real models and on models
+// edgenas writes, and checks every delegate's count and refusals.
+func TestCheckDelegates(t *testing.T) {
+	for _, tc := range delegateCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			m := tc.model(t)
 			reports := tflite.CheckDelegates(m, tflite.DelegateOptions{AndroidAPI: tc.api})
