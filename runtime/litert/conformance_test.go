@@ -60,6 +60,8 @@ func generatedModels(t *testing.T) []conformanceModel {
 			specs = append(specs, spec{name: "layer " + l.Key(), layers: []space.Layer{l}})
 		}
 	}
+	img := space.MustLookup("spnas-imagenet").RandomSeed(2)
+	specs = append(specs, spec{name: "spnas-imagenet random seed 2 " + img.String(), layers: img.Layers()})
 	var out []conformanceModel
 	for i, sp := range specs {
 		m, err := quantize.Generate(sp.layers, uint64(i+1), sp.opts)
