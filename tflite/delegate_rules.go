@@ -115,7 +115,7 @@ func xnnpackSpec() delegateSpec {
 		name:   DelegateXNNPACK,
 		source: "tensorflow/lite/delegates/xnnpack/xnnpack_delegate.cc",
 		note:   "int8 needs a build with QS8 enabled; recent prebuilt TFLite and LiteRT binaries have it",
-		all: func(c opCtx) string {
+		common: func(c opCtx) string {
 			if s := maxRank(c, 6); s != "" {
 				return s
 			}
@@ -125,10 +125,10 @@ func xnnpackSpec() delegateSpec {
 			return perTensorActivations(c)
 		},
 		ops: map[Opcode]rule{
-			OpConv2D:          all(filter0, convScale),
-			OpDepthwiseConv2D: all(staticFilter(3, true), convScale),
-			OpFullyConnected:  all(staticFilter(0, false), convScale),
-			OpAdd: all(
+			OpConv2D:          allOf(filter0, convScale),
+			OpDepthwiseConv2D: allOf(staticFilter(3, true), convScale),
+			OpFullyConnected:  allOf(staticFilter(0, false), convScale),
+			OpAdd: allOf(
 				scaleRatio("input 1/output scale", func(c opCtx) float64 { return scale(c.in(0)) }, 1.0/1024, 256),
 				scaleRatio("input 2/output scale", func(c opCtx) float64 { return scale(c.in(1)) }, 1.0/1024, 256)),
 			OpMul: scaleRatio("input1*input2/output scale",
@@ -187,11 +187,11 @@ func nnapiSpec(api int) delegateSpec {
 		source: fmt.Sprintf("tensorflow/lite/delegates/nnapi/nnapi_delegate.cc (Validate), at Android API %d", api),
 		note: "no accelerator named: the rules of the default device set; a named accelerator's driver can refuse more, " +
 			"and below API 30 int8 is rewritten as uint8",
-		all: func(c opCtx) string { return "" },
+		common: func(c opCtx) string { return "" },
 		ops: map[Opcode]rule{
-			OpConv2D:          all(maxVersion(5, ""), int8Ops),
-			OpDepthwiseConv2D: all(maxVersion(3, ""), int8Ops),
-			OpFullyConnected: all(
+			OpConv2D:          allOf(maxVersion(5, ""), int8Ops),
+			OpDepthwiseConv2D: allOf(maxVersion(3, ""), int8Ops),
+			OpFullyConnected: allOf(
 				func(c opCtx) string {
 					if len(c.op.Inputs) < 3 || c.op.Inputs[2] < 0 {
 						return "no bias (version 6) is not supported"
@@ -207,26 +207,26 @@ func nnapiSpec(api int) delegateSpec {
 				}),
 			OpAdd:       maxVersion(2, ""),
 			OpMul:       maxVersion(2, "input1*input2/output scale >= 1; taken only when an accelerator is named"),
-			OpMean:      all(maxVersion(2, ""), int8Ops, nnapiMeanOutput),
+			OpMean:      allOf(maxVersion(2, ""), int8Ops, nnapiMeanOutput),
 			OpLogistic:  maxVersion(2, ""),
 			OpHardSwish: accept, // decomposed into NNAPI operations below API 30
-			OpSoftmax: all(maxVersion(2, ""), func(c opCtx) string {
+			OpSoftmax: allOf(maxVersion(2, ""), func(c opCtx) string {
 				if t := c.in(0); t != nil && len(t.Shape) > 4 {
 					return fmt.Sprintf("input rank %d is above 4", len(t.Shape))
 				}
 				return ""
 			}),
-			OpAveragePool2D: all(maxVersion(2, ""), func(c opCtx) string {
+			OpAveragePool2D: allOf(maxVersion(2, ""), func(c opCtx) string {
 				if o, ok := c.op.Options.(*Pool2DOptions); ok && c.int8() && o.FilterWidth*o.FilterHeight > 256 {
 					return fmt.Sprintf("a %dx%d window is above 256 elements (allowed only with a named accelerator)", o.FilterWidth, o.FilterHeight)
 				}
 				return ""
 			}),
 			OpMaxPool2D: maxVersion(2, ""),
-			OpReshape:   all(maxVersion(1, ""), nnapiReshapeShape),
-			OpPad:       all(maxVersion(2, ""), int8Ops),
-			OpTranspose: all(maxVersion(2, ""), int8Ops),
-			OpQuantize: all(needAPI(29, "QUANTIZE"), func(c opCtx) string {
+			OpReshape:   allOf(maxVersion(1, ""), nnapiReshapeShape),
+			OpPad:       allOf(maxVersion(2, ""), int8Ops),
+			OpTranspose: allOf(maxVersion(2, ""), int8Ops),
+			OpQuantize: allOf(needAPI(29, "QUANTIZE"), func(c opCtx) string {
 				if o := c.out(0); o != nil && o.Type == Int8 && c.api < 30 {
 					return fmt.Sprintf("an int8 output needs Android API 30 or later (checked at %d)", c.api)
 				}
@@ -262,17 +262,17 @@ func gpuSpec() delegateSpec {
 		source: "tensorflow/lite/tools/versioning/gpu_compatibility.cc, delegates/gpu/common/model_builder.cc",
 		note: "computes in floating point (int8 weights are dequantized at init); by default only the largest " +
 			"partition is delegated",
-		all: func(c opCtx) string { return maxRank(c, 4) },
+		common: func(c opCtx) string { return maxRank(c, 4) },
 		ops: map[Opcode]rule{
 			OpConv2D: maxVersion(6, ""),
-			OpDepthwiseConv2D: all(maxVersion(6, ""), func(c opCtx) string {
+			OpDepthwiseConv2D: allOf(maxVersion(6, ""), func(c opCtx) string {
 				o, ok := c.op.Options.(*DepthwiseConv2DOptions)
 				if in := c.in(0); ok && o.DepthMultiplier != 1 && in != nil && dim(in, 3) != 1 {
 					return fmt.Sprintf("depth multiplier %d with %d input channels (only 1 channel allows a multiplier)", o.DepthMultiplier, dim(in, 3))
 				}
 				return ""
 			}),
-			OpFullyConnected: all(maxVersion(9, ""), func(c opCtx) string {
+			OpFullyConnected: allOf(maxVersion(9, ""), func(c opCtx) string {
 				o, ok := c.op.Options.(*FullyConnectedOptions)
 				if in, out := c.in(0), c.out(0); ok && o.KeepNumDims && in != nil && out != nil && len(in.Shape) != len(out.Shape) {
 					return fmt.Sprintf("keep_num_dims with input rank %d and output rank %d", len(in.Shape), len(out.Shape))
@@ -281,9 +281,9 @@ func gpuSpec() delegateSpec {
 			}),
 			OpAdd:      maxVersion(2, ""),
 			OpMul:      maxVersion(3, ""),
-			OpMean:     all(maxVersion(2, ""), constInput(1, "the reduction axes")),
+			OpMean:     allOf(maxVersion(2, ""), constInput(1, "the reduction axes")),
 			OpLogistic: maxVersion(2, ""),
-			OpSoftmax: all(maxVersion(2, ""), func(c opCtx) string {
+			OpSoftmax: allOf(maxVersion(2, ""), func(c opCtx) string {
 				if o, ok := c.op.Options.(*SoftmaxOptions); ok && math.Abs(float64(o.Beta)-1) > 0 {
 					return fmt.Sprintf("beta %g (only 1 is supported)", o.Beta)
 				}
@@ -332,7 +332,7 @@ func hexagonSpec() delegateSpec {
 		note: "Snapdragon 820-855 DSPs (Hexagon 680-690) only; newer DSPs log \"Hexagon Delegate is not supported\" " +
 			"and run on the CPU; at most 4 partitions by default",
 		minPartition: 2,
-		all: func(c opCtx) string {
+		common: func(c opCtx) string {
 			if s := maxRank(c, 4); s != "" {
 				return s
 			}
@@ -348,7 +348,7 @@ func hexagonSpec() delegateSpec {
 			return hexagonActivation(c)
 		},
 		ops: map[Opcode]rule{
-			OpConv2D: all(maxVersion(3, ""), func(c opCtx) string {
+			OpConv2D: allOf(maxVersion(3, ""), func(c opCtx) string {
 				o, ok := c.op.Options.(*Conv2DOptions)
 				if !ok {
 					return ""
@@ -358,7 +358,7 @@ func hexagonSpec() delegateSpec {
 				}
 				return hexagonStride(o.StrideW, o.StrideH)
 			}),
-			OpDepthwiseConv2D: all(maxVersion(3, ""), func(c opCtx) string {
+			OpDepthwiseConv2D: allOf(maxVersion(3, ""), func(c opCtx) string {
 				o, ok := c.op.Options.(*DepthwiseConv2DOptions)
 				if !ok {
 					return ""
@@ -368,7 +368,7 @@ func hexagonSpec() delegateSpec {
 				}
 				return hexagonStride(o.StrideW, o.StrideH)
 			}),
-			OpFullyConnected: all(func(c opCtx) string {
+			OpFullyConnected: allOf(func(c opCtx) string {
 				if o, ok := c.op.Options.(*FullyConnectedOptions); ok && o.KeepNumDims {
 					return "keep_num_dims is not supported"
 				}
@@ -380,8 +380,8 @@ func hexagonSpec() delegateSpec {
 			OpLogistic:      maxVersion(2, ""),
 			OpHardSwish:     accept,
 			OpSoftmax:       maxVersion(2, ""),
-			OpAveragePool2D: all(maxVersion(2, ""), noFusedActivation),
-			OpMaxPool2D:     all(maxVersion(2, ""), noFusedActivation),
+			OpAveragePool2D: allOf(maxVersion(2, ""), noFusedActivation),
+			OpMaxPool2D:     allOf(maxVersion(2, ""), noFusedActivation),
 			OpReshape:       maxVersion(1, ""),
 			OpPad:           maxVersion(2, ""),
 			OpTranspose:     maxVersion(2, ""),

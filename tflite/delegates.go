@@ -87,9 +87,9 @@ type rule func(c opCtx) string
 // delegateSpec is one delegate's rules.
 type delegateSpec struct {
 	name, source, note string
-	// all applies to every operator before its own rule.
-	all func(c opCtx) string
-	ops map[Opcode]rule
+	// common applies to every operator before its own rule.
+	common func(c opCtx) string
+	ops    map[Opcode]rule
 	// minPartition is the smallest partition the delegate accepts (Hexagon: 2).
 	minPartition int
 }
@@ -116,7 +116,7 @@ func (d delegateSpec) check(m *Model, api int) DelegateReport {
 	for i := range m.Operators {
 		op := &m.Operators[i]
 		c := opCtx{m: m, op: op, api: api}
-		reason := d.all(c)
+		reason := d.common(c)
 		if reason == "" {
 			if f, ok := d.ops[op.Op]; !ok {
 				reason = fmt.Sprintf("%v is not among the operators the %s delegate supports", op.Op, d.name)
@@ -164,8 +164,8 @@ func maxVersion(v int32, why string) rule {
 	}
 }
 
-// all chains rules; the first refusal wins.
-func all(rs ...rule) rule {
+// allOf chains rules; the first refusal wins.
+func allOf(rs ...rule) rule {
 	return func(c opCtx) string {
 		for _, r := range rs {
 			if s := r(c); s != "" {
