@@ -17,7 +17,7 @@ ARM64_SYSROOT ?= $(HOME)/.cache/edgenas/arm64-sysroot
 ARM64_PKGS    := gcc-aarch64-linux-gnu qemu-user-static libc6:arm64 libcpuinfo0:arm64 libopenblas-dev:arm64
 ARM64_DEBS    := libxnnpack0:arm64 libxnnpack-dev:arm64 libpthreadpool0:arm64 libpthreadpool-dev:arm64
 
-.PHONY: all deps deps-arm64 build test fuzz bench demo clean
+.PHONY: all deps deps-arm64 litert build test fuzz bench demo clean
 
 all: build
 
@@ -53,11 +53,35 @@ deps-arm64:
 	  mv ../packages.txt.tmp ../packages.txt || exit 1; \
 	else echo "deps-arm64: cross toolchain, qemu and arm64 sysroot present"; fi
 
+# LiteRT for the conformance test of runtime/litert: npm's @litertjs/core
+# (Google's TFLite runtime compiled to WebAssembly), pinned by
+# runtime/litert/package-lock.json, run by node. Installs node and npm with apt
+# when they are missing; where that is impossible the test skips and says why.
+LITERT_DIR := runtime/litert
+litert:
+	@missing=""; command -v node >/dev/null 2>&1 || missing="nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "litert: installing$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; } || \
+	    echo "litert: could not install$$missing; the LiteRT conformance test will skip"; \
+	fi; \
+	if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+	  if [ "$(LITERT_DIR)/node_modules/@litertjs/core/package.json" -nt "$(LITERT_DIR)/package-lock.json" ]; then \
+	    echo "litert: @litertjs/core present"; \
+	  else \
+	    echo "litert: npm ci in $(LITERT_DIR)"; \
+	    (cd $(LITERT_DIR) && npm ci --no-audit --no-fund --loglevel=error) && \
+	    touch "$(LITERT_DIR)/node_modules/@litertjs/core/package.json" || exit 1; \
+	  fi; \
+	fi
+
 build: deps
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/edgenas
 
 # The arm64 cross deps are optional: without them the qemu test skips and says why.
-test: deps
+test: deps litert
 	@$(MAKE) --no-print-directory deps-arm64 ARM64_SYSROOT="$(ARM64_SYSROOT)" || echo "test: arm64 cross deps not installable here; the qemu arm64 agent test will skip"
 	$(GO) vet ./...
 	EDGENAS_ARM64_SYSROOT="$(ARM64_SYSROOT)" $(GO) test -count=1 -timeout 20m ./...

@@ -43,6 +43,9 @@ type Calibrated struct {
 	// Samples and RMSE describe the fit (RMSE in ms, in-sample).
 	Samples int     `json:"samples"`
 	RMSE    float64 `json:"rmse_ms"`
+	// SEEncoding is the space.SEEncoding of the models the fit was measured
+	// on: whole-model times of another encoding do not calibrate this one.
+	SEEncoding int `json:"se_encoding"`
 
 	base *LUTPredictor
 }
@@ -53,7 +56,8 @@ func NewCalibrated(t *Table, form string) (*Calibrated, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Calibrated{Form: form, Device: t.Device, Backend: t.Backend, Threads: t.Threads, base: base}
+	c := &Calibrated{Form: form, Device: t.Device, Backend: t.Backend, Threads: t.Threads,
+		SEEncoding: space.SEEncoding, base: base}
 	switch form {
 	case FormScale:
 		c.Features = []string{"lutsum_ms", "const"}
@@ -140,11 +144,16 @@ func (c *Calibrated) WriteJSON(w io.Writer) error {
 }
 
 // ReadCalibrated loads a model saved by WriteJSON and attaches the table it
-// was fitted on; a table of another device, backend or thread count is refused.
+// was fitted on; a table of another device, backend or thread count is
+// refused, and so is a fit measured on models of another SE encoding.
 func ReadCalibrated(r io.Reader, t *Table) (*Calibrated, error) {
 	var saved Calibrated
 	if err := decodeCalibration(r, &saved); err != nil {
 		return nil, fmt.Errorf("read calibration: %w", err)
+	}
+	if saved.SEEncoding != space.SEEncoding {
+		return nil, fmt.Errorf("read calibration: fitted on models with squeeze-and-excitation encoding %d "+
+			"(0: recorded before encodings were), this edgenas writes encoding %d; fit it again", saved.SEEncoding, space.SEEncoding)
 	}
 	c, err := NewCalibrated(t, saved.Form)
 	if err != nil {

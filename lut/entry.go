@@ -20,6 +20,7 @@ import (
 
 	"edgenas/profiler"
 	"edgenas/profiler/benchmodel"
+	"edgenas/space"
 )
 
 // Entry is one latency-table row: the statistics of one layer key measured on
@@ -238,6 +239,19 @@ func (t *Table) Missing(want []string) []string {
 		}
 	}
 	return out
+}
+
+// LegacySE counts the entries keyed by an SE encoding older than
+// space.SEEncoding: measured on other operators than edgenas now writes,
+// they are never looked up.
+func (t *Table) LegacySE() int {
+	n := 0
+	for k := range t.Entries {
+		if space.IsLegacySEKey(k) {
+			n++
+		}
+	}
+	return n
 }
 
 // String names the table for error messages.

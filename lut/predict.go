@@ -84,8 +84,13 @@ func (p *LUTPredictor) PredictLayers(ls []space.Layer) (Prediction, error) {
 		if len(shown) > 3 {
 			shown = shown[:3]
 		}
-		return Prediction{}, fmt.Errorf("%s: %d layer key(s) missing from the table, e.g. %s",
-			p.Name(), len(missing), strings.Join(shown, ", "))
+		hint := ""
+		if n := p.Table.LegacySE(); n > 0 {
+			hint = fmt.Sprintf(" (the table's %d squeeze-and-excitation entries were measured with SE encoding 1, "+
+				"which edgenas no longer writes: re-profile them)", n)
+		}
+		return Prediction{}, fmt.Errorf("%s: %d layer key(s) missing from the table, e.g. %s%s",
+			p.Name(), len(missing), strings.Join(shown, ", "), hint)
 	}
 	return pred, nil
 }

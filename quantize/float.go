@@ -66,10 +66,16 @@ func (g *graph) depthwise(name string, in int, w *Weights, stride int, act tflit
 		StrideW: int32(stride), StrideH: int32(stride), DepthMultiplier: 1, Activation: act, DilationW: 1, DilationH: 1}, o, in, wi, bi)
 }
 
-func (g *graph) fc(name string, in int, w *Weights, act tflite.Activation, keepDims bool, out []int32) int {
+func (g *graph) fc(name string, in int, w *Weights, act tflite.Activation, out []int32) int {
 	wi, bi := g.weights(name, w)
 	o := g.tensor(name, tflite.Float32, out, nil)
-	return g.op(tflite.OpFullyConnected, &tflite.FullyConnectedOptions{Activation: act, KeepNumDims: keepDims}, o, in, wi, bi)
+	return g.op(tflite.OpFullyConnected, &tflite.FullyConnectedOptions{Activation: act}, o, in, wi, bi)
+}
+
+// pointwise views dense [out, in] weights as the [out, 1, 1, in] filter of
+// a 1x1 CONV_2D; the values are shared, their order is the same.
+func pointwise(w *Weights) *Weights {
+	return &Weights{Shape: []int32{w.Shape[0], 1, 1, w.Shape[1]}, W: w.W, B: w.B}
 }
 
 // mean is a global average pool: MEAN over axes [1,2], keep_dims=true.
@@ -84,8 +90,8 @@ func (g *graph) mean(name string, in int, c int) int {
 // FloatModel builds the network's FLOAT32 TFLite graph, with the operators
 // TFLite's converter emits for a Keras MobileNetV2/EfficientNet-style model:
 // stem and head CONV_2D (SAME, fused activation); MBConv as [expand CONV_2D
-// 1x1] -> DEPTHWISE_CONV_2D -> [SE: MEAN -> FULLY_CONNECTED (RELU) ->
-// FULLY_CONNECTED -> LOGISTIC -> MUL] -> project CONV_2D 1x1 -> [ADD];
+// 1x1] -> DEPTHWISE_CONV_2D -> [SE: MEAN keep_dims -> CONV_2D 1x1 (RELU) ->
+// CONV_2D 1x1 -> LOGISTIC -> MUL] -> project CONV_2D 1x1 -> [ADD];
 // pooling as MEAN over [1,2] with keep_dims; the classifier as
 // FULLY_CONNECTED giving [1, classes] logits (then SOFTMAX when n.Softmax).
 // Skip layers emit nothing. The input is [1, InH, InW, InC].
@@ -129,8 +135,12 @@ func (g *graph) layer(l *Layer, in int) int {
 		x = g.depthwise(l.Name+"/dw", x, l.Depthwise, s.Stride, act, shape(s.OutH, s.OutW, mid))
 		if l.SEReduce != nil {
 			sq := g.mean(l.Name+"/se/mean", x, mid)
-			sq = g.fc(l.Name+"/se/reduce", sq, l.SEReduce, tflite.ActRelu, true, shape(1, 1, s.SEChannels))
-			sq = g.fc(l.Name+"/se/expand", sq, l.SEExpand, tflite.ActNone, true, shape(1, 1, mid))
+			// The converter's encoding of a Keras SE block (space.SEEncoding):
+			// the squeeze stays [1,1,1,C] and its dense layers are 1x1
+			// convolutions, which every TFLite consumer and delegate takes;
+			// FULLY_CONNECTED with keep_num_dims is refused by several.
+			sq = g.conv(l.Name+"/se/reduce", sq, pointwise(l.SEReduce), 1, tflite.ActRelu, shape(1, 1, s.SEChannels))
+			sq = g.conv(l.Name+"/se/expand", sq, pointwise(l.SEExpand), 1, tflite.ActNone, shape(1, 1, mid))
 			gate := g.tensor(l.Name+"/se/gate", tflite.Float32, shape(1, 1, mid), nil)
 			sq = g.op(tflite.OpLogistic, nil, gate, sq)
 			o := g.tensor(l.Name+"/se/mul", tflite.Float32, shape(s.OutH, s.OutW, mid), nil)
@@ -145,7 +155,7 @@ func (g *graph) layer(l *Layer, in int) int {
 	case space.KindPool:
 		return g.mean(l.Name, in, s.OutC)
 	case space.KindFC:
-		return g.fc(l.Name, in, l.FC, tflite.ActNone, false, []int32{1, int32(s.OutC)})
+		return g.fc(l.Name, in, l.FC, tflite.ActNone, []int32{1, int32(s.OutC)})
 	}
 	return in // skip
 }

@@ -46,8 +46,29 @@ func (l Layer) MidC() int { return l.InC * l.Expand }
 // SE reports whether the block has a squeeze-and-excitation path.
 func (l Layer) SE() bool { return l.SEChannels > 0 }
 
+// SEEncoding is the version of the operators a squeeze-and-excitation path
+// becomes in the models edgenas writes, and so of every latency measured on
+// them. It is the "se" field of an SE block's key and is recorded in
+// calibrations, so that measurements of different encodings never mix:
+//   - 1: MEAN, FULLY_CONNECTED keep_num_dims (x2), LOGISTIC, MUL. No longer
+//     written; keys and calibrations made with it are refused by name.
+//   - 2: MEAN keep_dims, 1x1 CONV_2D (x2) on the [1,1,1,C] squeeze,
+//     LOGISTIC, MUL: what TFLite's converter emits for a Keras SE block.
+const SEEncoding = 2
+
+// legacySEEncoding is the SE encoding before SEEncoding.
+const legacySEEncoding = 1
+
+// IsLegacySEKey reports whether key names an SE block measured with an
+// encoding older than SEEncoding: tables use it to say why such entries
+// are never looked up.
+func IsLegacySEKey(key string) bool {
+	return strings.HasPrefix(key, string(KindMBConv)+"-") && strings.Contains(key, fmt.Sprintf("-se:%d-", legacySEEncoding))
+}
+
 // Key is the canonical latency-table key of the layer, for example
 // "mbconv-input:56x56x24-output:28x28x40-expand:6-kernel:5-stride:2-idskip:0-se:0-act:relu6".
+// The "se" field is 0 without squeeze-and-excitation and SEEncoding with it.
 // Skip layers have the key "skip" and cost nothing.
 func (l Layer) Key() string {
 	b01 := func(v bool) int {
@@ -56,13 +77,17 @@ func (l Layer) Key() string {
 		}
 		return 0
 	}
+	se := 0
+	if l.SE() {
+		se = SEEncoding
+	}
 	switch l.Kind {
 	case KindConv:
 		return fmt.Sprintf("conv-input:%dx%dx%d-output:%dx%dx%d-kernel:%d-stride:%d-act:%s",
 			l.InH, l.InW, l.InC, l.OutH, l.OutW, l.OutC, l.Kernel, l.Stride, l.Act)
 	case KindMBConv:
 		return fmt.Sprintf("mbconv-input:%dx%dx%d-output:%dx%dx%d-expand:%d-kernel:%d-stride:%d-idskip:%d-se:%d-act:%s",
-			l.InH, l.InW, l.InC, l.OutH, l.OutW, l.OutC, l.Expand, l.Kernel, l.Stride, b01(l.IDSkip), b01(l.SE()), l.Act)
+			l.InH, l.InW, l.InC, l.OutH, l.OutW, l.OutC, l.Expand, l.Kernel, l.Stride, b01(l.IDSkip), se, l.Act)
 	case KindPool:
 		return fmt.Sprintf("avgpool-input:%dx%dx%d-output:1x1x%d", l.InH, l.InW, l.InC, l.OutC)
 	case KindFC:
@@ -137,8 +162,15 @@ func ParseKey(key string) (Layer, error) {
 		check(num("idskip", &idskip))
 		check(num("se", &se))
 		l.IDSkip = idskip == 1
-		if se == 1 {
+		switch {
+		case err != nil || se == 0:
+		case se == SEEncoding:
 			l.SEChannels = seChannels(l.InC, 0.25)
+		case se == legacySEEncoding:
+			return Layer{}, fmt.Errorf("layer key %q was measured with SE encoding %d (FULLY_CONNECTED keep_num_dims), "+
+				"which edgenas no longer writes; re-measure it (its key is now se:%d)", key, se, SEEncoding)
+		default:
+			return Layer{}, fmt.Errorf("layer key %q: SE encoding %d unknown (this edgenas writes %d)", key, se, SEEncoding)
 		}
 		l.Act = fields["act"]
 	case KindPool:

@@ -1,6 +1,7 @@
 package space
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -162,5 +163,40 @@ func TestMACs(t *testing.T) {
 	want := int64(56*56*24*144 + 28*28*144*25 + 28*28*144*40)
 	if l.MACs() != want {
 		t.Errorf("block MACs = %d, want %d", l.MACs(), want)
+	}
+}
+
+// TestSEEncodingKeys checks that SE blocks are keyed by the SE encoding and
+// that a key of the legacy encoding is refused with an error saying so.
+func TestSEEncodingKeys(t *testing.T) {
+	const base = "mbconv-input:14x14x16-output:14x14x16-expand:3-kernel:3-stride:1-idskip:1-se:%d-act:relu6"
+	cases := []struct {
+		name    string
+		se      int
+		wantSE  bool
+		wantErr string
+	}{
+		{name: "no SE", se: 0},
+		{name: "current encoding", se: SEEncoding, wantSE: true},
+		{name: "legacy FULLY_CONNECTED encoding", se: 1, wantErr: "SE encoding 1 (FULLY_CONNECTED keep_num_dims)"},
+		{name: "unknown encoding", se: 7, wantErr: "SE encoding 7 unknown"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			key := fmt.Sprintf(base, tc.se)
+			l, err := ParseKey(key)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("ParseKey(%s) error %v, want one containing %q", key, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.SE() != tc.wantSE || l.Key() != key {
+				t.Errorf("ParseKey(%s): SE %v key %s", key, l.SE(), l.Key())
+			}
+		})
 	}
 }

@@ -75,26 +75,46 @@ func modelGenCommand() *command {
 }
 
 func modelInspectCommand() *command {
-	var asJSON bool
+	var asJSON, delegates bool
+	var api int
 	return &command{
-		name:    "inspect",
-		summary: "print a model's operators, tensor shapes, quantization, MACs and parameters",
-		usage:   "[--json] m.tflite",
-		example: "edgenas model inspect --json ../shared/data/person_detect.tflite",
-		flags:   func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") },
+		name: "inspect",
+		summary: "print a model's operators, tensor shapes, quantization, MACs and parameters, " +
+			"and with --delegates which operators XNNPACK, NNAPI, GPU and Hexagon would take",
+		usage:   "[--delegates [--android-api N]] [--json] m.tflite",
+		example: "edgenas model inspect --delegates ../shared/data/person_detect.tflite",
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&asJSON, "json", false, "print JSON (with --delegates: {\"model\": ..., \"delegates\": [...]})")
+			fs.BoolVar(&delegates, "delegates", false, "report per delegate which operators it would take and why it refuses the others")
+			fs.IntVar(&api, "android-api", 30, "Android API level the NNAPI rules are checked at (27 or later)")
+		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 1 {
 				return usagef("model inspect takes one model file, got %d arguments", len(args))
+			}
+			if api < 27 {
+				return usagef("--android-api %d: NNAPI starts at API 27", api)
 			}
 			m, err := tflite.ReadFile(args[0])
 			if err != nil {
 				return err
 			}
 			sum := tflite.Summarize(m)
-			if asJSON {
-				return writeJSON(e.stdout, sum)
+			if !delegates {
+				if asJSON {
+					return writeJSON(e.stdout, sum)
+				}
+				return sum.WriteText(e.stdout)
 			}
-			return sum.WriteText(e.stdout)
+			reports := tflite.CheckDelegates(m, tflite.DelegateOptions{AndroidAPI: api})
+			if asJSON {
+				return writeJSON(e.stdout, map[string]any{"model": sum, "delegates": reports})
+			}
+			if err := sum.WriteText(e.stdout); err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout)
+			return tflite.WriteDelegatesText(e.stdout, reports)
 		},
 	}
 }

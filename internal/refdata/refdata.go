@@ -23,21 +23,31 @@ func Find() (string, error) {
 		}
 		return d, nil
 	}
-	dir, err := os.Getwd()
+	root, err := ModuleRoot()
 	if err != nil {
 		return "", fmt.Errorf("find shared data: %w", err)
 	}
+	d := filepath.Join(root, "..", "shared", "data")
+	if _, err := os.Stat(d); err != nil {
+		return "", fmt.Errorf("shared data not at %s (set $%s): %w", d, EnvVar, err)
+	}
+	return d, nil
+}
+
+// ModuleRoot is the repository root: the nearest directory above the
+// working directory (a test's package directory) that holds go.mod.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			d := filepath.Join(dir, "..", "shared", "data")
-			if _, err := os.Stat(d); err != nil {
-				return "", fmt.Errorf("shared data not at %s (set $%s): %w", d, EnvVar, err)
-			}
-			return d, nil
+			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("find shared data: no go.mod above the working directory")
+			return "", errors.New("no go.mod above the working directory")
 		}
 		dir = parent
 	}
