@@ -1,58 +1,96 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"io"
-	"text/tabwriter"
 
+	"edgenas/internal/atomicfile"
 	"edgenas/profiler"
+	"edgenas/runtime/backends"
 	"edgenas/tflite"
 )
 
 func benchCommand() *command {
-	var backend string
+	var backend, graph, cpuList, csvPath string
 	var threads int
 	var opts profiler.BenchOptions
 	var perOp, asJSON bool
 	var seed uint64
 	return &command{
 		name:    "bench",
-		summary: "time a .tflite model like TFLite's benchmark_model (count, min, max, mean, std, p50, p90 in us)",
-		usage:   "--backend xnnpack|ref [--threads N] [--warmup-runs N] [--runs N] [--min-secs S] [--per-op] [--json] m.tflite",
-		example: "edgenas bench --backend xnnpack --threads 1 --runs 100 --per-op model.tflite",
+		summary: "time a .tflite model like TFLite's benchmark_model (count, min, max, mean, std, p50, p90 in us; per-operator tables)",
+		usage: "--backend xnnpack|ref [--threads N] [--cpus LIST] [--warmup-runs N] [--runs N] [--min-secs S] [--per-op [--profiling-output-csv F]] [--json] m.tflite\n" +
+			"  benchmark_model's names work too: --graph, --num_runs, --warmup_runs, --num_threads, --enable_op_profiling, --profiling_output_csv_file",
+		example: "edgenas bench --backend xnnpack --threads 1 --cpus 0 --runs 100 --per-op model.tflite\n" +
+			"edgenas bench --graph=model.tflite --num_threads=2 --enable_op_profiling=true --profiling_output_csv_file=ops.csv",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&backend, "backend", "xnnpack", "backend: xnnpack or ref")
 			fs.IntVar(&threads, "threads", 1, "worker threads")
+			fs.IntVar(&threads, "num_threads", 1, "alias of --threads (benchmark_model)")
+			fs.StringVar(&cpuList, "cpus", "", "pin the measuring threads to these CPUs, e.g. 0-3,6 (sched_setaffinity)")
 			fs.IntVar(&opts.WarmupRuns, "warmup-runs", 1, "minimum warm-up runs")
+			fs.IntVar(&opts.WarmupRuns, "warmup_runs", 1, "alias of --warmup-runs (benchmark_model)")
 			fs.Float64Var(&opts.WarmupMinSecs, "warmup-min-secs", 0.5, "minimum warm-up seconds")
 			fs.IntVar(&opts.Runs, "runs", 50, "minimum timed runs")
+			fs.IntVar(&opts.Runs, "num_runs", 50, "alias of --runs (benchmark_model)")
 			fs.Float64Var(&opts.MinSecs, "min-secs", 1.0, "minimum timed seconds")
 			fs.Float64Var(&opts.MaxSecs, "max-secs", 150, "stop timing after this many seconds")
-			fs.BoolVar(&perOp, "per-op", false, "print the per-operator table (which node ran where)")
+			fs.BoolVar(&perOp, "per-op", false, "time every operator as its own node (its own XNNPACK runtime) and print benchmark_model's op tables")
+			fs.BoolVar(&perOp, "enable_op_profiling", false, "alias of --per-op (benchmark_model)")
+			fs.StringVar(&csvPath, "profiling-output-csv", "", "with --per-op: write the op tables as benchmark_model's CSV to this file")
+			fs.StringVar(&csvPath, "profiling_output_csv_file", "", "alias of --profiling-output-csv (benchmark_model)")
+			fs.StringVar(&graph, "graph", "", "the model file (benchmark_model's name for the argument)")
 			fs.Uint64Var(&seed, "seed", 0, "seed of the random input")
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
-			if len(args) != 1 {
-				return usagef("bench takes one model file, got %d arguments", len(args))
+			if graph != "" {
+				args = append([]string{graph}, args...)
 			}
-			it, err := loadModel(args[0], backend, threads)
+			if len(args) != 1 {
+				return usagef("bench takes one model file (or --graph), got %d", len(args))
+			}
+			if threads < 1 {
+				return usagef("--threads must be at least 1, got %d", threads)
+			}
+			if csvPath != "" && !perOp {
+				return usagef("--profiling-output-csv needs --per-op (or --enable_op_profiling)")
+			}
+			var cpus []int
+			if cpuList != "" {
+				var err error
+				if cpus, err = profiler.ParseCPUs(cpuList); err != nil {
+					return usagef("--cpus %q: %v", cpuList, err)
+				}
+			}
+			b, err := backends.Lookup(backend)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			m, err := tflite.ReadFile(args[0])
 			if err != nil {
 				return err
 			}
-			defer it.Close()
-			if err := profiler.FillRandomInputs(it, seed); err != nil {
-				return err
-			}
-			res, err := profiler.Bench(ctx, it, opts)
+			res, err := profiler.RunModelBench(ctx, profiler.ModelBench{Model: m, Backend: b, Threads: threads, Options: opts,
+				Seed: seed, CPUs: cpus, PerOp: perOp})
 			if err != nil {
 				return fmt.Errorf("bench %s: %w", args[0], err)
 			}
+			if csvPath != "" {
+				var buf bytes.Buffer
+				if err := res.PerOp.Profile.WriteCSV(&buf); err != nil {
+					return err
+				}
+				if err := atomicfile.WriteFile(csvPath, buf.Bytes()); err != nil {
+					return fmt.Errorf("--profiling-output-csv: %w", err)
+				}
+			}
 			var macs int64
-			for i := range it.Model().Operators {
-				macs += tflite.OpMACs(it.Model(), i)
+			for i := range m.Operators {
+				macs += tflite.OpMACs(m, i)
 			}
 			gmacs := 0.0
 			if res.Inference.Mean > 0 {
@@ -60,56 +98,47 @@ func benchCommand() *command {
 			}
 			if asJSON {
 				out := map[string]any{"model": args[0], "backend": backend, "threads": threads, "macs": macs,
-					"gmacs_per_s": gmacs, "first_us": res.FirstMicros, "warmup": res.Warmup, "inference": res.Inference}
-				if perOp {
-					out["nodes"] = res.Nodes
+					"gmacs_per_s": gmacs, "init_us": res.InitMicros, "first_us": res.FirstMicros, "warmup": res.Warmup,
+					"inference": res.Inference, "conditions": res.Conditions}
+				if cpus != nil {
+					out["cpus"] = cpus
+				}
+				if res.PerOp != nil {
+					out["per_op"] = res.PerOp
 				}
 				return writeJSON(e.stdout, out)
 			}
-			printBench(e.stdout, args[0], backend, threads, macs, gmacs, res, perOp)
-			return nil
+			return printBench(e.stdout, args[0], backend, threads, macs, gmacs, res)
 		},
 	}
 }
 
-func printBench(w io.Writer, model, backend string, threads int, macs int64, gmacs float64, res profiler.BenchResult, perOp bool) {
+func printBench(w io.Writer, model, backend string, threads int, macs int64, gmacs float64, res profiler.ModelBenchResult) error {
 	s := res.Inference
-	fmt.Fprintf(w, "model %s on %s, %d thread(s), %.1f MMACs\n", model, backend, threads, float64(macs)/1e6)
+	pinned := ""
+	if len(res.Conditions.PinnedCPUs) > 0 {
+		pinned = ", pinned to CPUs " + profiler.FormatCPUList(res.Conditions.PinnedCPUs)
+	}
+	fmt.Fprintf(w, "model %s on %s, %d thread(s)%s, %.1f MMACs\n", model, backend, threads, pinned, float64(macs)/1e6)
 	fmt.Fprintf(w, "First inference: %.0f us\n", res.FirstMicros)
 	fmt.Fprintf(w, "Warmup: count=%d mean=%.1f us\n", res.Warmup.Count, res.Warmup.Mean)
 	fmt.Fprintf(w, "Inference: count=%d min=%.1f max=%.1f avg=%.1f std=%.1f p50=%.1f p90=%.1f (us)\n",
 		s.Count, s.Min, s.Max, s.Mean, s.Std, s.P50, s.P90)
 	fmt.Fprintf(w, "Throughput: %.2f GMAC/s\n", gmacs)
-	if !perOp {
-		return
+	fmt.Fprintln(w, profiler.InferenceTimings(res.InitMicros, res.BenchResult))
+	if res.PerOp == nil {
+		return nil
 	}
-	fmt.Fprintln(w, "\nPer-operator profile (timed runs):")
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tRAN ON\tOPS\tAVG US\t%\tCDF %")
-	cdf := 0.0
-	for _, n := range res.Nodes {
-		cdf += n.Percent
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%.1f\t%.1f\n", n.Name, n.Backend, opRange(n.Ops), n.AvgMicros, n.Percent, cdf)
+	p := res.PerOp
+	fmt.Fprintln(w, "Operator-wise Profiling Info for Regular Benchmark Runs:")
+	if err := p.Profile.WriteTables(w); err != nil {
+		return err
 	}
-	tw.Flush()
-}
-
-// opRange renders operator indices compactly: "3", "0-12", "4,7".
-func opRange(ops []int) string {
-	if len(ops) == 0 {
-		return "-"
+	ratio := 0.0
+	if p.WholeMicros > 0 {
+		ratio = p.SumMicros / p.WholeMicros
 	}
-	contiguous := true
-	for i := 1; i < len(ops); i++ {
-		if ops[i] != ops[i-1]+1 {
-			contiguous = false
-		}
-	}
-	if len(ops) == 1 {
-		return fmt.Sprint(ops[0])
-	}
-	if contiguous {
-		return fmt.Sprintf("%d-%d", ops[0], ops[len(ops)-1])
-	}
-	return fmt.Sprint(ops)
+	_, err := fmt.Fprintf(w, "Sum of %d operators (each its own node): %.1f us; whole graph (avg): %.1f us; sum/whole %.3f; per-operator graph (avg): %.1f us\n",
+		len(p.Profile.Rows), p.SumMicros, p.WholeMicros, ratio, p.GraphMicros)
+	return err
 }
