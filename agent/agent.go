@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -52,6 +53,25 @@ func ProfilerMeasure(backend string) (MeasureFunc, error) {
 	}, nil
 }
 
+// PinnedMeasure runs m on an OS thread pinned to cpus (profiler.RunPinned):
+// interpreters it loads, their worker threads and any program it starts
+// inherit the pinning. Every result's conditions record the CPUs.
+func PinnedMeasure(cpus []int, m MeasureFunc) MeasureFunc {
+	cpus = slices.Clone(cpus)
+	return func(ctx context.Context, job *proto.Job, progress func(done, total int)) ([]profiler.LayerResult, error) {
+		var out []profiler.LayerResult
+		err := profiler.RunPinned(cpus, func() error {
+			var err error
+			out, err = m(ctx, job, progress)
+			return err
+		})
+		for i := range out {
+			out[i].Conditions.PinnedCPUs = slices.Clone(cpus)
+		}
+		return out, err
+	}
+}
+
 // Config configures an agent.
 type Config struct {
 	// Broker is tcp://HOST:PORT.
@@ -67,6 +87,9 @@ type Config struct {
 	Backend string
 	// Measure overrides how jobs are measured (nil: ProfilerMeasure(Backend)).
 	Measure MeasureFunc
+	// CPUs, if set, pins every measurement to these CPUs (agent --cpus);
+	// results and the published description record it.
+	CPUs []int
 	// Heartbeat is how often the status is re-published (default 2 s).
 	Heartbeat time.Duration
 	// Resend is how often unacknowledged results are re-published (default 5 s).
@@ -143,6 +166,9 @@ func New(cfg Config) (*Agent, error) {
 			return nil, fmt.Errorf("agent: %w", err)
 		}
 		cfg.Measure = m
+	}
+	if len(cfg.CPUs) > 0 {
+		cfg.Measure = PinnedMeasure(cfg.CPUs, cfg.Measure)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -284,12 +310,15 @@ func (a *Agent) onConnect(ctx context.Context, c paho.Client) {
 }
 
 func (a *Agent) describe(ctx context.Context) proto.Info {
+	var in proto.Info
 	if a.cfg.Describe != nil {
-		in := a.cfg.Describe(ctx)
+		in = a.cfg.Describe(ctx)
 		in.Agent, in.Class = a.cfg.ID, a.cfg.Class
-		return in
+	} else {
+		in = Describe(ctx, a.cfg.ID, a.cfg.Class, a.cfg.Backend, a.cfg.Version)
 	}
-	return Describe(ctx, a.cfg.ID, a.cfg.Class, a.cfg.Backend, a.cfg.Version)
+	in.PinnedCPUs = slices.Clone(a.cfg.CPUs)
+	return in
 }
 
 // status is the current state as a message.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"edgenas/lut"
 	"edgenas/runtime/xnnpack"
 	"edgenas/tflite"
 )
@@ -188,5 +189,41 @@ func TestBenchCPUs(t *testing.T) {
 				t.Fatalf("cpus %v, conditions pinned %v, measuring thread's affinity %v; want [0] everywhere", res.CPUs, res.Conditions.Pinned, res.Conditions.Affinity)
 			}
 		})
+	}
+}
+
+// TestProfileCPUs profiles the fmnist space pinned to CPU 0 through the
+// CLI: every entry's conditions and the device description record the
+// pinning, and the measuring thread really had only CPU 0.
+func TestProfileCPUs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real microbenchmarks")
+	}
+	db := filepath.Join(t.TempDir(), "pin.db")
+	code, _, errs := runCLI(t, "profile", "--space", "spnas-fmnist", "--backend", "ref", "--cpus", "0", "--out", db, "--device", "pin0",
+		"--rel-tol", "0.5", "--min-secs", "0", "--max-secs", "0.005", "--sample-us", "0", "--json")
+	if code != 0 {
+		t.Fatalf("profile --cpus 0: exit %d: %s", code, errs)
+	}
+	st, err := lut.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	es, err := st.Entries(lut.Filter{Device: "pin0"})
+	if err != nil || len(es) == 0 {
+		t.Fatalf("entries: %d, %v", len(es), err)
+	}
+	for _, e := range es {
+		if fmt.Sprint(e.Conditions.PinnedCPUs, e.Conditions.Affinity) != "[0] [0]" {
+			t.Fatalf("entry %s: pinned %v, affinity %v; want [0] [0]", e.Key, e.Conditions.PinnedCPUs, e.Conditions.Affinity)
+		}
+	}
+	devs, err := st.Devices("")
+	if err != nil || len(devs) != 1 || !strings.Contains(string(devs[0].Description), `"pinned_cpus":[0]`) {
+		t.Fatalf("device description %v, %v: want pinned_cpus [0]", devs, err)
+	}
+	if code, _, errs := runCLI(t, "profile", "--space", "spnas-fmnist", "--cpus", "0-x", "--out", db); code != 2 || !strings.Contains(errs, `--cpus "0-x"`) {
+		t.Errorf("bad --cpus: exit %d, %q", code, errs)
 	}
 }

@@ -27,12 +27,14 @@ type profileFlags struct {
 	maxSecs  float64
 	sampleUs float64
 	seed     uint64
+	cpus     string
 }
 
 func (p *profileFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.backend, "backend", "xnnpack", "backend: xnnpack or ref")
 	fs.IntVar(&p.threads, "threads", 1, "worker threads")
 	fs.StringVar(&p.device, "device", "", "device id for the table (default: this host's name)")
+	fs.StringVar(&p.cpus, "cpus", "", "pin the measurement to these CPUs, e.g. 0-3,6 (recorded in each entry's conditions)")
 	p.registerProtocol(fs)
 }
 
@@ -63,6 +65,18 @@ func (p *profileFlags) protocol() (profiler.Protocol, error) {
 	return pr, nil
 }
 
+// pinCPUs parses --cpus; nil when it was not given.
+func (p *profileFlags) pinCPUs() ([]int, error) {
+	if p.cpus == "" {
+		return nil, nil
+	}
+	cpus, err := profiler.ParseCPUs(p.cpus)
+	if err != nil {
+		return nil, usagef("--cpus %q: %v", p.cpus, err)
+	}
+	return cpus, nil
+}
+
 func (p *profileFlags) deviceID() string {
 	if p.device != "" {
 		return p.device
@@ -81,7 +95,7 @@ func profileCommand() *command {
 	return &command{
 		name:    "profile",
 		summary: "measure every latency-table key of a space on this machine into a LUT (resumable)",
-		usage:   "--space S --backend B [--threads N] [--device NAME] --out lut.db [--force] [--json]",
+		usage:   "--space S --backend B [--threads N] [--cpus LIST] [--device NAME] --out lut.db [--force] [--json]",
 		example: "edgenas profile --space spnas-imagenet --backend xnnpack --threads 1 --out lut.db",
 		flags: func(fs *flag.FlagSet) {
 			pf.register(fs)
@@ -107,13 +121,19 @@ func profileCommand() *command {
 			if err != nil {
 				return usagef("%v", err)
 			}
+			cpus, err := pf.pinCPUs()
+			if err != nil {
+				return err
+			}
 			st, err := lut.Open(out)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			dev := pf.deviceID()
-			desc, _ := json.Marshal(agent.Describe(ctx, dev, class, pf.backend, buildVersion().Version))
+			info := agent.Describe(ctx, dev, class, pf.backend, buildVersion().Version)
+			info.PinnedCPUs = cpus
+			desc, _ := json.Marshal(info)
 			if err := st.PutDevice(lut.Device{ID: dev, Class: class, Description: desc}); err != nil {
 				return err
 			}
@@ -134,7 +154,7 @@ func profileCommand() *command {
 			bar := progress.New(e.stderr, "profile", len(todo))
 			ver := buildVersion().Version
 			err = profiler.ProfileLayers(ctx, profiler.LayerJob{
-				Layers: todo, Backend: b, Threads: pf.threads, Protocol: proto,
+				Layers: todo, Backend: b, Threads: pf.threads, Protocol: proto, CPUs: cpus,
 				Sink: func(rs []profiler.LayerResult) error {
 					entries := make([]lut.Entry, len(rs))
 					for i, r := range rs {
