@@ -142,7 +142,7 @@ func New(cfg Config) (*Agent, error) {
 	if err := proto.ValidID(cfg.Class); err != nil {
 		return nil, fmt.Errorf("agent: class: %w", err)
 	}
-	if _, err := proto.NormalizeBroker(cfg.Broker); err != nil {
+	if err := checkBrokerHost(cfg.Broker, "/etc"); err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	if cfg.DataDir == "" {
