@@ -13,12 +13,57 @@ import (
 	"edgenas/tflite"
 )
 
+// benchFlags are bench's settings; benchmark_model's flag names are
+// registered as aliases so its scripts run edgenas unchanged.
+type benchFlags struct {
+	backend, graph, cpus, csv string
+	threads                   int
+	opts                      profiler.BenchOptions
+	perOp, asJSON             bool
+	seed                      uint64
+}
+
+func (f *benchFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.backend, "backend", "xnnpack", "backend: xnnpack or ref")
+	fs.IntVar(&f.threads, "threads", 1, "worker threads")
+	fs.IntVar(&f.threads, "num_threads", 1, "alias of --threads (benchmark_model)")
+	fs.StringVar(&f.cpus, "cpus", "", "pin the measuring threads to these CPUs, e.g. 0-3,6 (sched_setaffinity)")
+	fs.IntVar(&f.opts.WarmupRuns, "warmup-runs", 1, "minimum warm-up runs")
+	fs.IntVar(&f.opts.WarmupRuns, "warmup_runs", 1, "alias of --warmup-runs (benchmark_model)")
+	fs.Float64Var(&f.opts.WarmupMinSecs, "warmup-min-secs", 0.5, "minimum warm-up seconds")
+	fs.IntVar(&f.opts.Runs, "runs", 50, "minimum timed runs")
+	fs.IntVar(&f.opts.Runs, "num_runs", 50, "alias of --runs (benchmark_model)")
+	fs.Float64Var(&f.opts.MinSecs, "min-secs", 1.0, "minimum timed seconds")
+	fs.Float64Var(&f.opts.MaxSecs, "max-secs", 150, "stop timing after this many seconds")
+	fs.BoolVar(&f.perOp, "per-op", false, "time every operator as its own node (its own XNNPACK runtime) and print benchmark_model's op tables")
+	fs.BoolVar(&f.perOp, "enable_op_profiling", false, "alias of --per-op (benchmark_model)")
+	fs.StringVar(&f.csv, "profiling-output-csv", "", "with --per-op: write the op tables as benchmark_model's CSV to this file")
+	fs.StringVar(&f.csv, "profiling_output_csv_file", "", "alias of --profiling-output-csv (benchmark_model)")
+	fs.StringVar(&f.graph, "graph", "", "the model file (benchmark_model's name for the argument)")
+	fs.Uint64Var(&f.seed, "seed", 0, "seed of the random input")
+	fs.BoolVar(&f.asJSON, "json", false, "print JSON")
+}
+
+// check validates the flags and parses --cpus (nil when not given).
+func (f *benchFlags) check() ([]int, error) {
+	if f.threads < 1 {
+		return nil, usagef("--threads must be at least 1, got %d", f.threads)
+	}
+	if f.csv != "" && !f.perOp {
+		return nil, usagef("--profiling-output-csv needs --per-op (or --enable_op_profiling)")
+	}
+	if f.cpus == "" {
+		return nil, nil
+	}
+	cpus, err := profiler.ParseCPUs(f.cpus)
+	if err != nil {
+		return nil, usagef("--cpus %q: %v", f.cpus, err)
+	}
+	return cpus, nil
+}
+
 func benchCommand() *command {
-	var backend, graph, cpuList, csvPath string
-	var threads int
-	var opts profiler.BenchOptions
-	var perOp, asJSON bool
-	var seed uint64
+	var f benchFlags
 	return &command{
 		name:    "bench",
 		summary: "time a .tflite model like TFLite's benchmark_model (count, min, max, mean, std, p50, p90 in us; per-operator tables)",
@@ -26,47 +71,19 @@ func benchCommand() *command {
 			"  benchmark_model's names work too: --graph, --num_runs, --warmup_runs, --num_threads, --enable_op_profiling, --profiling_output_csv_file",
 		example: "edgenas bench --backend xnnpack --threads 1 --cpus 0 --runs 100 --per-op model.tflite\n" +
 			"edgenas bench --graph=model.tflite --num_threads=2 --enable_op_profiling=true --profiling_output_csv_file=ops.csv",
-		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&backend, "backend", "xnnpack", "backend: xnnpack or ref")
-			fs.IntVar(&threads, "threads", 1, "worker threads")
-			fs.IntVar(&threads, "num_threads", 1, "alias of --threads (benchmark_model)")
-			fs.StringVar(&cpuList, "cpus", "", "pin the measuring threads to these CPUs, e.g. 0-3,6 (sched_setaffinity)")
-			fs.IntVar(&opts.WarmupRuns, "warmup-runs", 1, "minimum warm-up runs")
-			fs.IntVar(&opts.WarmupRuns, "warmup_runs", 1, "alias of --warmup-runs (benchmark_model)")
-			fs.Float64Var(&opts.WarmupMinSecs, "warmup-min-secs", 0.5, "minimum warm-up seconds")
-			fs.IntVar(&opts.Runs, "runs", 50, "minimum timed runs")
-			fs.IntVar(&opts.Runs, "num_runs", 50, "alias of --runs (benchmark_model)")
-			fs.Float64Var(&opts.MinSecs, "min-secs", 1.0, "minimum timed seconds")
-			fs.Float64Var(&opts.MaxSecs, "max-secs", 150, "stop timing after this many seconds")
-			fs.BoolVar(&perOp, "per-op", false, "time every operator as its own node (its own XNNPACK runtime) and print benchmark_model's op tables")
-			fs.BoolVar(&perOp, "enable_op_profiling", false, "alias of --per-op (benchmark_model)")
-			fs.StringVar(&csvPath, "profiling-output-csv", "", "with --per-op: write the op tables as benchmark_model's CSV to this file")
-			fs.StringVar(&csvPath, "profiling_output_csv_file", "", "alias of --profiling-output-csv (benchmark_model)")
-			fs.StringVar(&graph, "graph", "", "the model file (benchmark_model's name for the argument)")
-			fs.Uint64Var(&seed, "seed", 0, "seed of the random input")
-			fs.BoolVar(&asJSON, "json", false, "print JSON")
-		},
+		flags: f.register,
 		run: func(ctx context.Context, e *env, args []string) error {
-			if graph != "" {
-				args = append([]string{graph}, args...)
+			if f.graph != "" {
+				args = append([]string{f.graph}, args...)
 			}
 			if len(args) != 1 {
 				return usagef("bench takes one model file (or --graph), got %d", len(args))
 			}
-			if threads < 1 {
-				return usagef("--threads must be at least 1, got %d", threads)
+			cpus, err := f.check()
+			if err != nil {
+				return err
 			}
-			if csvPath != "" && !perOp {
-				return usagef("--profiling-output-csv needs --per-op (or --enable_op_profiling)")
-			}
-			var cpus []int
-			if cpuList != "" {
-				var err error
-				if cpus, err = profiler.ParseCPUs(cpuList); err != nil {
-					return usagef("--cpus %q: %v", cpuList, err)
-				}
-			}
-			b, err := backends.Lookup(backend)
+			b, err := backends.Lookup(f.backend)
 			if err != nil {
 				return usagef("%v", err)
 			}
@@ -74,17 +91,17 @@ func benchCommand() *command {
 			if err != nil {
 				return err
 			}
-			res, err := profiler.RunModelBench(ctx, profiler.ModelBench{Model: m, Backend: b, Threads: threads, Options: opts,
-				Seed: seed, CPUs: cpus, PerOp: perOp})
+			res, err := profiler.RunModelBench(ctx, profiler.ModelBench{Model: m, Backend: b, Threads: f.threads, Options: f.opts,
+				Seed: f.seed, CPUs: cpus, PerOp: f.perOp})
 			if err != nil {
 				return fmt.Errorf("bench %s: %w", args[0], err)
 			}
-			if csvPath != "" {
+			if f.csv != "" {
 				var buf bytes.Buffer
 				if err := res.PerOp.Profile.WriteCSV(&buf); err != nil {
 					return err
 				}
-				if err := atomicfile.WriteFile(csvPath, buf.Bytes()); err != nil {
+				if err := atomicfile.WriteFile(f.csv, buf.Bytes()); err != nil {
 					return fmt.Errorf("--profiling-output-csv: %w", err)
 				}
 			}
@@ -96,19 +113,13 @@ func benchCommand() *command {
 			if res.Inference.Mean > 0 {
 				gmacs = float64(macs) / (res.Inference.Mean * 1e3)
 			}
-			if asJSON {
-				out := map[string]any{"model": args[0], "backend": backend, "threads": threads, "macs": macs,
+			if f.asJSON {
+				out := map[string]any{"model": args[0], "backend": f.backend, "threads": f.threads, "macs": macs,
 					"gmacs_per_s": gmacs, "init_us": res.InitMicros, "first_us": res.FirstMicros, "warmup": res.Warmup,
-					"inference": res.Inference, "conditions": res.Conditions}
-				if cpus != nil {
-					out["cpus"] = cpus
-				}
-				if res.PerOp != nil {
-					out["per_op"] = res.PerOp
-				}
+					"inference": res.Inference, "conditions": res.Conditions, "cpus": cpus, "per_op": res.PerOp}
 				return writeJSON(e.stdout, out)
 			}
-			return printBench(e.stdout, args[0], backend, threads, macs, gmacs, res)
+			return printBench(e.stdout, args[0], f.backend, f.threads, macs, gmacs, res)
 		},
 	}
 }
