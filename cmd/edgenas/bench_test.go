@@ -227,3 +227,12 @@ func TestProfileCPUs(t *testing.T) {
 		t.Errorf("bad --cpus: exit %d, %q", code, errs)
 	}
 }
+
+// TestAgentCPUsRefused: the agent refuses a CPU list naming absent CPUs
+// before it connects anywhere.
+func TestAgentCPUsRefused(t *testing.T) {
+	code, _, errs := runCLI(t, "agent", "--broker", "tcp://127.0.0.1:1", "--id", "a1", "--data-dir", t.TempDir(), "--cpus", "0,1023")
+	if code != 2 || !strings.Contains(errs, "CPU 1023 does not exist or is offline") {
+		t.Fatalf("agent --cpus 0,1023: exit %d, %q", code, errs)
+	}
+}

@@ -11,7 +11,6 @@ import (
 
 	"edgenas/agent"
 	"edgenas/internal/signing"
-	"edgenas/profiler"
 )
 
 func agentCommand() *command {
@@ -51,13 +50,11 @@ func agentCommand() *command {
 				}
 				cfg.DataDir = filepath.Join(home, ".edgenas", "agent-"+cfg.ID)
 			}
-			if cpuList != "" {
-				cpus, err := profiler.ParseCPUs(cpuList)
-				if err != nil {
-					return usagef("--cpus %q: %v", cpuList, err)
-				}
-				cfg.CPUs = cpus
+			cpus, err := parseCPUsFlag(cpuList)
+			if err != nil {
+				return err
 			}
+			cfg.CPUs = cpus
 			if trust != "" {
 				pub, err := signing.LoadPublic(trust)
 				if err != nil {

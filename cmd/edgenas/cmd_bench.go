@@ -52,14 +52,7 @@ func (f *benchFlags) check() ([]int, error) {
 	if f.csv != "" && !f.perOp {
 		return nil, usagef("--profiling-output-csv needs --per-op (or --enable_op_profiling)")
 	}
-	if f.cpus == "" {
-		return nil, nil
-	}
-	cpus, err := profiler.ParseCPUs(f.cpus)
-	if err != nil {
-		return nil, usagef("--cpus %q: %v", f.cpus, err)
-	}
-	return cpus, nil
+	return parseCPUsFlag(f.cpus)
 }
 
 func benchCommand() *command {

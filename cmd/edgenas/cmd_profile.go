@@ -65,18 +65,6 @@ func (p *profileFlags) protocol() (profiler.Protocol, error) {
 	return pr, nil
 }
 
-// pinCPUs parses --cpus; nil when it was not given.
-func (p *profileFlags) pinCPUs() ([]int, error) {
-	if p.cpus == "" {
-		return nil, nil
-	}
-	cpus, err := profiler.ParseCPUs(p.cpus)
-	if err != nil {
-		return nil, usagef("--cpus %q: %v", p.cpus, err)
-	}
-	return cpus, nil
-}
-
 func (p *profileFlags) deviceID() string {
 	if p.device != "" {
 		return p.device
@@ -121,7 +109,7 @@ func profileCommand() *command {
 			if err != nil {
 				return usagef("%v", err)
 			}
-			cpus, err := pf.pinCPUs()
+			cpus, err := parseCPUsFlag(pf.cpus)
 			if err != nil {
 				return err
 			}
