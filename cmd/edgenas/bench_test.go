@@ -75,6 +75,9 @@ func TestBenchPerOp(t *testing.T) {
 	if sumLine == nil || sumLine[1] != strconv.Itoa(len(m.Operators)) {
 		t.Fatalf("no sum-of-operators line for %d operators in:\n%s", len(m.Operators), out)
 	}
+	if !strings.Contains(out, fmt.Sprintf("Operators run by XNNPACK: %d, by the reference kernels (XNNPACK refused them): 0", len(m.Operators))) {
+		t.Errorf("no count of operators by backend (all %d on XNNPACK) in:\n%s", len(m.Operators), out)
+	}
 	total, _ := strconv.ParseFloat(sumLine[2], 64)
 	whole, _ := strconv.ParseFloat(sumLine[3], 64)
 	if total <= 0 || whole <= 0 {

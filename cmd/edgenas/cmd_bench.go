@@ -142,7 +142,14 @@ func printBench(w io.Writer, model, backend string, threads int, macs int64, gma
 	if p.WholeMicros > 0 {
 		ratio = p.SumMicros / p.WholeMicros
 	}
-	_, err := fmt.Fprintf(w, "Sum of %d operators (each its own node): %.1f us; whole graph (avg): %.1f us; sum/whole %.3f; per-operator graph (avg): %.1f us\n",
-		len(p.Profile.Rows), p.SumMicros, p.WholeMicros, ratio, p.GraphMicros)
+	if _, err := fmt.Fprintf(w, "Sum of %d operators (each its own node): %.1f us; whole graph (avg): %.1f us; sum/whole %.3f; per-operator graph (avg): %.1f us\n",
+		len(p.Profile.Rows), p.SumMicros, p.WholeMicros, ratio, p.GraphMicros); err != nil {
+		return err
+	}
+	ran := map[string]int{}
+	for _, r := range p.Profile.Rows {
+		ran[r.Backend]++
+	}
+	_, err := fmt.Fprintf(w, "Operators run by XNNPACK: %d, by the reference kernels (XNNPACK refused them): %d\n", ran["xnnpack"], ran["ref"])
 	return err
 }
