@@ -117,8 +117,8 @@ func TestBenchAliasesAndJSON(t *testing.T) {
 	}
 	path, m := genFmnistModel(t)
 	csv := filepath.Join(t.TempDir(), "ops.csv")
-	code, out, errs := runCLI(t, append([]string{"bench", "--graph=" + path, "--num_runs=4", "--warmup_runs=2", "--num_threads=2",
-		"--enable_op_profiling=true", "--profiling_output_csv_file=" + csv, "--json"}, quick...)...)
+	code, out, errs := runCLI(t, "bench", "--graph="+path, "--num_runs=4", "--warmup_runs=2", "--num_threads=2", "--warmup_min_secs=-1",
+		"--min_secs=0.01", "--max_secs=10", "--enable_op_profiling=true", "--profiling_output_csv_file="+csv, "--json")
 	if code != 0 {
 		t.Fatalf("bench with benchmark_model flags: exit %d: %s", code, errs)
 	}

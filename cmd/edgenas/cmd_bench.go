@@ -31,10 +31,13 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.opts.WarmupRuns, "warmup-runs", 1, "minimum warm-up runs")
 	fs.IntVar(&f.opts.WarmupRuns, "warmup_runs", 1, "alias of --warmup-runs (benchmark_model)")
 	fs.Float64Var(&f.opts.WarmupMinSecs, "warmup-min-secs", 0.5, "minimum warm-up seconds")
+	fs.Float64Var(&f.opts.WarmupMinSecs, "warmup_min_secs", 0.5, "alias of --warmup-min-secs (benchmark_model)")
 	fs.IntVar(&f.opts.Runs, "runs", 50, "minimum timed runs")
 	fs.IntVar(&f.opts.Runs, "num_runs", 50, "alias of --runs (benchmark_model)")
 	fs.Float64Var(&f.opts.MinSecs, "min-secs", 1.0, "minimum timed seconds")
+	fs.Float64Var(&f.opts.MinSecs, "min_secs", 1.0, "alias of --min-secs (benchmark_model)")
 	fs.Float64Var(&f.opts.MaxSecs, "max-secs", 150, "stop timing after this many seconds")
+	fs.Float64Var(&f.opts.MaxSecs, "max_secs", 150, "alias of --max-secs (benchmark_model)")
 	fs.BoolVar(&f.perOp, "per-op", false, "time every operator as its own node (its own XNNPACK runtime) and print benchmark_model's op tables")
 	fs.BoolVar(&f.perOp, "enable_op_profiling", false, "alias of --per-op (benchmark_model)")
 	fs.StringVar(&f.csv, "profiling-output-csv", "", "with --per-op: write the op tables as benchmark_model's CSV to this file")
@@ -61,7 +64,8 @@ func benchCommand() *command {
 		name:    "bench",
 		summary: "time a .tflite model like TFLite's benchmark_model (count, min, max, mean, std, p50, p90 in us; per-operator tables)",
 		usage: "--backend xnnpack|ref [--threads N] [--cpus LIST] [--warmup-runs N] [--runs N] [--min-secs S] [--per-op [--profiling-output-csv F]] [--json] m.tflite\n" +
-			"  benchmark_model's names work too: --graph, --num_runs, --warmup_runs, --num_threads, --enable_op_profiling, --profiling_output_csv_file",
+			"  benchmark_model's names work too: --graph, --num_runs, --warmup_runs, --num_threads, --min_secs, --max_secs, --warmup_min_secs,\n" +
+			"  --enable_op_profiling, --profiling_output_csv_file",
 		example: "edgenas bench --backend xnnpack --threads 1 --cpus 0 --runs 100 --per-op model.tflite\n" +
 			"edgenas bench --graph=model.tflite --num_threads=2 --enable_op_profiling=true --profiling_output_csv_file=ops.csv",
 		flags: f.register,
