@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,6 +38,9 @@ type Config struct {
 	BenchmarkModel *benchmodel.Options
 	// Measure overrides how jobs are measured (nil: ProfilerMeasure(Backend)).
 	Measure MeasureFunc
+	// CPUs, if set, pins every measurement to these CPUs (agent --cpus);
+	// results and the published description record it.
+	CPUs []int
 	// Heartbeat is how often the status is re-published (default 2 s).
 	Heartbeat time.Duration
 	// Resend is how often unacknowledged results are re-published (default 5 s).
@@ -96,7 +100,7 @@ func New(cfg Config) (*Agent, error) {
 	if err := proto.ValidID(cfg.Class); err != nil {
 		return nil, fmt.Errorf("agent: class: %w", err)
 	}
-	if _, err := proto.NormalizeBroker(cfg.Broker); err != nil {
+	if err := checkBrokerHost(cfg.Broker, "/etc"); err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	if cfg.DataDir == "" {
@@ -132,6 +136,9 @@ func New(cfg Config) (*Agent, error) {
 			return nil, fmt.Errorf("agent: %w", err)
 		}
 		cfg.Measure = m
+	}
+	if len(cfg.CPUs) > 0 {
+		cfg.Measure = PinnedMeasure(cfg.CPUs, cfg.Measure)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -278,12 +285,15 @@ func (a *Agent) onConnect(ctx context.Context, c paho.Client) {
 }
 
 func (a *Agent) describe(ctx context.Context) proto.Info {
+	var in proto.Info
 	if a.cfg.Describe != nil {
-		in := a.cfg.Describe(ctx)
+		in = a.cfg.Describe(ctx)
 		in.Agent, in.Class = a.cfg.ID, a.cfg.Class
-		return in
+	} else {
+		in = Describe(ctx, a.cfg.ID, a.cfg.Class, a.measureBackend, a.cfg.Version)
 	}
-	return Describe(ctx, a.cfg.ID, a.cfg.Class, a.measureBackend, a.cfg.Version)
+	in.PinnedCPUs = slices.Clone(a.cfg.CPUs)
+	return in
 }
 
 // status is the current state as a message.

@@ -20,6 +20,7 @@ import (
 	"github.com/shirou/gopsutil/v4/sensors"
 
 	"edgenas/agent/proto"
+	"edgenas/profiler"
 	"edgenas/runtime/backends"
 )
 
@@ -28,6 +29,11 @@ import (
 // platform exposes them (fields it does not stay empty), and the backends
 // this build can run.
 func Describe(ctx context.Context, id, class, backend, version string) proto.Info {
+	return describeAt(ctx, profiler.SysCPUDir, id, class, backend, version)
+}
+
+// describeAt is Describe reading the CPUs' sysfs under sysDir.
+func describeAt(ctx context.Context, sysDir, id, class, backend, version string) proto.Info {
 	in := proto.Info{Agent: id, Class: class, AgentVersion: version, OS: goruntime.GOOS, Arch: goruntime.GOARCH,
 		LogicalCPUs: goruntime.NumCPU(), Backends: backends.Available(), Backend: backend, Time: time.Now().UTC()}
 	if h, err := host.InfoWithContext(ctx); err == nil {
@@ -46,6 +52,12 @@ func Describe(ctx context.Context, id, class, backend, version string) proto.Inf
 		for _, c := range infos {
 			in.FreqMaxMHz = max(in.FreqMaxMHz, c.Mhz)
 		}
+	}
+	// A malformed cpufreq file only costs the clusters: the rest of the
+	// description is still worth publishing.
+	if cl, err := profiler.CoreClusters(sysDir); err == nil && len(cl) > 0 {
+		in.CoreClusters = cl
+		in.FreqMaxMHz = max(in.FreqMaxMHz, cl[0].MaxMHz)
 	}
 	if f := curFreqMHz(); f > 0 {
 		in.FreqMHz = f

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,11 +35,14 @@ func moduleDir(t *testing.T) string {
 	return filepath.Dir(wd)
 }
 
-// TestQEMUArm64Agent cross-compiles the linux/arm64 xnnpack agent, bundles
+// TestQEMUArm64Agent cross-compiles the default Android agent (target
+// android/arm64, no backend asked: the linux/arm64 XNNPACK build, which an
+// Android kernel runs from /data/local/tmp through its bundled loader), bundles
 // it with its libraries and loader, and runs it under qemu-aarch64-static
-// against the embedded broker: it must register as arm64, complete a small
-// profiling job with XNNPACK, and its results must be marked as measured
-// under emulation and kept apart (backend "xnnpack-emulated") from real ones.
+// against the embedded broker, pinned to CPU 0: it must register as arm64,
+// complete a small profiling job with XNNPACK, its results must record the
+// pinning and be marked as measured under emulation and kept apart (backend
+// "xnnpack-emulated") from real ones.
 func TestQEMUArm64Agent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cross-compiles and emulates")
@@ -54,7 +58,7 @@ func TestQEMUArm64Agent(t *testing.T) {
 	defer cancel()
 	out := t.TempDir()
 	start := time.Now()
-	info, err := build.Build(ctx, build.Options{Target: "linux/arm64", Backend: build.BackendXNNPACK, Version: "qemu-test", OutDir: out, ModuleDir: moduleDir(t)})
+	info, err := build.Build(ctx, build.Options{Target: "android/arm64", Version: "qemu-test", OutDir: out, ModuleDir: moduleDir(t)})
 	if err != nil {
 		if strings.Contains(err.Error(), "is not installed") {
 			t.Skipf("arm64 libraries missing: %v", err)
@@ -62,6 +66,9 @@ func TestQEMUArm64Agent(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("cross build: %.1f MB in %s", float64(info.Size)/1e6, time.Since(start).Round(time.Second))
+	if info.Target != "linux/arm64" || info.Backend != build.BackendXNNPACK || !info.CGO {
+		t.Fatalf("default Android build is %s/%s (cgo %v), want the linux/arm64 XNNPACK build", info.Target, info.Backend, info.CGO)
+	}
 	a, err := bundle.Assemble(filepath.Join(out, build.BinaryName), filepath.Join(out, "stage"), build.LibDirs(info.Target, ""))
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +100,7 @@ func TestQEMUArm64Agent(t *testing.T) {
 	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{Agents: []string{id}})
 	var agentLog bytes.Buffer
 	argv = append([]string{qemu}, bundle.Command(a.Dir, m, "agent", "--broker", b.URL(), "--id", id, "--class", "qemu-arm64",
-		"--backend", "xnnpack", "--data-dir", filepath.Join(out, "agent"))...)
+		"--backend", "xnnpack", "--cpus", "0", "--data-dir", filepath.Join(out, "agent"))...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "EDGENAS_AGENT_PASSWORD="+fleettest.AgentPassword)
 	cmd.Stdout, cmd.Stderr = &agentLog, &agentLog
@@ -160,6 +167,9 @@ func TestQEMUArm64Agent(t *testing.T) {
 	for _, e := range es {
 		if !e.Conditions.Emulated {
 			t.Errorf("entry %s: not marked as emulated (conditions %+v)", e.Key, e.Conditions)
+		}
+		if !slices.Equal(e.Conditions.PinnedCPUs, []int{0}) || !slices.Equal(e.Conditions.Affinity, []int{0}) {
+			t.Errorf("entry %s: pinned %v, measuring thread's affinity %v; want [0] (agent --cpus 0)", e.Key, e.Conditions.PinnedCPUs, e.Conditions.Affinity)
 		}
 		if e.Backend != "xnnpack-emulated" {
 			t.Errorf("entry %s: backend %q, want xnnpack-emulated so no table mixes it with real xnnpack numbers", e.Key, e.Backend)

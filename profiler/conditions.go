@@ -22,8 +22,11 @@ type Conditions struct {
 	Backend  string `json:"backend"`
 	Threads  int    `json:"threads"`
 	CPUModel string `json:"cpu_model,omitempty"`
-	// Affinity lists the CPUs the process may run on.
+	// Affinity lists the CPUs the measuring thread could run on.
 	Affinity []int `json:"affinity,omitempty"`
+	// PinnedCPUs are the CPUs the measurement was pinned to (--cpus); empty
+	// when it was not pinned.
+	PinnedCPUs []int `json:"pinned_cpus,omitempty"`
 	// FreqMHz is the mean current frequency over the allowed CPUs (cpufreq).
 	FreqMHz  float64 `json:"freq_mhz,omitempty"`
 	Governor string  `json:"governor,omitempty"`

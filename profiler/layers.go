@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"edgenas/quantize"
 	"edgenas/runtime"
@@ -26,6 +27,9 @@ type LayerJob struct {
 	Backend  runtime.Backend
 	Threads  int
 	Protocol Protocol
+	// CPUs, if set, pins the measurement (interpreter threads included) to
+	// these CPUs; see RunPinned. The conditions of every result record them.
+	CPUs []int
 	// Group is how many layers are measured together (interleaved) and
 	// handed to Sink at once; 0 means 8.
 	Group int
@@ -53,8 +57,13 @@ func LayerModel(l space.Layer) (*tflite.Model, error) {
 	return m, nil
 }
 
-// ProfileLayers measures every layer of job with a one-block model each.
+// ProfileLayers measures every layer of job with a one-block model each,
+// on job.CPUs if set.
 func ProfileLayers(ctx context.Context, job LayerJob) error {
+	return RunPinned(job.CPUs, func() error { return profileLayers(ctx, job) })
+}
+
+func profileLayers(ctx context.Context, job LayerJob) error {
 	group := job.Group
 	if group <= 0 {
 		group = 8
@@ -107,6 +116,7 @@ func profileGroup(ctx context.Context, job LayerJob, layers []space.Layer, backe
 	}
 	out := make([]LayerResult, len(ms))
 	for i, m := range ms {
+		m.Conditions.PinnedCPUs = slices.Clone(job.CPUs)
 		out[i] = LayerResult{Key: layers[i].Key(), Measurement: m}
 	}
 	return out, nil

@@ -13,6 +13,12 @@ import (
 type Options struct {
 	// Threads is the number of worker threads; 0 or 1 means single-threaded.
 	Threads int
+	// PerOperator asks for one execution node per operator, so Profile
+	// times every operator on its own (TFLite's op profiling). A backend
+	// that fuses operators (xnnpack partitions) then runs each operator as
+	// its own partition, which costs the fusion and the hand-over between
+	// operators: time the whole graph without it.
+	PerOperator bool
 }
 
 // Backend turns a model into a runnable interpreter.

@@ -48,6 +48,12 @@ type Info struct {
 	Backends     []string  `json:"backends"`
 	Backend      string    `json:"backend"`
 	Time         time.Time `json:"time"`
+
+	// CoreClusters groups the CPUs by maximum frequency, fastest first
+	// (big.LITTLE phones: prime, big, little); empty without cpufreq.
+	CoreClusters []profiler.CoreCluster `json:"core_clusters,omitempty"`
+	// PinnedCPUs are the CPUs the agent measures on (agent --cpus).
+	PinnedCPUs []int `json:"pinned_cpus,omitempty"`
 }
 
 // Status is an agent's liveness, published retained on connect, on every

@@ -61,8 +61,13 @@ func layerMeasurer(backend string, threads int, bm *benchModelFlags) (func(conte
 		return nil, "", err
 	}
 	if o != nil {
-		return func(ctx context.Context, job profiler.LayerJob) error { return benchmodel.ProfileLayers(ctx, *o, job) },
-			benchmodel.BackendName(o.Delegate), nil
+		return func(ctx context.Context, job profiler.LayerJob) error {
+			to := *o
+			if len(job.CPUs) > 0 {
+				to.CPUs = job.CPUs // taskset: the tool is another process
+			}
+			return benchmodel.ProfileLayers(ctx, to, job)
+		}, benchmodel.BackendName(o.Delegate), nil
 	}
 	b, err := backends.Lookup(backend)
 	if err != nil {

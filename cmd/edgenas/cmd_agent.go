@@ -16,12 +16,12 @@ import (
 func agentCommand() *command {
 	var cfg agent.Config
 	var verbose bool
-	var trust string
+	var trust, cpuList string
 	var bm benchModelFlags
 	return &command{
 		name:    "agent",
 		summary: "run the device daemon: announce the device, measure jobs from the fleet host, return results, install deployed models",
-		usage:   "--broker tcp://HOST:PORT --id NAME [--class CLASS] [--data-dir DIR] [--backend xnnpack|ref|benchmark-model [--delegate D]] [--trust host.pub] (password from EDGENAS_AGENT_PASSWORD)",
+		usage:   "--broker tcp://HOST:PORT --id NAME [--class CLASS] [--data-dir DIR] [--backend xnnpack|ref|benchmark-model [--delegate D]] [--cpus LIST] [--trust host.pub] (password from EDGENAS_AGENT_PASSWORD)",
 		example: "EDGENAS_AGENT_PASSWORD=a edgenas agent --broker tcp://192.168.1.10:1883 --id pixel7-01 --class pixel7 --backend xnnpack --trust ~/.edgenas/host.pub",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&cfg.Broker, "broker", "", "broker URL, tcp://HOST:PORT")
@@ -36,6 +36,7 @@ func agentCommand() *command {
 			fs.StringVar(&trust, "trust", "", "host public key (host.pub from `edgenas keys init`); without it every deploy is refused")
 			fs.BoolVar(&verbose, "v", false, "log every job and install")
 			bm.register(fs)
+			fs.StringVar(&cpuList, "cpus", "", "pin measurements to these CPUs, e.g. 4-7 for a phone's big cores (see core_clusters in the device info)")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 0 {
@@ -54,6 +55,11 @@ func agentCommand() *command {
 				}
 				cfg.DataDir = filepath.Join(home, ".edgenas", "agent-"+cfg.ID)
 			}
+			cpus, err := parseCPUsFlag(cpuList)
+			if err != nil {
+				return err
+			}
+			cfg.CPUs = cpus
 			if trust != "" {
 				pub, err := signing.LoadPublic(trust)
 				if err != nil {

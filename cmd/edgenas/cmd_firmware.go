@@ -40,8 +40,8 @@ type buildFlags struct {
 }
 
 func (b *buildFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&b.target, "target", "", "GOOS/GOARCH to build for: linux/arm64 (xnnpack, cgo), android/arm64, linux/arm, ... (ref, pure Go)")
-	fs.StringVar(&b.backend, "backend", "", "xnnpack or ref (default: xnnpack for linux/arm64, ref elsewhere)")
+	fs.StringVar(&b.target, "target", "", "GOOS/GOARCH to build for: linux/arm64 (xnnpack, cgo), android/arm64 (xnnpack: the linux/arm64 build), linux/arm, ... (ref, pure Go)")
+	fs.StringVar(&b.backend, "backend", "", "xnnpack or ref (default: xnnpack for linux/arm64 and android/arm64, ref elsewhere)")
 	fs.StringVar(&b.version, "agent-version", "", "version string stamped into the binary (default: git describe --always --dirty)")
 	fs.StringVar(&b.commit, "commit", "", "source revision stamped into the binary (default: git rev-parse HEAD)")
 	fs.StringVar(&b.src, "src", "", "edgenas module directory (default: the module of the working directory)")
@@ -178,7 +178,7 @@ func firmwareBundleCommand() *command {
 					return usagef("no --version and no git commit time to default to")
 				}
 			}
-			m, err := bundle.PackBuild(bundle.PackOptions{BuildDir: from, Target: bf.target, Out: out, Key: key, Version: bundleVersion,
+			m, err := bundle.PackBuild(bundle.PackOptions{BuildDir: from, Target: bf.target, Backend: bf.backend, Out: out, Key: key, Version: bundleVersion,
 				MinHostProtocol: minProto, Created: time.Now().UTC().Truncate(time.Second), Sysroot: bf.sysroot})
 			if err != nil {
 				return err
@@ -270,7 +270,7 @@ func firmwareInstallCommand() *command {
 		name:    "install",
 		summary: "first install of a bundle: into a local directory, or on a phone (adb) or a board (ssh)",
 		usage:   "--bundle B (--adb SERIAL | --ssh USER@HOST | --dir DATA) [--agent-args 'ARGS'] [--trust host.pub] [--dry-run] [--deadline D]",
-		example: "edgenas firmware install --bundle agent-android-arm64.bundle --adb 1A2B3C --dry-run --agent-args '--broker tcp://192.168.1.10:1883 --id pixel7-01 --class pixel7 --backend ref'\n" +
+		example: "edgenas firmware install --bundle agent-android-arm64.bundle --adb 1A2B3C --dry-run --agent-args '--broker tcp://192.168.1.10:1883 --id pixel7-01 --class pixel7'\n" +
 			"edgenas firmware install --bundle agent-linux-arm64.bundle --ssh pi@raspberrypi.local --agent-args '--broker tcp://host:1883 --id pi5-01 --class pi5'",
 		flags: func(fs *flag.FlagSet) {
 			tf.register(fs)

@@ -26,12 +26,14 @@ type profileFlags struct {
 	maxSecs  float64
 	sampleUs float64
 	seed     uint64
+	cpus     string
 }
 
 func (p *profileFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.backend, "backend", "xnnpack", "backend: xnnpack, ref or benchmark-model (TFLite's tool, with --delegate)")
 	fs.IntVar(&p.threads, "threads", 1, threadsUsage())
 	fs.StringVar(&p.device, "device", "", "device id for the table (default: this host's name)")
+	fs.StringVar(&p.cpus, "cpus", "", "pin the measurement to these CPUs, e.g. 0-3,6 (recorded in each entry's conditions)")
 	p.registerProtocol(fs)
 }
 
@@ -112,7 +114,7 @@ func profileCommand() *command {
 	return &command{
 		name:    "profile",
 		summary: "measure every latency-table key of a space on this machine into a LUT (resumable)",
-		usage:   "--space S --backend xnnpack|ref|benchmark-model [--delegate D] [--threads N] [--device NAME] --out lut.db [--force] [--json]",
+		usage:   "--space S --backend xnnpack|ref|benchmark-model [--delegate D] [--threads N] [--cpus LIST] [--device NAME] --out lut.db [--force] [--json]",
 		example: "edgenas profile --space spnas-imagenet --backend xnnpack --threads 1 --out lut.db\nedgenas profile --space spnas-fmnist --backend benchmark-model --benchmark-model ./benchmark_model --delegate nnapi --nnapi-accelerator google-edgetpu --out lut.db",
 		flags: func(fs *flag.FlagSet) {
 			pf.register(fs)
@@ -139,13 +141,19 @@ func profileCommand() *command {
 			if err != nil {
 				return err
 			}
+			cpus, err := parseCPUsFlag(pf.cpus)
+			if err != nil {
+				return err
+			}
 			st, err := lut.Open(out)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			dev := pf.deviceID()
-			desc, _ := json.Marshal(agent.Describe(ctx, dev, class, backend, buildVersion().Version))
+			info := agent.Describe(ctx, dev, class, backend, buildVersion().Version)
+			info.PinnedCPUs = cpus
+			desc, _ := json.Marshal(info)
 			if err := st.PutDevice(lut.Device{ID: dev, Class: class, Description: desc}); err != nil {
 				return err
 			}
@@ -160,7 +168,7 @@ func profileCommand() *command {
 			bar := progress.New(e.stderr, "profile", len(todo))
 			ver := buildVersion().Version
 			err = measure(ctx, profiler.LayerJob{
-				Layers: todo, Threads: pf.threads, Protocol: proto,
+				Layers: todo, Threads: pf.threads, Protocol: proto, CPUs: cpus,
 				Sink:     storeSink(st, dev, ver),
 				Progress: func(done, total int, last string) { bar.Add(done-bar.Done(), last) },
 			})

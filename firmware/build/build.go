@@ -7,9 +7,10 @@
 //
 // Two kinds of build exist. A cgo build for linux/arm64 links the xnnpack
 // backend against Debian's arm64 packages (libxnnpack-dev:arm64 and
-// friends) with aarch64-linux-gnu-gcc. A pure-Go build (CGO_ENABLED=0) has
-// only the ref backend and works for any GOOS/GOARCH Go supports, including
-// android/arm64 and linux/arm.
+// friends) with aarch64-linux-gnu-gcc; it is also the default Android agent
+// (see ResolveTarget). A pure-Go build (CGO_ENABLED=0) has only the ref
+// backend and works for any GOOS/GOARCH Go supports, including android/arm64
+// (the fallback with --backend ref) and linux/arm.
 package build
 
 import (
@@ -45,9 +46,10 @@ const InfoName = "build.json"
 
 // Options describe one build.
 type Options struct {
-	// Target is GOOS/GOARCH, e.g. "linux/arm64", "android/arm64", "linux/arm".
+	// Target is GOOS/GOARCH, e.g. "linux/arm64", "android/arm64", "linux/arm"
+	// (see ResolveTarget for what android/arm64 with xnnpack builds).
 	Target string
-	// Backend is BackendXNNPACK or BackendRef (default: xnnpack on linux/arm64, ref elsewhere).
+	// Backend is BackendXNNPACK or BackendRef (default: DefaultBackend).
 	Backend string
 	// Version is stamped into the binary (main.version).
 	Version string
@@ -138,12 +140,38 @@ func LibDirs(target, sysroot string) []string {
 	return []string{filepath.Join(sysroot, "usr/lib", ct.multiarch), "/usr/lib/" + ct.multiarch, "/lib/" + ct.multiarch}
 }
 
-// DefaultBackend is the backend a target gets when none is asked for.
+// hostedTargets are devices whose XNNPACK agent is another target's build.
+// An Android kernel runs the linux/arm64 glibc build from /data/local/tmp
+// like any adb-pushed binary: the bundle carries glibc's loader and every
+// library, so nothing of Android's bionic is used. (Go's own android/arm64
+// port would need the NDK's C toolchain and an Android XNNPACK build for cgo.)
+var hostedTargets = map[string]string{"android/arm64": "linux/arm64"}
+
+// DefaultBackend is the backend a target gets when none is asked for:
+// xnnpack where a cgo build runs on the device (linux/arm64 boards, Android
+// phones), ref elsewhere.
 func DefaultBackend(target string) string {
 	if _, ok := crossTargets[target]; ok {
 		return BackendXNNPACK
 	}
+	if _, ok := hostedTargets[target]; ok {
+		return BackendXNNPACK
+	}
 	return BackendRef
+}
+
+// ResolveTarget is the GOOS/GOARCH a build for target and backend (""
+// meaning DefaultBackend) really produces, as its build record and bundle
+// manifest state it: android/arm64 with xnnpack is the linux/arm64 build;
+// everything else is itself.
+func ResolveTarget(target, backend string) string {
+	if backend == "" {
+		backend = DefaultBackend(target)
+	}
+	if host, ok := hostedTargets[target]; ok && backend == BackendXNNPACK {
+		return host
+	}
+	return target
 }
 
 // ldflags are fixed apart from the version: no build id, no symbol table or
@@ -164,6 +192,7 @@ func plan(o *Options) (args []string, env map[string]string, err error) {
 	if o.Backend == "" {
 		o.Backend = DefaultBackend(o.Target)
 	}
+	o.Target = ResolveTarget(o.Target, o.Backend)
 	if o.Version == "" {
 		return nil, nil, errors.New("build: empty version")
 	}

@@ -15,7 +15,7 @@ func TestPlanRejects(t *testing.T) {
 		want string
 	}{
 		{"bad target", Options{Target: "arm64", Version: "1"}, "want GOOS/GOARCH"},
-		{"xnnpack on android", Options{Target: "android/arm64", Backend: BackendXNNPACK, Version: "1"}, "no cgo cross toolchain"},
+		{"xnnpack on android/arm (32-bit)", Options{Target: "android/arm", Backend: BackendXNNPACK, Version: "1"}, "no cgo cross toolchain"},
 		{"unknown backend", Options{Target: "linux/arm64", Backend: "tpu", Version: "1"}, `backend "tpu"`},
 		{"no version", Options{Target: "linux/arm"}, "empty version"},
 		{"quoted version", Options{Target: "linux/arm", Version: "1 -X x=y"}, "no spaces"},
@@ -32,20 +32,27 @@ func TestPlanRejects(t *testing.T) {
 
 func TestPlanDefaults(t *testing.T) {
 	cases := []struct {
-		target, backend, cgo string
+		target, askBackend      string
+		backend, cgo, goos, got string
 	}{
-		{"linux/arm64", BackendXNNPACK, "1"},
-		{"android/arm64", BackendRef, "0"},
-		{"linux/arm", BackendRef, "0"},
+		{target: "linux/arm64", backend: BackendXNNPACK, cgo: "1", goos: "linux", got: "linux/arm64"},
+		// The default Android agent is the linux/arm64 XNNPACK build.
+		{target: "android/arm64", backend: BackendXNNPACK, cgo: "1", goos: "linux", got: "linux/arm64"},
+		{target: "android/arm64", askBackend: BackendRef, backend: BackendRef, cgo: "0", goos: "android", got: "android/arm64"},
+		{target: "linux/arm", backend: BackendRef, cgo: "0", goos: "linux", got: "linux/arm"},
 	}
 	for _, c := range cases {
-		o := Options{Target: c.target, Version: "7"}
+		o := Options{Target: c.target, Backend: c.askBackend, Version: "7"}
 		args, env, err := plan(&o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if o.Backend != c.backend || env["CGO_ENABLED"] != c.cgo {
-			t.Errorf("%s: backend %s cgo %s, want %s %s", c.target, o.Backend, env["CGO_ENABLED"], c.backend, c.cgo)
+		if o.Backend != c.backend || env["CGO_ENABLED"] != c.cgo || env["GOOS"] != c.goos || o.Target != c.got {
+			t.Errorf("%s %s: backend %s cgo %s GOOS %s target %s, want %s %s %s %s", c.target, c.askBackend, o.Backend, env["CGO_ENABLED"],
+				env["GOOS"], o.Target, c.backend, c.cgo, c.goos, c.got)
+		}
+		if r := ResolveTarget(c.target, c.askBackend); r != c.got {
+			t.Errorf("ResolveTarget(%s, %q) = %s, want %s", c.target, c.askBackend, r, c.got)
 		}
 		joined := strings.Join(args, " ")
 		for _, f := range []string{"-trimpath", "-buildid=", "-X main.version=7"} {

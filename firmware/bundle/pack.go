@@ -18,8 +18,11 @@ type PackOptions struct {
 	// BuildDir is a firmware/build output directory: the binary and its
 	// build record, which the manifest carries for reproduction.
 	BuildDir string
-	// Target, if set, is the GOOS/GOARCH the build must be for.
+	// Target, if set, is the device target the build must serve (an
+	// android/arm64 XNNPACK agent is the linux/arm64 build: build.ResolveTarget).
 	Target string
+	// Backend is the backend asked for with Target ("" for its default).
+	Backend string
 	// Out is the bundle file, written atomically.
 	Out string
 	Key ed25519.PrivateKey
@@ -40,7 +43,7 @@ func PackBuild(o PackOptions) (Manifest, error) {
 	if err != nil {
 		return Manifest{}, err
 	}
-	if o.Target != "" && o.Target != info.Target {
+	if o.Target != "" && build.ResolveTarget(o.Target, o.Backend) != info.Target {
 		return Manifest{}, fmt.Errorf("pack: target %s but the build in %s is for %s", o.Target, o.BuildDir, info.Target)
 	}
 	binary := filepath.Join(o.BuildDir, build.BinaryName)

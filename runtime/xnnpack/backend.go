@@ -60,9 +60,10 @@ type Partition struct {
 }
 
 // nodeName is the partition's profile name: "XNNPACK(12 ops)" for a
-// delegated partition, the operator name ("HARD_SWISH") for a reference node.
-func (p *Partition) nodeName(m *tflite.Model) string {
-	if p.Backend == backendXNNPACK {
+// delegated partition, the operator name ("HARD_SWISH") for a reference node
+// and, per operator (runtime.Options.PerOperator), for every node.
+func (p *Partition) nodeName(m *tflite.Model, perOp bool) string {
+	if p.Backend == backendXNNPACK && !perOp {
 		return fmt.Sprintf("XNNPACK(%d ops)", len(p.Ops))
 	}
 	return m.Operators[p.Ops[0]].Op.String()

@@ -20,8 +20,8 @@ import (
 // XNNPACK runtimes and a thread pool: call Close when done (a GC cleanup
 // frees them for an interpreter dropped without Close, but only whenever the
 // collector gets to it).
-func (bk Backend) Load(m *tflite.Model, opts runtime.Options) (runtime.Interpreter, error) {
-	plan, err := bk.Plan(m)
+func (Backend) Load(m *tflite.Model, opts runtime.Options) (runtime.Interpreter, error) {
+	plan, err := planModel(m, opts.PerOperator)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func (bk Backend) Load(m *tflite.Model, opts runtime.Options) (runtime.Interpret
 	it.prof = make([]runtime.NodeProfile, len(plan))
 	for k := range plan {
 		p := &plan[k]
-		it.prof[k] = runtime.NodeProfile{Name: p.nodeName(m), Backend: p.Backend, Ops: p.Ops}
+		it.prof[k] = runtime.NodeProfile{Name: p.nodeName(m, opts.PerOperator), Backend: p.Backend, Ops: p.Ops}
 		if p.Backend == backendRef {
 			if it.nodes[k].kernel, err = newRefKernel(m, p.Ops[0]); err != nil {
 				return nil, fmt.Errorf("operator %d (%v): %w", p.Ops[0], m.Operators[p.Ops[0]].Op, err)

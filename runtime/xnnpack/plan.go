@@ -15,6 +15,12 @@ import (
 // the reason XNNPACK refused it. It fails, naming the operator, when an
 // operator can run on neither.
 func (Backend) Plan(m *tflite.Model) ([]Partition, error) {
+	return planModel(m, false)
+}
+
+// planModel is Plan; perOp makes every operator XNNPACK accepts a partition of
+// its own (runtime.Options.PerOperator).
+func planModel(m *tflite.Model, perOp bool) ([]Partition, error) {
 	consumers, err := checkGraph(m)
 	if err != nil {
 		return nil, err
@@ -35,8 +41,11 @@ func (Backend) Plan(m *tflite.Model) ([]Partition, error) {
 	for _, t := range m.Outputs {
 		graphOut[t] = true
 	}
-	var plan []Partition
-	for _, ops := range group(len(m.Operators), func(i int) bool { return reasons[i] == nil }) {
+	// group makes maximal runs of delegated operators; per operator, no
+	// operator joins a run, so each is a node of its own.
+	groups := group(len(m.Operators), func(i int) bool { return !perOp && reasons[i] == nil })
+	var out []Partition
+	for _, ops := range groups {
 		p := Partition{Backend: backendXNNPACK, Ops: ops}
 		p.Inputs, p.Outputs = borders(m, ops, consumers, graphOut)
 		if reason := reasons[ops[0]]; reason != nil {
@@ -46,9 +55,9 @@ func (Backend) Plan(m *tflite.Model) ([]Partition, error) {
 			}
 			p.Backend, p.Reason = backendRef, reason.Error()
 		}
-		plan = append(plan, p)
+		out = append(out, p)
 	}
-	return plan, nil
+	return out, nil
 }
 
 // probe defines operator i alone in a scratch subgraph and creates and sets
