@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,7 +21,7 @@ func calibJSON(form, coef, tail string) string {
 		features = `["lutsum_ms","layers","const"]`
 	}
 	return `{"form":"` + form + `","features":` + features + `,"coef":` + coef +
-		`,"device":"synth","backend":"ref","threads":1,"samples":12,"rmse_ms":0.01}` + tail
+		`,"device":"synth","backend":"ref","threads":1,"samples":12,"rmse_ms":0.01,"se_encoding":` + strconv.Itoa(space.SEEncoding) + `}` + tail
 }
 
 // A calibration file is validated on read: finite coefficients within the

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -271,7 +272,7 @@ func TestLUTPredictRefusesBadNumbers(t *testing.T) {
 	victim := a.Layers()[0].Key()
 	calib := func(coef, tail string) string {
 		return `{"form":"scale","features":["lutsum_ms","const"],"coef":` + coef +
-			`,"device":"synthetic","backend":"xnnpack","threads":1,"samples":12,"rmse_ms":0.01}` + tail
+			`,"device":"synthetic","backend":"xnnpack","threads":1,"samples":12,"rmse_ms":0.01,"se_encoding":` + strconv.Itoa(space.SEEncoding) + `}` + tail
 	}
 	tests := []struct {
 		name   string
