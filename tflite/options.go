@@ -15,13 +15,21 @@ const (
 	optPool2D          uint8 = 5
 	optFullyConnected  uint8 = 8
 	optSoftmax         uint8 = 9
+	optConcatenation   uint8 = 10
 	optAdd             uint8 = 11
+	optResizeBilinear  uint8 = 15
 	optReshape         uint8 = 17
 	optMul             uint8 = 21
 	optPad             uint8 = 22
 	optTranspose       uint8 = 26
 	optReducer         uint8 = 27
+	optSub             uint8 = 28
+	optSqueeze         uint8 = 30
+	optStridedSlice    uint8 = 32
 	optDequantize      uint8 = 38
+	optMaximumMinimum  uint8 = 39
+	optTransposeConv   uint8 = 49
+	optResizeNearest   uint8 = 74
 	optQuantize        uint8 = 89
 	optHardSwish       uint8 = 91
 )
@@ -57,6 +65,22 @@ func optionsType(op Opcode) uint8 {
 		return optQuantize
 	case OpHardSwish:
 		return optHardSwish
+	case OpConcatenation:
+		return optConcatenation
+	case OpResizeBilinear:
+		return optResizeBilinear
+	case OpResizeNearestNeighbor:
+		return optResizeNearest
+	case OpSub:
+		return optSub
+	case OpSqueeze:
+		return optSqueeze
+	case OpStridedSlice:
+		return optStridedSlice
+	case OpMaximum, OpMinimum:
+		return optMaximumMinimum
+	case OpTransposeConv:
+		return optTransposeConv
 	}
 	return optNone // LOGISTIC has no options table in the union
 }
@@ -65,10 +89,20 @@ func optionsType(op Opcode) uint8 {
 // struct (false: Options is nil, as for PAD or LOGISTIC).
 func hasOptionsStruct(op Opcode) bool {
 	switch op {
-	case OpLogistic, OpHardSwish, OpQuantize, OpDequantize, OpPad:
+	case OpLogistic, OpHardSwish, OpQuantize, OpDequantize, OpPad, OpMaximum, OpMinimum:
 		return false
 	}
 	return true
+}
+
+// unmodelledError is an option value the schema allows but no edgenas
+// kernel implements: the operator still reads, with Operator.Undecoded set.
+type unmodelledError struct{ what string }
+
+func (e *unmodelledError) Error() string { return e.what + " not modelled" }
+
+func unmodelled(format string, args ...any) error {
+	return &unmodelledError{fmt.Sprintf(format, args...)}
 }
 
 // decodeOptions turns an operator's builtin_options into the typed struct for
@@ -101,7 +135,7 @@ func (d *decoder) decodeOptions(op Opcode, typ uint8, t table) (any, error) {
 			DilationH:  d.int32Field(t, 5, 1),
 		}
 		if bt := d.int8Field(t, 6, 0); bt != 0 {
-			return nil, fmt.Errorf("CONV_2D quantized_bias_type %v not supported", TensorType(bt))
+			return nil, unmodelled("CONV_2D quantized_bias_type %v", TensorType(bt))
 		}
 	case OpDepthwiseConv2D:
 		o = &DepthwiseConv2DOptions{
@@ -128,13 +162,13 @@ func (d *decoder) decodeOptions(op Opcode, typ uint8, t table) (any, error) {
 			KeepNumDims: d.boolField(t, 2, false),
 		}
 		if wf := d.int8Field(t, 1, 0); wf != 0 {
-			return nil, fmt.Errorf("FULLY_CONNECTED weights_format %d not supported", wf)
+			return nil, unmodelled("FULLY_CONNECTED weights_format %d", wf)
 		}
 		if d.boolField(t, 3, false) {
-			return nil, fmt.Errorf("FULLY_CONNECTED asymmetric_quantize_inputs not supported")
+			return nil, unmodelled("FULLY_CONNECTED asymmetric_quantize_inputs")
 		}
 		if bt := d.int8Field(t, 4, 0); bt != 0 {
-			return nil, fmt.Errorf("FULLY_CONNECTED quantized_bias_type %v not supported", TensorType(bt))
+			return nil, unmodelled("FULLY_CONNECTED quantized_bias_type %v", TensorType(bt))
 		}
 	case OpSoftmax:
 		beta := float32(1)
@@ -160,6 +194,26 @@ func (d *decoder) decodeOptions(op Opcode, typ uint8, t table) (any, error) {
 		o = &TransposeOptions{}
 	case OpMean:
 		o = &ReducerOptions{KeepDims: d.boolField(t, 0, false)}
+	case OpConcatenation:
+		o = &ConcatenationOptions{Axis: d.int32Field(t, 0, 0), Activation: Activation(d.int8Field(t, 1, 0))}
+	case OpResizeBilinear:
+		o = &ResizeOptions{AlignCorners: d.boolField(t, 2, false), HalfPixelCenters: d.boolField(t, 3, false)}
+	case OpResizeNearestNeighbor:
+		o = &ResizeOptions{AlignCorners: d.boolField(t, 0, false), HalfPixelCenters: d.boolField(t, 1, false)}
+	case OpSub:
+		o = &SubOptions{Activation: Activation(d.int8Field(t, 0, 0))}
+	case OpSqueeze:
+		o = &SqueezeOptions{SqueezeDims: d.int32s(t, 0)}
+	case OpStridedSlice:
+		o = &StridedSliceOptions{BeginMask: d.int32Field(t, 0, 0), EndMask: d.int32Field(t, 1, 0),
+			EllipsisMask: d.int32Field(t, 2, 0), NewAxisMask: d.int32Field(t, 3, 0),
+			ShrinkAxisMask: d.int32Field(t, 4, 0), Offset: d.boolField(t, 5, false)}
+	case OpTransposeConv:
+		o = &TransposeConvOptions{Padding: Padding(d.int8Field(t, 0, 0)), StrideW: d.int32Field(t, 1, one),
+			StrideH: d.int32Field(t, 2, one), Activation: Activation(d.int8Field(t, 3, 0))}
+		if bt := d.int8Field(t, 4, 0); bt != 0 {
+			return nil, unmodelled("TRANSPOSE_CONV quantized_bias_type %v", TensorType(bt))
+		}
 	default:
 		o = nil // options-free operators; their empty tables carry nothing
 	}
@@ -227,6 +281,44 @@ func encodeOptions(b *flatbuffers.Builder, op Opcode, opts any) (uint8, flatbuff
 	case *ReducerOptions:
 		b.StartObject(1)
 		b.PrependBoolSlot(0, o.KeepDims, false)
+	case *ConcatenationOptions:
+		b.StartObject(2)
+		b.PrependInt32Slot(0, o.Axis, 0)
+		b.PrependInt8Slot(1, int8(o.Activation), 0)
+	case *ResizeOptions:
+		first := 0 // RESIZE_NEAREST_NEIGHBOR's fields; RESIZE_BILINEAR's follow two deprecated ones
+		if op == OpResizeBilinear {
+			first = 2
+		}
+		b.StartObject(first + 2)
+		b.PrependBoolSlot(first, o.AlignCorners, false)
+		b.PrependBoolSlot(first+1, o.HalfPixelCenters, false)
+	case *SubOptions:
+		b.StartObject(1)
+		b.PrependInt8Slot(0, int8(o.Activation), 0)
+	case *SqueezeOptions:
+		var dims flatbuffers.UOffsetT
+		if o.SqueezeDims != nil {
+			dims = int32Vector(b, o.SqueezeDims)
+		}
+		b.StartObject(1)
+		if o.SqueezeDims != nil {
+			b.PrependUOffsetTSlot(0, dims, 0)
+		}
+	case *StridedSliceOptions:
+		b.StartObject(6)
+		b.PrependInt32Slot(0, o.BeginMask, 0)
+		b.PrependInt32Slot(1, o.EndMask, 0)
+		b.PrependInt32Slot(2, o.EllipsisMask, 0)
+		b.PrependInt32Slot(3, o.NewAxisMask, 0)
+		b.PrependInt32Slot(4, o.ShrinkAxisMask, 0)
+		b.PrependBoolSlot(5, o.Offset, false)
+	case *TransposeConvOptions:
+		b.StartObject(4)
+		b.PrependInt32Slot(1, o.StrideW, 0)
+		b.PrependInt32Slot(2, o.StrideH, 0)
+		b.PrependInt8Slot(0, int8(o.Padding), 0)
+		b.PrependInt8Slot(3, int8(o.Activation), 0)
 	case *TransposeOptions, nil:
 		// TRANSPOSE, PAD, QUANTIZE, DEQUANTIZE, HARD_SWISH: empty tables,
 		// written as the converters do.

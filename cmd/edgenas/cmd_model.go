@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"edgenas/quantize"
+	"edgenas/runtime/backends"
 	"edgenas/space"
 	"edgenas/tflite"
 )
@@ -77,7 +78,7 @@ func modelInspectCommand() *command {
 	var asJSON bool
 	return &command{
 		name:    "inspect",
-		summary: "print a model's operators, tensor shapes, quantization, MACs and parameters",
+		summary: "print a model's operators, tensor shapes, quantization, MACs, parameters and which operators each backend runs",
 		usage:   "[--json] m.tflite",
 		example: "edgenas model inspect --json ../shared/data/person_detect.tflite",
 		flags:   func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") },
@@ -90,10 +91,18 @@ func modelInspectCommand() *command {
 				return err
 			}
 			sum := tflite.Summarize(m)
-			if asJSON {
-				return writeJSON(e.stdout, sum)
+			support, err := backends.Support(m)
+			if err != nil {
+				return err
 			}
-			return sum.WriteText(e.stdout)
+			if asJSON {
+				return writeJSON(e.stdout, inspectReport{Summary: sum, Backends: support})
+			}
+			if err := sum.WriteText(e.stdout); err != nil {
+				return err
+			}
+			writeSupportText(e.stdout, support)
+			return nil
 		},
 	}
 }

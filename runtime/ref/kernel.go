@@ -40,6 +40,9 @@ func NewKernel(m *tflite.Model, op int) (Kernel, error) {
 }
 
 func newKernel(m *tflite.Model, o *tflite.Operator) (Kernel, error) {
+	if o.Undecoded != "" {
+		return nil, errors.New(o.Undecoded)
+	}
 	if len(o.Outputs) != 1 {
 		return nil, fmt.Errorf("%d outputs, want 1", len(o.Outputs))
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"unsafe"
 
+	"edgenas/runtime"
 	"edgenas/tflite"
 )
 
@@ -15,6 +16,12 @@ import (
 // the reason XNNPACK refused it. It fails, naming the operator, when an
 // operator can run on neither.
 func (Backend) Plan(m *tflite.Model) ([]Partition, error) {
+	if m == nil {
+		return nil, fmt.Errorf("nil model")
+	}
+	if err := runtime.Unmodelled(backendXNNPACK, m); err != nil {
+		return nil, err
+	}
 	consumers, err := checkGraph(m)
 	if err != nil {
 		return nil, err
@@ -36,17 +43,22 @@ func (Backend) Plan(m *tflite.Model) ([]Partition, error) {
 		graphOut[t] = true
 	}
 	var plan []Partition
+	unsupported := &runtime.UnsupportedError{Backend: backendXNNPACK}
 	for _, ops := range group(len(m.Operators), func(i int) bool { return reasons[i] == nil }) {
 		p := Partition{Backend: backendXNNPACK, Ops: ops}
 		p.Inputs, p.Outputs = borders(m, ops, consumers, graphOut)
 		if reason := reasons[ops[0]]; reason != nil {
 			i := ops[0]
 			if _, err := newRefKernel(m, i); err != nil {
-				return nil, fmt.Errorf("operator %d (%v): not accepted by XNNPACK (%v) nor by the reference kernels: %w", i, m.Operators[i].Op, reason, err)
+				unsupported.Ops = append(unsupported.Ops, runtime.UnsupportedOp{Index: i, Name: m.Operators[i].Name(),
+					Reason: fmt.Sprintf("not accepted by XNNPACK (%v) nor by the reference kernels (%v)", reason, err)})
 			}
 			p.Backend, p.Reason = backendRef, reason.Error()
 		}
 		plan = append(plan, p)
+	}
+	if len(unsupported.Ops) > 0 {
+		return nil, unsupported
 	}
 	return plan, nil
 }
@@ -99,4 +111,27 @@ func probe(m *tflite.Model, i int) error {
 		ids[k], ptrs[k] = uint32(k), p
 	}
 	return rt.setup(ids, ptrs)
+}
+
+// Supports reports whether this backend runs operator op of m: on XNNPACK
+// (reason "xnnpack"), on the reference kernels as fallback (reason "ref
+// fallback: " and why XNNPACK refused), or not at all (why).
+func (Backend) Supports(m *tflite.Model, op int) (bool, string) {
+	if m == nil || op < 0 || op >= len(m.Operators) {
+		return false, "no such operator"
+	}
+	if u := m.Operators[op].Undecoded; u != "" {
+		return false, u
+	}
+	if err := xnnInit(); err != nil {
+		return false, err.Error()
+	}
+	xerr := probe(m, op)
+	if xerr == nil {
+		return true, backendXNNPACK
+	}
+	if _, err := newRefKernel(m, op); err != nil {
+		return false, fmt.Sprintf("not accepted by XNNPACK (%v) nor by the reference kernels (%v)", xerr, err)
+	}
+	return true, "ref fallback: " + xerr.Error()
 }
