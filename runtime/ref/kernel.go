@@ -91,6 +91,24 @@ func newKernel(m *tflite.Model, o *tflite.Operator) (Kernel, error) {
 		return newQuantize(m, o)
 	case tflite.OpDequantize:
 		return newDequantize(m, o)
+	case tflite.OpMaxPool2D:
+		return newMaxPool(m, o)
+	case tflite.OpSub:
+		return newSub(m, o)
+	case tflite.OpMaximum, tflite.OpMinimum:
+		return newMaxMin(m, o)
+	case tflite.OpConcatenation:
+		return newConcat(m, o)
+	case tflite.OpSqueeze:
+		return newSqueeze(m, o)
+	case tflite.OpStridedSlice:
+		return newStridedSlice(m, o)
+	case tflite.OpResizeNearestNeighbor:
+		return newResizeNearest(m, o)
+	case tflite.OpResizeBilinear:
+		return newResizeBilinear(m, o)
+	case tflite.OpTransposeConv:
+		return newTransposeConv(m, o)
 	}
 	return nil, errors.New("operator not supported by the reference backend")
 }
