@@ -24,9 +24,9 @@ type OpCase struct {
 	MaxQuanta float64
 }
 
-// OpCases builds, from seed, a few cases of every operator added for
-// vision and audio models, with random shapes, parameters and input
-// quantization (fixed by the seed).
+// OpCases builds, from seed, a few cases of every int8 operator of common
+// mobile vision and audio models edgenas runs, with random shapes,
+// parameters and input quantization (fixed by the seed).
 func OpCases(seed uint64) []OpCase {
 	rng := rand.New(rand.NewPCG(seed, 0x0bca5e5))
 	var out []OpCase
@@ -137,7 +137,51 @@ func OpCases(seed uint64) []OpCase {
 		g.TransposeConv(in, TransposeConvSpec{OutChannels: 1 + r.IntN(8), KernelH: k, KernelW: k, Stride: 1 + r.IntN(2),
 			Padding: randPadding(r), Activation: pick(r, tflite.ActNone, tflite.ActRelu), NoBias: r.IntN(4) == 0})
 	})
+	addExisting(add, rounding, exactNoise)
 	return out
+}
+
+// addExisting adds cases of the operators edgenas ran before the vision and
+// audio set (pooling, activations, shape operators, MUL, MEAN, QUANTIZE,
+// DEQUANTIZE), so the conformance harness covers the whole set.
+func addExisting(add func(string, tflite.Opcode, bool, float64, func(*Graph, *rand.Rand)), rounding, exactNoise float64) {
+	add("AVERAGE_POOL_2D", tflite.OpAveragePool2D, false, rounding, func(g *Graph, r *rand.Rand) {
+		g.AveragePool(randInput(g, r, 4, 10), 2+r.IntN(2), 1+r.IntN(2), randPadding(r))
+	})
+	add("SOFTMAX", tflite.OpSoftmax, false, rounding, func(g *Graph, r *rand.Rand) {
+		g.Softmax(g.Input([]int32{int32(1 + r.IntN(3)), int32(2 + r.IntN(20))}, randQuant(r)), 1)
+	})
+	add("LOGISTIC", tflite.OpLogistic, false, rounding, func(g *Graph, r *rand.Rand) { g.Logistic(randInput(g, r, 2, 6)) })
+	add("HARD_SWISH", tflite.OpHardSwish, false, rounding, func(g *Graph, r *rand.Rand) {
+		g.HardSwish(randInput(g, r, 2, 6), Quant{})
+	})
+	add("RESHAPE", tflite.OpReshape, true, exactNoise, func(g *Graph, r *rand.Rand) {
+		in := randInput(g, r, 2, 6)
+		sh := g.Shape(in)
+		g.Reshape(in, []int32{sh[0], sh[1] * sh[2] * sh[3]})
+	})
+	add("PAD", tflite.OpPad, true, exactNoise, func(g *Graph, r *rand.Rand) {
+		p := func() int32 { return int32(r.IntN(3)) }
+		g.Pad(randInput(g, r, 2, 6), [][2]int32{{0, 0}, {p(), p()}, {p(), p()}, {0, p()}})
+	})
+	add("TRANSPOSE", tflite.OpTranspose, true, exactNoise, func(g *Graph, r *rand.Rand) {
+		perm := []int32{0, 1, 2, 3}
+		r.Shuffle(4, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+		g.Transpose(randInput(g, r, 2, 6), perm)
+	})
+	add("MUL", tflite.OpMul, false, rounding, func(g *Graph, r *rand.Rand) {
+		sh := randShape(r, 2, 6)
+		g.Mul(g.Input(sh, randQuant(r)), g.Input([]int32{1, 1, 1, sh[3]}, randQuant(r)), tflite.ActNone, Quant{})
+	})
+	add("MEAN", tflite.OpMean, false, rounding, func(g *Graph, r *rand.Rand) {
+		g.Mean(randInput(g, r, 2, 7), []int32{1, 2}, r.IntN(2) == 0, Quant{})
+	})
+	add("QUANTIZE", tflite.OpQuantize, false, rounding, func(g *Graph, r *rand.Rand) {
+		g.Quantize(g.FloatInput(randShape(r, 2, 6)), randQuant(r))
+	})
+	add("DEQUANTIZE", tflite.OpDequantize, true, exactNoise, func(g *Graph, r *rand.Rand) {
+		g.Dequantize(randInput(g, r, 2, 6))
+	})
 }
 
 func pick[T any](r *rand.Rand, v ...T) T { return v[r.IntN(len(v))] }
