@@ -264,20 +264,15 @@ func encodeOptions(b *flatbuffers.Builder, op Opcode, opts any) (uint8, flatbuff
 		b.StartObject(1)
 		b.PrependFloat32Slot(0, o.Beta, 0)
 	case *AddOptions:
-		b.StartObject(1)
-		b.PrependInt8Slot(0, int8(o.Activation), 0)
+		activationTable(b, o.Activation)
 	case *MulOptions:
-		b.StartObject(1)
-		b.PrependInt8Slot(0, int8(o.Activation), 0)
+		activationTable(b, o.Activation)
+	case *SubOptions:
+		activationTable(b, o.Activation)
 	case *ReshapeOptions:
-		var shape flatbuffers.UOffsetT
-		if o.NewShape != nil {
-			shape = int32Vector(b, o.NewShape)
-		}
-		b.StartObject(1)
-		if o.NewShape != nil {
-			b.PrependUOffsetTSlot(0, shape, 0)
-		}
+		optionalVectorTable(b, o.NewShape)
+	case *SqueezeOptions:
+		optionalVectorTable(b, o.SqueezeDims)
 	case *ReducerOptions:
 		b.StartObject(1)
 		b.PrependBoolSlot(0, o.KeepDims, false)
@@ -293,18 +288,6 @@ func encodeOptions(b *flatbuffers.Builder, op Opcode, opts any) (uint8, flatbuff
 		b.StartObject(first + 2)
 		b.PrependBoolSlot(first, o.AlignCorners, false)
 		b.PrependBoolSlot(first+1, o.HalfPixelCenters, false)
-	case *SubOptions:
-		b.StartObject(1)
-		b.PrependInt8Slot(0, int8(o.Activation), 0)
-	case *SqueezeOptions:
-		var dims flatbuffers.UOffsetT
-		if o.SqueezeDims != nil {
-			dims = int32Vector(b, o.SqueezeDims)
-		}
-		b.StartObject(1)
-		if o.SqueezeDims != nil {
-			b.PrependUOffsetTSlot(0, dims, 0)
-		}
 	case *StridedSliceOptions:
 		b.StartObject(6)
 		b.PrependInt32Slot(0, o.BeginMask, 0)
@@ -327,6 +310,26 @@ func encodeOptions(b *flatbuffers.Builder, op Opcode, opts any) (uint8, flatbuff
 		return 0, 0, fmt.Errorf("%v: options of type %T", op, opts)
 	}
 	return typ, b.EndObject(), nil
+}
+
+// activationTable starts a table whose only field is a fused activation
+// (AddOptions, MulOptions, SubOptions).
+func activationTable(b *flatbuffers.Builder, a Activation) {
+	b.StartObject(1)
+	b.PrependInt8Slot(0, int8(a), 0)
+}
+
+// optionalVectorTable starts a table whose only field is an [int] vector,
+// written only when v is non-nil (ReshapeOptions, SqueezeOptions).
+func optionalVectorTable(b *flatbuffers.Builder, v []int32) {
+	var off flatbuffers.UOffsetT
+	if v != nil {
+		off = int32Vector(b, v)
+	}
+	b.StartObject(1)
+	if v != nil {
+		b.PrependUOffsetTSlot(0, off, 0)
+	}
 }
 
 // int32Vector writes a [int] vector.

@@ -24,22 +24,11 @@ type maxPool struct {
 
 func newMaxPool(m *tflite.Model, o *tflite.Operator) (Kernel, error) {
 	t := opTensors{m, o}
-	if err := t.need(1); err != nil {
-		return nil, err
-	}
-	opts, ok := o.Options.(*tflite.Pool2DOptions)
-	if !ok || opts == nil {
-		return nil, fmt.Errorf("options %T, want *Pool2DOptions", o.Options)
-	}
-	in, out := t.in(0), t.out()
-	w, err := newWindow(in.Shape, out.Shape, int(opts.FilterHeight), int(opts.FilterWidth),
-		int(opts.StrideH), int(opts.StrideW), 1, 1, opts.Padding)
+	w, opts, err := poolWindow(t)
 	if err != nil {
 		return nil, err
 	}
-	if w.oc != w.ic || w.kh < 1 || w.kw < 1 {
-		return nil, fmt.Errorf("filter %dx%d, channels %d in, %d out", w.kh, w.kw, w.ic, w.oc)
-	}
+	in, out := t.in(0), t.out()
 	k := &maxPool{w: w, in: t.inIdx(0), out: t.outIdx()}
 	switch {
 	case in.Type == tflite.Float32 && out.Type == tflite.Float32:
