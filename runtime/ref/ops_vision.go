@@ -41,8 +41,11 @@ func newResizeGeom(t opTensors) (resizeGeom, error) {
 	if len(size) != 2 || size[0] != int(out.Shape[1]) || size[1] != int(out.Shape[2]) {
 		return resizeGeom{}, fmt.Errorf("size %v does not match output %v", size, out.Shape)
 	}
-	if in.Shape[0] != out.Shape[0] || in.Shape[3] != out.Shape[3] || out.Shape[1] < 1 || out.Shape[2] < 1 {
+	if in.Shape[0] != out.Shape[0] || in.Shape[3] != out.Shape[3] {
 		return resizeGeom{}, fmt.Errorf("input %v and output %v differ in batch or channels", in.Shape, out.Shape)
+	}
+	if in.Shape[1] < 1 || in.Shape[2] < 1 || out.Shape[1] < 1 || out.Shape[2] < 1 {
+		return resizeGeom{}, fmt.Errorf("input %v or output %v has an empty image", in.Shape, out.Shape)
 	}
 	if in.Type != out.Type {
 		return resizeGeom{}, fmt.Errorf("input %v and output %v", in.Type, out.Type)
