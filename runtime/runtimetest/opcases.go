@@ -135,7 +135,8 @@ func OpCases(seed uint64) []OpCase {
 		in := randInput(g, r, 2, 6)
 		k := 2 + r.IntN(3)
 		g.TransposeConv(in, TransposeConvSpec{OutChannels: 1 + r.IntN(8), KernelH: k, KernelW: k, Stride: 1 + r.IntN(2),
-			Padding: randPadding(r), Activation: pick(r, tflite.ActNone, tflite.ActRelu), NoBias: r.IntN(4) == 0})
+			Padding: randPadding(r), Activation: pick(r, tflite.ActNone, tflite.ActRelu), NoBias: r.IntN(4) == 0,
+			PerTensor: r.IntN(2) == 0})
 	})
 	addExisting(add, rounding, exactNoise)
 	return out

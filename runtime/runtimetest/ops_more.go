@@ -168,11 +168,12 @@ type TransposeConvSpec struct {
 	Padding          tflite.Padding
 	Activation       tflite.Activation
 	NoBias           bool
+	PerTensor        bool // one weight scale instead of one per output channel
 	Out              Quant
 }
 
 // TransposeConv adds a TRANSPOSE_CONV upsampling by the stride, with int8
-// weights [OC, KH, KW, IC] per channel along axis 0.
+// weights [OC, KH, KW, IC] per channel along axis 0 unless PerTensor.
 func (g *Graph) TransposeConv(in int, s TransposeConvSpec) int {
 	sh := g.Shape(in)
 	st := int(one(s.Stride))
@@ -183,7 +184,11 @@ func (g *Graph) TransposeConv(in int, s TransposeConvSpec) int {
 	}
 	ic := int(sh[3])
 	fanIn := s.KernelH * s.KernelW * ic / (st * st)
-	w, wScales := g.weights([]int32{int32(s.OutChannels), int32(s.KernelH), int32(s.KernelW), int32(ic)}, 0, max(fanIn, 1))
+	axis := 0
+	if s.PerTensor {
+		axis = -1
+	}
+	w, wScales := g.weights([]int32{int32(s.OutChannels), int32(s.KernelH), int32(s.KernelW), int32(ic)}, axis, max(fanIn, 1))
 	inQ := g.QuantOf(in)
 	out := s.Out
 	if out.Scale == 0 {
