@@ -3,7 +3,10 @@ package runtimetest
 import (
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
+	"strings"
 
+	"edgenas/internal/atomicfile"
 	"edgenas/tflite"
 )
 
@@ -206,4 +209,25 @@ func randQuant(r *rand.Rand) Quant {
 
 func randInput(g *Graph, r *rand.Rand, lo, hi int) int {
 	return g.Input(randShape(r, lo, hi), randQuant(r))
+}
+
+// WriteOpCaseFiles writes every case of OpCases(seed) to dir as
+// NAME_K.tflite (RESIZE_BILINEAR/1 becomes RESIZE_BILINEAR_1.tflite) and
+// returns the paths in case order: the hook through which a conformance
+// harness outside Go (LiteRT via node) runs the same models as ref and
+// xnnpack, comparing with ref within each case's Exact and MaxQuanta.
+func WriteOpCaseFiles(dir string, seed uint64) ([]string, error) {
+	var paths []string
+	for _, c := range OpCases(seed) {
+		data, err := tflite.Write(c.Model)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Name, err)
+		}
+		p := filepath.Join(dir, strings.ReplaceAll(c.Name, "/", "_")+".tflite")
+		if err := atomicfile.WriteFile(p, data); err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Name, err)
+		}
+		paths = append(paths, p)
+	}
+	return paths, nil
 }

@@ -88,3 +88,24 @@ func FuzzOpModels(f *testing.F) {
 		_ = it.Invoke() // errors are fine; panics are not
 	})
 }
+
+func TestWriteOpCaseFiles(t *testing.T) {
+	dir := t.TempDir()
+	paths, err := runtimetest.WriteOpCaseFiles(dir, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := runtimetest.OpCases(1)
+	if len(paths) != len(cases) {
+		t.Fatalf("%d files for %d cases", len(paths), len(cases))
+	}
+	for i, p := range paths {
+		m, err := tflite.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Operators[0].Op != cases[i].Op {
+			t.Errorf("%s holds %v, want %v", p, m.Operators[0].Op, cases[i].Op)
+		}
+	}
+}

@@ -20,8 +20,10 @@ import (
 // reshape, RESIZE_BILINEAR onto static_resize_bilinear_2d (half-pixel
 // centers, align corners or TensorFlow's legacy mode by flag) and
 // TRANSPOSE_CONV onto deconvolution_2d. Whether the library accepts each
-// for int8 is its own decision (Plan probes); CONCATENATION, STRIDED_SLICE
-// and RESIZE_NEAREST_NEIGHBOR have no node here and run on ref.
+// for int8 is its own decision (Plan probes): this version refuses int8
+// MAXIMUM/MINIMUM and per-channel deconvolution filters, which then run on
+// ref; CONCATENATION, STRIDED_SLICE and RESIZE_NEAREST_NEIGHBOR have no
+// node here at all.
 var moreOps = map[tflite.Opcode]bool{
 	tflite.OpSub: true, tflite.OpMaximum: true, tflite.OpMinimum: true, tflite.OpSqueeze: true,
 	tflite.OpResizeBilinear: true, tflite.OpTransposeConv: true,
