@@ -59,6 +59,14 @@ func TestReadEveryRealModel(t *testing.T) {
 					vars++
 				}
 			}
+			if name == "hello_world_int8.tflite" || name == "trained_lstm_int8.tflite" {
+				if len(m.Signatures) != 1 || m.Signatures[0].Key != "serving_default" || len(m.Signatures[0].Outputs) != 1 {
+					t.Errorf("signatures %+v, want serving_default with one output", m.Signatures)
+				}
+				if len(m.Metadata) == 0 || m.Metadata[0].Name != "min_runtime_version" || m.Metadata[0].Bytes == 0 {
+					t.Errorf("metadata %+v, want min_runtime_version first", m.Metadata)
+				}
+			}
 			w, ok := want[name]
 			if !ok {
 				return

@@ -74,6 +74,13 @@ func TestValidate(t *testing.T) {
 			m.Operators[tmAdd].Op, m.Operators[tmAdd].Undecoded = 27, "SVDF"
 			m.Operators[tmAdd].Inputs[1] = 1000
 		}, "tensor index 1000 out of range"},
+		{"signature subgraph", func(m *Model) { m.Signatures = []Signature{{Key: "s", Subgraph: 3}} }, "subgraph index 3 out of range"},
+		{"signature tensor", func(m *Model) {
+			m.Signatures = []Signature{{Key: "s", Inputs: []SignatureTensor{{Name: "x", Tensor: 1000}}}}
+		}, "\"x\": tensor index 1000 out of range"},
+		{"subgraph operator", func(m *Model) {
+			m.Subgraphs = []Subgraph{{Name: "body", Tensors: m.Tensors, Operators: m.Operators[:1], Inputs: []int{1000}}}
+		}, "subgraph 1 (\"body\"): graph input 0: tensor index 1000"},
 		{"custom op without code", func(m *Model) { m.Operators[tmAdd].Op, m.Operators[tmAdd].Undecoded = OpCustom, "x" }, "without a custom code"},
 		{"options type", func(m *Model) { m.Operators[tmConv].Options = &AddOptions{} }, "do not match"},
 		{"nil options", func(m *Model) { m.Operators[tmConv].Options = nil }, "do not match"},
