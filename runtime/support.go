@@ -89,14 +89,40 @@ func CheckSupported(name string, s Supporter, m *tflite.Model) error {
 	return &UnsupportedError{Backend: name, Ops: bad}
 }
 
+// UnmodelledReason says why no edgenas backend can run operator o of m
+// whatever its kernels: what the reader did not decode (Operator.Undecoded),
+// or an operand stored sparse or with custom quantization details. It is
+// "" when the operator is for the kernels to judge.
+func UnmodelledReason(m *tflite.Model, o *tflite.Operator) string {
+	if o.Undecoded != "" {
+		return o.Undecoded
+	}
+	for _, ts := range [][]int{o.Inputs, o.Outputs} {
+		for _, t := range ts {
+			if t < 0 || t >= len(m.Tensors) {
+				continue
+			}
+			tt := &m.Tensors[t]
+			if tt.Sparse {
+				return fmt.Sprintf("tensor %q is stored sparse", tt.Name)
+			}
+			if tt.Quant != nil && tt.Quant.Custom {
+				return fmt.Sprintf("tensor %q has custom quantization", tt.Name)
+			}
+		}
+	}
+	return ""
+}
+
 // Unmodelled returns an *UnsupportedError for backend listing the operators
-// of m that no edgenas backend models (Operator.Undecoded set), or nil.
+// of m that no edgenas backend runs (see UnmodelledReason), or nil.
 // Backends call it first so their Load errors name every such operator.
 func Unmodelled(backend string, m *tflite.Model) error {
 	var bad []UnsupportedOp
 	for i := range m.Operators {
-		if o := &m.Operators[i]; o.Undecoded != "" {
-			bad = append(bad, UnsupportedOp{Index: i, Name: o.Name(), Reason: o.Undecoded})
+		o := &m.Operators[i]
+		if r := UnmodelledReason(m, o); r != "" {
+			bad = append(bad, UnsupportedOp{Index: i, Name: o.Name(), Reason: r})
 		}
 	}
 	if len(bad) == 0 {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"unsafe"
 
+	"edgenas/runtime"
 	"edgenas/tflite"
 )
 
@@ -40,8 +41,8 @@ func NewKernel(m *tflite.Model, op int) (Kernel, error) {
 }
 
 func newKernel(m *tflite.Model, o *tflite.Operator) (Kernel, error) {
-	if o.Undecoded != "" {
-		return nil, errors.New(o.Undecoded)
+	if r := runtime.UnmodelledReason(m, o); r != "" {
+		return nil, errors.New(r)
 	}
 	if len(o.Outputs) != 1 {
 		return nil, fmt.Errorf("%d outputs, want 1", len(o.Outputs))

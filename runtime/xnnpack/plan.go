@@ -120,8 +120,8 @@ func (Backend) Supports(m *tflite.Model, op int) (bool, string) {
 	if m == nil || op < 0 || op >= len(m.Operators) {
 		return false, "no such operator"
 	}
-	if u := m.Operators[op].Undecoded; u != "" {
-		return false, u
+	if r := runtime.UnmodelledReason(m, &m.Operators[op]); r != "" {
+		return false, r
 	}
 	if err := xnnInit(); err != nil {
 		return false, err.Error()
