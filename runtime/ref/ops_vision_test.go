@@ -163,3 +163,23 @@ func TestTransposeConvByHand(t *testing.T) {
 		})
 	}
 }
+
+// TestOpCasesNoAllocations checks the vision and audio kernels, like the
+// others, run without allocating in the steady state.
+func TestOpCasesNoAllocations(t *testing.T) {
+	for _, c := range runtimetest.OpCases(2) {
+		it, err := ref.Backend{}.Load(c.Model, runtime.Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+		for j, b := range runtimetest.RandomInputs(c.Model, 1) {
+			if err := it.SetInput(j, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := testing.AllocsPerRun(5, func() { it.Invoke() }); n != 0 {
+			t.Errorf("%s: Invoke allocates %v times", c.Name, n)
+		}
+		it.Close()
+	}
+}
