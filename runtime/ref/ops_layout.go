@@ -107,21 +107,9 @@ func newSqueeze(m *tflite.Model, o *tflite.Operator) (Kernel, error) {
 		return nil, fmt.Errorf("options %T, want *SqueezeOptions", o.Options)
 	}
 	in, out := t.in(0), t.out()
-	drop := make([]bool, len(in.Shape))
-	for _, d := range opts.SqueezeDims {
-		if d < 0 {
-			d += int32(len(in.Shape))
-		}
-		if d < 0 || int(d) >= len(in.Shape) || in.Shape[d] != 1 {
-			return nil, fmt.Errorf("squeeze dimension %d of input %v", d, in.Shape)
-		}
-		drop[d] = true
-	}
-	var want []int32
-	for d, n := range in.Shape {
-		if !drop[d] && (len(opts.SqueezeDims) > 0 || n != 1) {
-			want = append(want, n)
-		}
+	want, err := tflite.SqueezedShape(in.Shape, opts.SqueezeDims)
+	if err != nil {
+		return nil, err
 	}
 	if !sameShape(want, out.Shape) {
 		return nil, fmt.Errorf("output shape %v, want %v", out.Shape, want)

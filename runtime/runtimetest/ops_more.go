@@ -42,19 +42,9 @@ func (g *Graph) Concat(axis int, ins ...int) int {
 
 // Squeeze adds a SQUEEZE of dims (all size-1 dimensions when empty).
 func (g *Graph) Squeeze(in int, dims ...int32) int {
-	sh := g.Shape(in)
-	drop := map[int]bool{}
-	for _, d := range dims {
-		if d < 0 {
-			d += int32(len(sh))
-		}
-		drop[int(d)] = true
-	}
-	var osh []int32
-	for i, d := range sh {
-		if (len(dims) > 0 && !drop[i]) || (len(dims) == 0 && d != 1) {
-			osh = append(osh, d)
-		}
+	osh, err := tflite.SqueezedShape(g.Shape(in), dims)
+	if err != nil {
+		panic("runtimetest: " + err.Error())
 	}
 	o := g.activation(osh, g.QuantOf(in))
 	return g.op(tflite.OpSqueeze, versionSqueeze, &tflite.SqueezeOptions{SqueezeDims: dims}, o, in)

@@ -78,8 +78,16 @@ func (b *builder) defineMoreOp(op *tflite.Operator) error {
 		return check("xnn_define_minimum2", C.xnn_define_minimum2(b.sg, ids[0], ids[1], ids[2], 0))
 	case tflite.OpSqueeze:
 		in := &m.Tensors[op.Inputs[0]]
-		if in.NumElements() != m.Tensors[out].NumElements() {
-			return fmt.Errorf("squeeze of %v into %v", in.Shape, m.Tensors[out].Shape)
+		o, ok := op.Options.(*tflite.SqueezeOptions)
+		if !ok || o == nil {
+			return fmt.Errorf("missing SqueezeOptions")
+		}
+		want, err := tflite.SqueezedShape(in.Shape, o.SqueezeDims)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(want, m.Tensors[out].Shape) {
+			return fmt.Errorf("output shape %v, squeeze gives %v", m.Tensors[out].Shape, want)
 		}
 		if err := sameQuant(in, &m.Tensors[out]); err != nil {
 			return err
@@ -149,6 +157,14 @@ func (b *builder) transposeConv(op *tflite.Operator) error {
 	}
 	if o.StrideH < 1 || o.StrideW < 1 {
 		return fmt.Errorf("stride %dx%d", o.StrideH, o.StrideW)
+	}
+	// TFLite sizes the output from input 0; it must be the tensor's shape.
+	shape, err := constInts(m, op.Inputs[0])
+	if err != nil {
+		return fmt.Errorf("output shape: %w", err)
+	}
+	if len(shape) != 4 || shape[0] != int64(os[0]) || shape[1] != int64(os[1]) || shape[2] != int64(os[2]) || shape[3] != int64(os[3]) {
+		return fmt.Errorf("output shape input %v differs from the output tensor %v", shape, os)
 	}
 	pads := func(outSize, inSize, k, s int32) (before, after, adj int32, err error) {
 		if int(inSize) != tflite.ConvOutputSize(int(outSize), int(k), int(s), 1, o.Padding) {
