@@ -194,26 +194,13 @@ func (d *decoder) decodeOptions(op Opcode, typ uint8, t table) (any, error) {
 		o = &TransposeOptions{}
 	case OpMean:
 		o = &ReducerOptions{KeepDims: d.boolField(t, 0, false)}
-	case OpConcatenation:
-		o = &ConcatenationOptions{Axis: d.int32Field(t, 0, 0), Activation: Activation(d.int8Field(t, 1, 0))}
-	case OpResizeBilinear:
-		o = &ResizeOptions{AlignCorners: d.boolField(t, 2, false), HalfPixelCenters: d.boolField(t, 3, false)}
-	case OpResizeNearestNeighbor:
-		o = &ResizeOptions{AlignCorners: d.boolField(t, 0, false), HalfPixelCenters: d.boolField(t, 1, false)}
+	case OpConcatenation, OpResizeBilinear, OpResizeNearestNeighbor, OpSqueeze, OpStridedSlice, OpTransposeConv:
+		var err error
+		if o, err = d.decodeMoreOptions(op, t, one); err != nil {
+			return nil, err
+		}
 	case OpSub:
 		o = &SubOptions{Activation: Activation(d.int8Field(t, 0, 0))}
-	case OpSqueeze:
-		o = &SqueezeOptions{SqueezeDims: d.int32s(t, 0)}
-	case OpStridedSlice:
-		o = &StridedSliceOptions{BeginMask: d.int32Field(t, 0, 0), EndMask: d.int32Field(t, 1, 0),
-			EllipsisMask: d.int32Field(t, 2, 0), NewAxisMask: d.int32Field(t, 3, 0),
-			ShrinkAxisMask: d.int32Field(t, 4, 0), Offset: d.boolField(t, 5, false)}
-	case OpTransposeConv:
-		o = &TransposeConvOptions{Padding: Padding(d.int8Field(t, 0, 0)), StrideW: d.int32Field(t, 1, one),
-			StrideH: d.int32Field(t, 2, one), Activation: Activation(d.int8Field(t, 3, 0))}
-		if bt := d.int8Field(t, 4, 0); bt != 0 {
-			return nil, unmodelled("TRANSPOSE_CONV quantized_bias_type %v", TensorType(bt))
-		}
 	default:
 		o = nil // options-free operators; their empty tables carry nothing
 	}
@@ -276,32 +263,8 @@ func encodeOptions(b *flatbuffers.Builder, op Opcode, opts any) (uint8, flatbuff
 	case *ReducerOptions:
 		b.StartObject(1)
 		b.PrependBoolSlot(0, o.KeepDims, false)
-	case *ConcatenationOptions:
-		b.StartObject(2)
-		b.PrependInt32Slot(0, o.Axis, 0)
-		b.PrependInt8Slot(1, int8(o.Activation), 0)
-	case *ResizeOptions:
-		first := 0 // RESIZE_NEAREST_NEIGHBOR's fields; RESIZE_BILINEAR's follow two deprecated ones
-		if op == OpResizeBilinear {
-			first = 2
-		}
-		b.StartObject(first + 2)
-		b.PrependBoolSlot(first, o.AlignCorners, false)
-		b.PrependBoolSlot(first+1, o.HalfPixelCenters, false)
-	case *StridedSliceOptions:
-		b.StartObject(6)
-		b.PrependInt32Slot(0, o.BeginMask, 0)
-		b.PrependInt32Slot(1, o.EndMask, 0)
-		b.PrependInt32Slot(2, o.EllipsisMask, 0)
-		b.PrependInt32Slot(3, o.NewAxisMask, 0)
-		b.PrependInt32Slot(4, o.ShrinkAxisMask, 0)
-		b.PrependBoolSlot(5, o.Offset, false)
-	case *TransposeConvOptions:
-		b.StartObject(4)
-		b.PrependInt32Slot(1, o.StrideW, 0)
-		b.PrependInt32Slot(2, o.StrideH, 0)
-		b.PrependInt8Slot(0, int8(o.Padding), 0)
-		b.PrependInt8Slot(3, int8(o.Activation), 0)
+	case *ConcatenationOptions, *ResizeOptions, *StridedSliceOptions, *TransposeConvOptions:
+		encodeMoreOptions(b, op, opts)
 	case *TransposeOptions, nil:
 		// TRANSPOSE, PAD, QUANTIZE, DEQUANTIZE, HARD_SWISH: empty tables,
 		// written as the converters do.

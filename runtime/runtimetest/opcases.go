@@ -41,14 +41,28 @@ func OpCases(seed uint64) []OpCase {
 			out = append(out, OpCase{Name: fmt.Sprintf("%s/%d", name, k), Op: op, Model: g.Model(), Exact: exact, MaxQuanta: tol})
 		}
 	}
-	// Arithmetic rounds once to the output grid (half a quantum) and
-	// requantizes with TFLite's fixed-point multipliers (up to one more).
-	// Exact operators differ from the float reference by float32 noise.
-	const rounding, exactNoise = 1.5, 1e-3
-	// RESIZE_BILINEAR's int8 kernel positions samples in 10-bit fixed
-	// point (scale rounded to 1/1024), which moves a sample by up to
-	// v/2048 pixels: on steep random inputs, up to half a quantum more.
-	const bilinear = 2.0
+	addLayoutCases(add)
+	addArithmeticCases(add)
+	addExisting(add)
+	return out
+}
+
+// addCase adds three cases of one operator, built by build from a seeded
+// generator; exact and tol become the cases' Exact and MaxQuanta.
+type addCase func(name string, op tflite.Opcode, exact bool, tol float64, build func(g *Graph, r *rand.Rand))
+
+// Arithmetic rounds once to the output grid (half a quantum) and
+// requantizes with TFLite's fixed-point multipliers (up to one more).
+// Exact operators differ from the float reference by float32 noise.
+const rounding, exactNoise = 1.5, 1e-3
+
+// RESIZE_BILINEAR's int8 kernel positions samples in 10-bit fixed
+// point (scale rounded to 1/1024), which moves a sample by up to
+// v/2048 pixels: on steep random inputs, up to half a quantum more.
+const bilinear = 2.0
+
+// addLayoutCases adds the operators that only move or select values.
+func addLayoutCases(add addCase) {
 	add("MAX_POOL_2D", tflite.OpMaxPool2D, true, exactNoise, func(g *Graph, r *rand.Rand) {
 		in := randInput(g, r, 4, 12)
 		f := 2 + r.IntN(2)
@@ -103,6 +117,11 @@ func OpCases(seed uint64) []OpCase {
 		align := r.IntN(3) == 0
 		g.Resize(in, false, int(sh[1])*(1+r.IntN(3))+r.IntN(2), int(sh[2])*(1+r.IntN(3)), align, !align && r.IntN(2) == 0)
 	})
+}
+
+// addArithmeticCases adds the vision and audio operators that compute or
+// compare (RESIZE_BILINEAR, SUB, MAXIMUM, MINIMUM, TRANSPOSE_CONV).
+func addArithmeticCases(add addCase) {
 	add("RESIZE_BILINEAR", tflite.OpResizeBilinear, false, bilinear, func(g *Graph, r *rand.Rand) {
 		in := randInput(g, r, 2, 7)
 		sh := g.Shape(in)
@@ -141,14 +160,12 @@ func OpCases(seed uint64) []OpCase {
 			Padding: randPadding(r), Activation: pick(r, tflite.ActNone, tflite.ActRelu), NoBias: r.IntN(4) == 0,
 			PerTensor: r.IntN(2) == 0})
 	})
-	addExisting(add, rounding, exactNoise)
-	return out
 }
 
 // addExisting adds cases of the operators edgenas ran before the vision and
 // audio set (pooling, activations, shape operators, MUL, MEAN, QUANTIZE,
 // DEQUANTIZE), so the conformance harness covers the whole set.
-func addExisting(add func(string, tflite.Opcode, bool, float64, func(*Graph, *rand.Rand)), rounding, exactNoise float64) {
+func addExisting(add addCase) {
 	add("AVERAGE_POOL_2D", tflite.OpAveragePool2D, false, rounding, func(g *Graph, r *rand.Rand) {
 		g.AveragePool(randInput(g, r, 4, 10), 2+r.IntN(2), 1+r.IntN(2), randPadding(r))
 	})
