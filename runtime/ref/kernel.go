@@ -166,6 +166,16 @@ func quantParams(t *tflite.Tensor, what string) (float32, int32, error) {
 	return s, int32(t.Quant.ZeroPoint[0]), nil
 }
 
+// ioQuant returns the per-tensor quantization of an operator's input and
+// output.
+func ioQuant(in, out *tflite.Tensor) (inS float32, inZ int32, outS float32, outZ int32, err error) {
+	if inS, inZ, err = quantParams(in, "input"); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	outS, outZ, err = quantParams(out, "output")
+	return inS, inZ, outS, outZ, err
+}
+
 func sameShape(a, b []int32) bool {
 	if len(a) != len(b) {
 		return false

@@ -97,11 +97,7 @@ func newTransposeConv(m *tflite.Model, o *tflite.Operator) (Kernel, error) {
 
 func (k *transposeConv) prepareInt8(t opTensors, opts *tflite.TransposeConvOptions, size int) (Kernel, error) {
 	f, in, out := t.in(1), t.in(2), t.out()
-	inS, inZ, err := quantParams(in, "input")
-	if err != nil {
-		return nil, err
-	}
-	outS, outZ, err := quantParams(out, "output")
+	inS, inZ, outS, outZ, err := ioQuant(in, out)
 	if err != nil {
 		return nil, err
 	}

@@ -59,11 +59,7 @@ func newAvgPool(m *tflite.Model, o *tflite.Operator) (Kernel, error) {
 		}
 		return &avgPoolFloat{w: w, in: t.inIdx(0), out: t.outIdx(), actLo: lo, actHi: hi}, nil
 	case in.Type == tflite.Int8 && out.Type == tflite.Int8:
-		inS, inZ, err := quantParams(in, "input")
-		if err != nil {
-			return nil, err
-		}
-		outS, outZ, err := quantParams(out, "output")
+		inS, inZ, outS, outZ, err := ioQuant(in, out)
 		if err != nil {
 			return nil, err
 		}
@@ -255,11 +251,7 @@ func newMean(m *tflite.Model, o *tflite.Operator) (Kernel, error) {
 		k.sumF = make([]float32, k.nOut)
 		return k, nil
 	case in.Type == tflite.Int8 && out.Type == tflite.Int8:
-		inS, inZ, err := quantParams(in, "input")
-		if err != nil {
-			return nil, err
-		}
-		outS, outZ, err := quantParams(out, "output")
+		inS, inZ, outS, outZ, err := ioQuant(in, out)
 		if err != nil {
 			return nil, err
 		}
