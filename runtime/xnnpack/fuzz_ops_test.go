@@ -38,7 +38,7 @@ func FuzzVisionKernels(f *testing.F) {
 		}
 		r.Close()
 		in := runtimetest.RandomInputs(m, uint64(opts))
-		got, want := runOn(t, Backend{}, m, in), runOn(t, ref.Backend{}, m, in)
+		got, want := runBackend(t, Backend{}, m, 1, in), runBackend(t, ref.Backend{}, m, 1, in)
 		allowed := 1
 		switch m.Operators[0].Op {
 		case tflite.OpResizeBilinear:

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"edgenas/runtime"
 	"edgenas/runtime/ref"
 	"edgenas/runtime/runtimetest"
 	"edgenas/tflite"
@@ -43,8 +42,8 @@ func TestOpCasesAgainstRef(t *testing.T) {
 			}
 			for seed := range uint64(3) {
 				in := runtimetest.RandomInputs(c.Model, seed)
-				got := runOn(t, Backend{}, c.Model, in)
-				want := runOn(t, ref.Backend{}, c.Model, in)
+				got := runBackend(t, Backend{}, c.Model, 1, in)
+				want := runBackend(t, ref.Backend{}, c.Model, 1, in)
 				for i := range got {
 					d := maxInt8Diff(got[i], want[i])
 					worst[c.Op] = max(worst[c.Op], d)
@@ -58,28 +57,6 @@ func TestOpCasesAgainstRef(t *testing.T) {
 	for op, where := range placed {
 		t.Logf("%v runs on %s; largest difference from ref %d quanta", op, where, worst[op])
 	}
-}
-
-func runOn(t *testing.T, b runtime.Backend, m *tflite.Model, inputs [][]byte) [][]byte {
-	t.Helper()
-	it, err := b.Load(m, runtime.Options{})
-	if err != nil {
-		t.Fatalf("%s: %v", b.Name(), err)
-	}
-	defer it.Close()
-	for i, in := range inputs {
-		if err := it.SetInput(i, in); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := it.Invoke(); err != nil {
-		t.Fatalf("%s: %v", b.Name(), err)
-	}
-	out := make([][]byte, len(m.Outputs))
-	for i := range out {
-		out[i] = it.Output(i)
-	}
-	return out
 }
 
 func maxInt8Diff(a, b []byte) int {
