@@ -7,7 +7,7 @@ import (
 	"edgenas/tflite"
 )
 
-// Kernels added for common vision and audio models: MAX_POOL_2D, SUB,
+// Kernels of common vision and audio models: MAX_POOL_2D, SUB,
 // MAXIMUM, MINIMUM. Each follows the int8 path of TFLite's reference kernels
 // (kernels/*.cc and internal/reference/integer_ops/*.h).
 

@@ -43,7 +43,7 @@ func OpCases(seed uint64) []OpCase {
 	}
 	addLayoutCases(add)
 	addArithmeticCases(add)
-	addExisting(add)
+	addClassicCases(add)
 	return out
 }
 
@@ -162,10 +162,10 @@ func addArithmeticCases(add addCase) {
 	})
 }
 
-// addExisting adds cases of the operators edgenas ran before the vision and
-// audio set (pooling, activations, shape operators, MUL, MEAN, QUANTIZE,
+// addClassicCases adds the operators of classic image classifiers
+// (average pooling, activations, shape operators, MUL, MEAN, QUANTIZE,
 // DEQUANTIZE), so the conformance harness covers the whole set.
-func addExisting(add addCase) {
+func addClassicCases(add addCase) {
 	add("AVERAGE_POOL_2D", tflite.OpAveragePool2D, false, rounding, func(g *Graph, r *rand.Rand) {
 		g.AveragePool(randInput(g, r, 4, 10), 2+r.IntN(2), 1+r.IntN(2), randPadding(r))
 	})
