@@ -3,6 +3,7 @@
 package xnnpack
 
 import (
+	"errors"
 	"fmt"
 	"unsafe"
 
@@ -51,7 +52,7 @@ func (Backend) Plan(m *tflite.Model) ([]Partition, error) {
 			i := ops[0]
 			if _, err := newRefKernel(m, i); err != nil {
 				unsupported.Ops = append(unsupported.Ops, runtime.UnsupportedOp{Index: i, Name: m.Operators[i].Name(),
-					Reason: fmt.Sprintf("not accepted by XNNPACK (%v) nor by the reference kernels (%v)", reason, err)})
+					Reason: refusal(reason, err)})
 			}
 			p.Backend, p.Reason = backendRef, reason.Error()
 		}
@@ -131,7 +132,16 @@ func (Backend) Supports(m *tflite.Model, op int) (bool, string) {
 		return true, backendXNNPACK
 	}
 	if _, err := newRefKernel(m, op); err != nil {
-		return false, fmt.Sprintf("not accepted by XNNPACK (%v) nor by the reference kernels (%v)", xerr, err)
+		return false, refusal(xerr, err)
 	}
 	return true, "ref fallback: " + xerr.Error()
+}
+
+// refusal says why neither XNNPACK (xerr) nor the reference kernels (rerr,
+// which names the operator the caller already names) run an operator.
+func refusal(xerr, rerr error) string {
+	if inner := errors.Unwrap(rerr); inner != nil {
+		rerr = inner
+	}
+	return fmt.Sprintf("not accepted by XNNPACK (%v) nor by the reference kernels (%v)", xerr, rerr)
 }
