@@ -48,7 +48,10 @@ func TestReadBitFlips(t *testing.T) {
 				continue
 			}
 			// A flip that still decodes must give a model that writes
-			// and reads back.
+			// and reads back, unless it made it one edgenas only inspects.
+			if m.checkWritable() != nil {
+				continue
+			}
 			out, err := Write(m)
 			if err != nil {
 				t.Fatalf("%s flip %d: read but does not write: %v", name, i, err)

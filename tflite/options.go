@@ -15,13 +15,21 @@ const (
 	optPool2D          uint8 = 5
 	optFullyConnected  uint8 = 8
 	optSoftmax         uint8 = 9
+	optConcatenation   uint8 = 10
 	optAdd             uint8 = 11
+	optResizeBilinear  uint8 = 15
 	optReshape         uint8 = 17
 	optMul             uint8 = 21
 	optPad             uint8 = 22
 	optTranspose       uint8 = 26
 	optReducer         uint8 = 27
+	optSub             uint8 = 28
+	optSqueeze         uint8 = 30
+	optStridedSlice    uint8 = 32
 	optDequantize      uint8 = 38
+	optMaximumMinimum  uint8 = 39
+	optTransposeConv   uint8 = 49
+	optResizeNearest   uint8 = 74
 	optQuantize        uint8 = 89
 	optHardSwish       uint8 = 91
 )
@@ -57,6 +65,22 @@ func optionsType(op Opcode) uint8 {
 		return optQuantize
 	case OpHardSwish:
 		return optHardSwish
+	case OpConcatenation:
+		return optConcatenation
+	case OpResizeBilinear:
+		return optResizeBilinear
+	case OpResizeNearestNeighbor:
+		return optResizeNearest
+	case OpSub:
+		return optSub
+	case OpSqueeze:
+		return optSqueeze
+	case OpStridedSlice:
+		return optStridedSlice
+	case OpMaximum, OpMinimum:
+		return optMaximumMinimum
+	case OpTransposeConv:
+		return optTransposeConv
 	}
 	return optNone // LOGISTIC has no options table in the union
 }
@@ -65,10 +89,20 @@ func optionsType(op Opcode) uint8 {
 // struct (false: Options is nil, as for PAD or LOGISTIC).
 func hasOptionsStruct(op Opcode) bool {
 	switch op {
-	case OpLogistic, OpHardSwish, OpQuantize, OpDequantize, OpPad:
+	case OpLogistic, OpHardSwish, OpQuantize, OpDequantize, OpPad, OpMaximum, OpMinimum:
 		return false
 	}
 	return true
+}
+
+// unmodelledError is an option value the schema allows but no edgenas
+// kernel implements: the operator still reads, with Operator.Undecoded set.
+type unmodelledError struct{ what string }
+
+func (e *unmodelledError) Error() string { return e.what + " not modelled" }
+
+func unmodelled(format string, args ...any) error {
+	return &unmodelledError{fmt.Sprintf(format, args...)}
 }
 
 // decodeOptions turns an operator's builtin_options into the typed struct for
@@ -101,7 +135,7 @@ func (d *decoder) decodeOptions(op Opcode, typ uint8, t table) (any, error) {
 			DilationH:  d.int32Field(t, convDilationH, 1),
 		}
 		if bt := d.int8Field(t, convQuantizedBiasType, 0); bt != 0 {
-			return nil, fmt.Errorf("CONV_2D quantized_bias_type %v not supported", TensorType(bt))
+			return nil, unmodelled("CONV_2D quantized_bias_type %v", TensorType(bt))
 		}
 	case OpDepthwiseConv2D:
 		o = &DepthwiseConv2DOptions{
@@ -144,6 +178,13 @@ func (d *decoder) decodeOptions(op Opcode, typ uint8, t table) (any, error) {
 		o = &TransposeOptions{}
 	case OpMean:
 		o = &ReducerOptions{KeepDims: d.boolField(t, onlyField, false)}
+	case OpConcatenation, OpResizeBilinear, OpResizeNearestNeighbor, OpSqueeze, OpStridedSlice, OpTransposeConv:
+		var err error
+		if o, err = d.decodeMoreOptions(op, t, one); err != nil {
+			return nil, err
+		}
+	case OpSub:
+		o = &SubOptions{Activation: Activation(d.int8Field(t, 0, 0))}
 	default:
 		o = nil // options-free operators; their empty tables carry nothing
 	}
@@ -161,13 +202,13 @@ func (d *decoder) fullyConnectedOptions(t table) (*FullyConnectedOptions, error)
 		KeepNumDims: d.boolField(t, fcKeepNumDims, false),
 	}
 	if wf := d.int8Field(t, fcWeightsFormat, 0); wf != 0 {
-		return nil, fmt.Errorf("FULLY_CONNECTED weights_format %d not supported", wf)
+		return nil, unmodelled("FULLY_CONNECTED weights_format %d", wf)
 	}
 	if d.boolField(t, fcAsymmetricQuantizeInputs, false) {
-		return nil, fmt.Errorf("FULLY_CONNECTED asymmetric_quantize_inputs not supported")
+		return nil, unmodelled("FULLY_CONNECTED asymmetric_quantize_inputs")
 	}
 	if bt := d.int8Field(t, fcQuantizedBiasType, 0); bt != 0 {
-		return nil, fmt.Errorf("FULLY_CONNECTED quantized_bias_type %v not supported", TensorType(bt))
+		return nil, unmodelled("FULLY_CONNECTED quantized_bias_type %v", TensorType(bt))
 	}
 	return o, nil
 }
@@ -226,23 +267,20 @@ func encodeOptions(b *flatbuffers.Builder, op Opcode, opts any) (uint8, flatbuff
 		b.StartObject(onlySlots)
 		b.PrependFloat32Slot(onlyField, o.Beta, 0)
 	case *AddOptions:
-		b.StartObject(onlySlots)
-		b.PrependInt8Slot(onlyField, int8(o.Activation), 0)
+		activationTable(b, o.Activation)
 	case *MulOptions:
-		b.StartObject(onlySlots)
-		b.PrependInt8Slot(onlyField, int8(o.Activation), 0)
+		activationTable(b, o.Activation)
+	case *SubOptions:
+		activationTable(b, o.Activation)
 	case *ReshapeOptions:
-		var shape flatbuffers.UOffsetT
-		if o.NewShape != nil {
-			shape = int32Vector(b, o.NewShape)
-		}
-		b.StartObject(onlySlots)
-		if o.NewShape != nil {
-			b.PrependUOffsetTSlot(onlyField, shape, 0)
-		}
+		optionalVectorTable(b, o.NewShape)
+	case *SqueezeOptions:
+		optionalVectorTable(b, o.SqueezeDims)
 	case *ReducerOptions:
 		b.StartObject(onlySlots)
 		b.PrependBoolSlot(onlyField, o.KeepDims, false)
+	case *ConcatenationOptions, *ResizeOptions, *StridedSliceOptions, *TransposeConvOptions:
+		encodeMoreOptions(b, op, opts)
 	case *TransposeOptions, nil:
 		// TRANSPOSE, PAD, QUANTIZE, DEQUANTIZE, HARD_SWISH: empty tables,
 		// written as the converters do.
@@ -251,6 +289,26 @@ func encodeOptions(b *flatbuffers.Builder, op Opcode, opts any) (uint8, flatbuff
 		return 0, 0, fmt.Errorf("%v: options of type %T", op, opts)
 	}
 	return typ, b.EndObject(), nil
+}
+
+// activationTable starts a table whose only field is a fused activation
+// (AddOptions, MulOptions, SubOptions).
+func activationTable(b *flatbuffers.Builder, a Activation) {
+	b.StartObject(onlySlots)
+	b.PrependInt8Slot(onlyField, int8(a), 0)
+}
+
+// optionalVectorTable starts a table whose only field is an [int] vector,
+// written only when v is non-nil (ReshapeOptions, SqueezeOptions).
+func optionalVectorTable(b *flatbuffers.Builder, v []int32) {
+	var off flatbuffers.UOffsetT
+	if v != nil {
+		off = int32Vector(b, v)
+	}
+	b.StartObject(onlySlots)
+	if v != nil {
+		b.PrependUOffsetTSlot(onlyField, off, 0)
+	}
 }
 
 // int32Vector writes a [int] vector.

@@ -25,9 +25,11 @@ const placeholderForGreaterOpCodes = 127
 // gives an error, never a panic, and never makes Read allocate much more than
 // len(data). Constant tensor data is copied: the model does not alias data.
 //
-// Fields the in-memory Model has no place for (signature defs, metadata,
-// shape signatures) are dropped; features edgenas cannot represent (custom
-// operators, sparse or variable tensors, more than one subgraph) are errors.
+// Every model the schema allows reads: operators edgenas does not model
+// (custom ones included) keep their inputs and outputs with Options nil and
+// Operator.Undecoded saying what was not decoded; variable and sparse
+// tensors are marked; all subgraphs, signatures and metadata names are
+// kept. Shape signatures and the bytes of metadata buffers are dropped.
 func Read(data []byte) (*Model, error) {
 	if len(data) < 8 {
 		return nil, fmt.Errorf("tflite: file too short (%d bytes)", len(data))
@@ -74,6 +76,7 @@ func ReadFile(path string) (*Model, error) {
 type opcodeEntry struct {
 	op      Opcode
 	version int32
+	custom  string
 }
 
 func (d *decoder) model() (*Model, error) {
@@ -102,39 +105,55 @@ func (d *decoder) model() (*Model, error) {
 	if d.err != nil {
 		return nil, fmt.Errorf("subgraphs: %w", d.err)
 	}
-	if len(subgraphs) != 1 {
-		return nil, fmt.Errorf("model has %d subgraphs; edgenas supports exactly one", len(subgraphs))
+	if len(subgraphs) == 0 {
+		return nil, fmt.Errorf("model has no subgraph")
 	}
-	sg := subgraphs[0]
-	m.Name = d.str(sg, subgraphName)
-	m.Inputs = d.indices(sg, subgraphInputs)
-	m.Outputs = d.indices(sg, subgraphOutputs)
-	if d.err != nil {
-		return nil, fmt.Errorf("subgraph: %w", d.err)
-	}
-
-	tensors := d.tableVector(sg, subgraphTensors)
-	if d.err != nil {
-		return nil, fmt.Errorf("tensors: %w", d.err)
-	}
-	m.Tensors = make([]Tensor, len(tensors))
-	for i, t := range tensors {
-		if err := d.tensor(t, buffers, &m.Tensors[i]); err != nil {
-			return nil, fmt.Errorf("tensor %d: %w", i, err)
+	for i, t := range subgraphs {
+		sg, err := d.subgraph(t, buffers, codes)
+		if err != nil {
+			return nil, fmt.Errorf("subgraph %d: %w", i, err)
 		}
-	}
-
-	ops := d.tableVector(sg, subgraphOperators)
-	if d.err != nil {
-		return nil, fmt.Errorf("operators: %w", d.err)
-	}
-	m.Operators = make([]Operator, len(ops))
-	for i, t := range ops {
-		if err := d.operator(t, codes, &m.Operators[i]); err != nil {
-			return nil, fmt.Errorf("operator %d: %w", i, err)
+		if i == 0 {
+			m.Name, m.Tensors, m.Operators, m.Inputs, m.Outputs = sg.Name, sg.Tensors, sg.Operators, sg.Inputs, sg.Outputs
+			continue
 		}
+		m.Subgraphs = append(m.Subgraphs, sg)
+	}
+	if err := d.signaturesAndMetadata(root, buffers, m); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+func (d *decoder) subgraph(sg table, buffers []table, codes []opcodeEntry) (Subgraph, error) {
+	var out Subgraph
+	out.Name = d.str(sg, subgraphName)
+	out.Inputs = d.indices(sg, subgraphInputs)
+	out.Outputs = d.indices(sg, subgraphOutputs)
+	if d.err != nil {
+		return out, d.err
+	}
+	tensors := d.tableVector(sg, subgraphTensors)
+	if d.err != nil {
+		return out, fmt.Errorf("tensors: %w", d.err)
+	}
+	out.Tensors = make([]Tensor, len(tensors))
+	for i, t := range tensors {
+		if err := d.tensor(t, buffers, &out.Tensors[i]); err != nil {
+			return out, fmt.Errorf("tensor %d: %w", i, err)
+		}
+	}
+	ops := d.tableVector(sg, subgraphOperators)
+	if d.err != nil {
+		return out, fmt.Errorf("operators: %w", d.err)
+	}
+	out.Operators = make([]Operator, len(ops))
+	for i, t := range ops {
+		if err := d.operator(t, codes, &out.Operators[i]); err != nil {
+			return out, fmt.Errorf("operator %d: %w", i, err)
+		}
+	}
+	return out, nil
 }
 
 // operatorCodes decodes the model's OperatorCode table. The code is the
@@ -156,10 +175,16 @@ func (d *decoder) operatorCodes(root table) ([]opcodeEntry, error) {
 			return nil, fmt.Errorf("operator code %d: %w", i, d.err)
 		}
 		code := max(dep, builtin)
-		if code == opCustom || custom != "" {
-			return nil, fmt.Errorf("operator code %d: custom operator %q not supported", i, custom)
+		if code < 0 {
+			return nil, fmt.Errorf("operator code %d: builtin code %d", i, code)
 		}
-		codes[i] = opcodeEntry{op: Opcode(code), version: version}
+		if code == opCustom && custom == "" {
+			return nil, fmt.Errorf("operator code %d: custom operator without a custom code", i)
+		}
+		if code != opCustom {
+			custom = "" // TFLite ignores the custom code of a builtin
+		}
+		codes[i] = opcodeEntry{op: Opcode(code), version: version, custom: custom}
 	}
 	return codes, nil
 }
@@ -188,12 +213,7 @@ func (d *decoder) tensor(t table, buffers []table, out *Tensor) error {
 	if d.err != nil {
 		return d.err
 	}
-	if isVar {
-		return fmt.Errorf("%q: variable tensors not supported", out.Name)
-	}
-	if sparse {
-		return fmt.Errorf("%q: sparse tensors not supported", out.Name)
-	}
+	out.Variable, out.Sparse = isVar, sparse
 	if q.ok {
 		quant, err := d.quantization(q)
 		if err != nil {
@@ -254,10 +274,8 @@ func (d *decoder) quantization(t table) (*Quantization, error) {
 	if d.err != nil {
 		return nil, d.err
 	}
-	if details != 0 {
-		return nil, fmt.Errorf("custom quantization details (type %d) not supported", details)
-	}
-	if q.Scale == nil && q.ZeroPoint == nil && q.Min == nil && q.Max == nil {
+	q.Custom = details != 0
+	if q.Scale == nil && q.ZeroPoint == nil && q.Min == nil && q.Max == nil && !q.Custom {
 		return nil, nil // an empty table, as TOCO writes for unquantized tensors
 	}
 	return q, nil
@@ -277,17 +295,6 @@ func (d *decoder) operator(t table, codes []opcodeEntry, out *Operator) error {
 		return fmt.Errorf("opcode index %d out of range (%d operator codes)", idx, len(codes))
 	}
 	c := codes[idx]
-	if !c.op.Supported() {
-		return fmt.Errorf("operator code %d (%v) not supported", int32(c.op), c.op)
-	}
-	if typ2 != 0 {
-		return fmt.Errorf("%v: builtin_options_2 (type %d) not supported", c.op, typ2)
-	}
-	out.Op, out.Version = c.op, c.version
-	o, err := d.decodeOptions(c.op, typ, opts)
-	if err != nil {
-		return err
-	}
-	out.Options = o
-	return nil
+	out.Op, out.Version, out.CustomCode = c.op, c.version, c.custom
+	return d.operatorOptions(t, c.op, typ, opts, typ2, out)
 }

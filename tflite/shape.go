@@ -1,5 +1,7 @@
 package tflite
 
+import "fmt"
+
 // ConvOutputSize is the output length along one spatial dimension of a
 // convolution or pooling window, as TFLite computes it (kernels/padding.h):
 // SAME gives ceil(in/stride), VALID ceil((in-effective+1)/stride) where the
@@ -38,4 +40,27 @@ func ComputePadding(in, filter, stride, dilation int, pad Padding) (before, afte
 		return 0, 0
 	}
 	return total / 2, total - total/2
+}
+
+// SqueezedShape is the output shape of a SQUEEZE of shape in: without the
+// listed dimensions (negative ones count from the end), each of which must
+// have size 1, or without every size-1 dimension when dims is empty.
+func SqueezedShape(in, dims []int32) ([]int32, error) {
+	drop := make([]bool, len(in))
+	for _, d := range dims {
+		if d < 0 {
+			d += int32(len(in))
+		}
+		if d < 0 || int(d) >= len(in) || in[d] != 1 {
+			return nil, fmt.Errorf("squeeze dimension %d of shape %v", d, in)
+		}
+		drop[d] = true
+	}
+	out := []int32{}
+	for i, n := range in {
+		if !drop[i] && (len(dims) > 0 || n != 1) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }

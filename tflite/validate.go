@@ -18,30 +18,46 @@ type opArity struct {
 }
 
 var arities = map[Opcode]opArity{
-	OpAdd:             {2, 2, nil},
-	OpMul:             {2, 2, nil},
-	OpAveragePool2D:   {1, 1, nil},
-	OpMaxPool2D:       {1, 1, nil},
-	OpConv2D:          {2, 3, []int{2}},
-	OpDepthwiseConv2D: {2, 3, []int{2}},
-	OpFullyConnected:  {2, 3, []int{2}},
-	OpDequantize:      {1, 1, nil},
-	OpQuantize:        {1, 1, nil},
-	OpLogistic:        {1, 1, nil},
-	OpHardSwish:       {1, 1, nil},
-	OpSoftmax:         {1, 1, nil},
-	OpReshape:         {1, 2, nil},
-	OpPad:             {2, 2, nil},
-	OpTranspose:       {2, 2, nil},
-	OpMean:            {2, 2, nil},
+	OpAdd:                   {2, 2, nil},
+	OpMul:                   {2, 2, nil},
+	OpAveragePool2D:         {1, 1, nil},
+	OpMaxPool2D:             {1, 1, nil},
+	OpConv2D:                {2, 3, []int{2}},
+	OpDepthwiseConv2D:       {2, 3, []int{2}},
+	OpFullyConnected:        {2, 3, []int{2}},
+	OpDequantize:            {1, 1, nil},
+	OpQuantize:              {1, 1, nil},
+	OpLogistic:              {1, 1, nil},
+	OpHardSwish:             {1, 1, nil},
+	OpSoftmax:               {1, 1, nil},
+	OpReshape:               {1, 2, nil},
+	OpPad:                   {2, 2, nil},
+	OpTranspose:             {2, 2, nil},
+	OpMean:                  {2, 2, nil},
+	OpConcatenation:         {1, maxConcatInputs, nil},
+	OpResizeBilinear:        {2, 2, nil},
+	OpResizeNearestNeighbor: {2, 2, nil},
+	OpSub:                   {2, 2, nil},
+	OpMaximum:               {2, 2, nil},
+	OpMinimum:               {2, 2, nil},
+	OpSqueeze:               {1, 1, nil},
+	OpStridedSlice:          {4, 4, nil},
+	OpTransposeConv:         {3, 4, []int{3}},
 }
+
+// maxConcatInputs bounds CONCATENATION's inputs (TFLite has no limit; no
+// real model comes near it).
+const maxConcatInputs = 1 << 12
 
 // Validate checks the model's structure, so that runtimes and tools can
 // index it without further checks: tensor types and shapes (non-negative
 // dims, no overflowing sizes), constant data sizes, quantization parameter
-// lengths, graph input/output indices, and for every operator its opcode,
-// input/output counts and indices, options type and option values, and that
-// every input is a constant, a graph input or an earlier operator's output.
+// lengths, graph input/output indices, and for every operator its input and
+// output indices and that every input is a constant, a variable, a graph
+// input or an earlier operator's output. Operators edgenas models (see
+// Opcode.Supported) are checked strictly: input and output counts, options
+// type and values, the ranks their semantics need. Every subgraph and
+// signature is checked the same way.
 func (m *Model) Validate() error {
 	if m == nil {
 		return errors.New("nil model")
@@ -49,6 +65,44 @@ func (m *Model) Validate() error {
 	if m.Version != 0 && m.Version != SchemaVersion {
 		return fmt.Errorf("schema version %d, want %d", m.Version, SchemaVersion)
 	}
+	if err := validateGraph(m.Tensors, m.Operators, m.Inputs, m.Outputs); err != nil {
+		return err
+	}
+	for i := range m.Subgraphs {
+		sg := &m.Subgraphs[i]
+		if err := validateGraph(sg.Tensors, sg.Operators, sg.Inputs, sg.Outputs); err != nil {
+			return fmt.Errorf("subgraph %d (%q): %w", i+1, sg.Name, err)
+		}
+	}
+	for i, sig := range m.Signatures {
+		if err := m.validateSignature(&sig); err != nil {
+			return fmt.Errorf("signature %d (%q): %w", i, sig.Key, err)
+		}
+	}
+	return nil
+}
+
+func (m *Model) validateSignature(sig *Signature) error {
+	if sig.Subgraph < 0 || sig.Subgraph > len(m.Subgraphs) {
+		return fmt.Errorf("subgraph index %d out of range (%d subgraphs)", sig.Subgraph, len(m.Subgraphs)+1)
+	}
+	n := len(m.Tensors)
+	if sig.Subgraph > 0 {
+		n = len(m.Subgraphs[sig.Subgraph-1].Tensors)
+	}
+	for _, ts := range [][]SignatureTensor{sig.Inputs, sig.Outputs} {
+		for _, t := range ts {
+			if t.Tensor < 0 || t.Tensor >= n {
+				return fmt.Errorf("%q: tensor index %d out of range (%d tensors)", t.Name, t.Tensor, n)
+			}
+		}
+	}
+	return nil
+}
+
+// validateGraph checks one subgraph (see Validate).
+func validateGraph(tensors []Tensor, ops []Operator, inputs, outputs []int) error {
+	m := &Model{Tensors: tensors, Operators: ops, Inputs: inputs, Outputs: outputs}
 	if len(m.Tensors) > math.MaxInt32 {
 		return fmt.Errorf("%d tensors: too many", len(m.Tensors))
 	}
@@ -69,13 +123,13 @@ func (m *Model) Validate() error {
 		produced[t] = true
 	}
 	for i := range m.Tensors {
-		if m.Tensors[i].IsConst() {
+		if m.Tensors[i].IsConst() || m.Tensors[i].Variable {
 			produced[i] = true
 		}
 	}
 	for i := range m.Operators {
 		if err := m.validateOperator(&m.Operators[i], produced); err != nil {
-			return fmt.Errorf("operator %d (%v): %w", i, m.Operators[i].Op, err)
+			return fmt.Errorf("operator %d (%v): %w", i, m.Operators[i].Name(), err)
 		}
 	}
 	for i, t := range m.Outputs {
@@ -90,9 +144,8 @@ func (m *Model) Validate() error {
 }
 
 func (t *Tensor) validate() error {
-	size := t.Type.Size()
-	if size == 0 {
-		return fmt.Errorf("unsupported type %v", t.Type)
+	if !t.Type.Known() {
+		return fmt.Errorf("tensor type %d is not in the schema", int8(t.Type))
 	}
 	n := int64(1)
 	for i, dim := range t.Shape {
@@ -104,8 +157,9 @@ func (t *Tensor) validate() error {
 		}
 		n *= int64(dim)
 	}
-	if t.Data != nil && int64(len(t.Data)) != n*int64(size) {
-		return fmt.Errorf("constant data is %d bytes, shape %v of %v needs %d", len(t.Data), t.Shape, t.Type, n*int64(size))
+	// Sparse data is compressed; strings and resources have no fixed size.
+	if want := t.Type.dataBytes(n); t.Data != nil && !t.Sparse && want >= 0 && int64(len(t.Data)) != want {
+		return fmt.Errorf("constant data is %d bytes, shape %v of %v needs %d", len(t.Data), t.Shape, t.Type, want)
 	}
 	if t.Quant != nil {
 		if err := t.Quant.validate(t); err != nil {
@@ -161,18 +215,25 @@ func (q *Quantization) validate(t *Tensor) error {
 }
 
 func (m *Model) validateOperator(op *Operator, produced []bool) error {
-	ar, ok := arities[op.Op]
-	if !ok {
-		return fmt.Errorf("operator code %d not supported", int32(op.Op))
-	}
-	if n := len(op.Inputs); n < ar.minIn || n > ar.maxIn {
-		if ar.minIn == ar.maxIn {
-			return fmt.Errorf("%d inputs, want %d", n, ar.minIn)
+	ar, strict := arities[op.Op]
+	strict = strict && op.Undecoded == "" && op.CustomCode == ""
+	if strict {
+		if n := len(op.Inputs); n < ar.minIn || n > ar.maxIn {
+			if ar.minIn == ar.maxIn {
+				return fmt.Errorf("%d inputs, want %d", n, ar.minIn)
+			}
+			return fmt.Errorf("%d inputs, want %d to %d", n, ar.minIn, ar.maxIn)
 		}
-		return fmt.Errorf("%d inputs, want %d to %d", n, ar.minIn, ar.maxIn)
+		if len(op.Outputs) != 1 {
+			return fmt.Errorf("%d outputs, want 1", len(op.Outputs))
+		}
+	} else if op.Op == OpCustom && op.CustomCode == "" {
+		return errors.New("custom operator without a custom code")
 	}
 	for i, t := range op.Inputs {
-		if t == -1 && contains(ar.optional, i) {
+		// Operators edgenas does not model may omit any input, as TFLite
+		// allows (LSTM's peephole and projection weights).
+		if t == -1 && (!strict || contains(ar.optional, i)) {
 			continue
 		}
 		if t < 0 || t >= len(m.Tensors) {
@@ -182,17 +243,20 @@ func (m *Model) validateOperator(op *Operator, produced []bool) error {
 			return fmt.Errorf("input %d: tensor %d (%q) is not computed before use", i, t, m.Tensors[t].Name)
 		}
 	}
-	if len(op.Outputs) != 1 {
-		return fmt.Errorf("%d outputs, want 1", len(op.Outputs))
-	}
 	for i, t := range op.Outputs {
+		if t == -1 && !strict {
+			continue
+		}
 		if t < 0 || t >= len(m.Tensors) {
 			return fmt.Errorf("output %d: tensor index %d out of range (%d tensors)", i, t, len(m.Tensors))
 		}
-		if produced[t] {
+		if produced[t] && !m.Tensors[t].Variable {
 			return fmt.Errorf("output %d: tensor %d (%q) is already a constant, graph input or earlier output", i, t, m.Tensors[t].Name)
 		}
 		produced[t] = true
+	}
+	if !strict {
+		return nil
 	}
 	if err := validateOptions(op); err != nil {
 		return err
@@ -280,6 +344,8 @@ func validateOptions(op *Operator) error {
 		if o, ok := op.Options.(*ReducerOptions); !ok || o == nil {
 			return bad()
 		}
+	default:
+		return validateMoreOptions(op, bad)
 	}
 	return nil
 }
@@ -341,5 +407,5 @@ func (m *Model) validateShapes(op *Operator) error {
 		}
 		return rank(2, 1)
 	}
-	return nil
+	return m.validateMoreShapes(op, rank)
 }

@@ -29,7 +29,14 @@ func TestValidate(t *testing.T) {
 		wantErr string
 	}{
 		{"schema version", func(m *Model) { m.Version = 4 }, "schema version 4"},
-		{"unsupported type", func(m *Model) { m.Tensors[tmInput].Type = 5 }, "unsupported type"},
+		{"type outside the schema", func(m *Model) { m.Tensors[tmInput].Type = 60 }, "type 60 is not in the schema"},
+		{"int4 data packs two per byte", func(m *Model) {
+			w := &m.Tensors[tmConvW]
+			w.Type, w.Data = Int4, w.Data[:(w.NumElements()+1)/2]
+		}, ""},
+		{"sparse data is not shape-sized", func(m *Model) {
+			m.Tensors[tmConvW].Data, m.Tensors[tmConvW].Sparse = m.Tensors[tmConvW].Data[:3], true
+		}, ""},
 		{"negative dim", func(m *Model) { m.Tensors[tmInput].Shape[1] = -1 }, "dimension 1 is -1"},
 		{"overflowing shape", func(m *Model) { m.Tensors[tmInput].Shape = []int32{1 << 30, 1 << 30, 1 << 30} }, "more than"},
 		{"data size", func(m *Model) { m.Tensors[tmConvW].Data = m.Tensors[tmConvW].Data[1:] }, "constant data is"},
@@ -57,7 +64,24 @@ func TestValidate(t *testing.T) {
 		{"output twice", func(m *Model) { m.Operators[tmDW].Outputs[0] = m.Operators[tmConv].Outputs[0] }, "already"},
 		{"output is const", func(m *Model) { m.Operators[tmConv].Outputs[0] = tmConvW }, "already"},
 		{"two outputs", func(m *Model) { m.Operators[tmConv].Outputs = []int{9, 10} }, "2 outputs"},
-		{"unsupported op", func(m *Model) { m.Operators[tmAdd].Op = 41 }, "operator code 41"},
+		{"modelled op, wrong options", func(m *Model) { m.Operators[tmAdd].Op = OpSub }, "options of type *tflite.AddOptions"},
+		{"unmodelled op", func(m *Model) { m.Operators[tmAdd].Op, m.Operators[tmAdd].Undecoded = 27, "SVDF" }, ""},
+		{"unmodelled op omits input", func(m *Model) {
+			m.Operators[tmAdd].Op, m.Operators[tmAdd].Undecoded = 27, "SVDF"
+			m.Operators[tmAdd].Inputs[1] = -1
+		}, ""},
+		{"unmodelled op, bad index", func(m *Model) {
+			m.Operators[tmAdd].Op, m.Operators[tmAdd].Undecoded = 27, "SVDF"
+			m.Operators[tmAdd].Inputs[1] = 1000
+		}, "tensor index 1000 out of range"},
+		{"signature subgraph", func(m *Model) { m.Signatures = []Signature{{Key: "s", Subgraph: 3}} }, "subgraph index 3 out of range"},
+		{"signature tensor", func(m *Model) {
+			m.Signatures = []Signature{{Key: "s", Inputs: []SignatureTensor{{Name: "x", Tensor: 1000}}}}
+		}, "\"x\": tensor index 1000 out of range"},
+		{"subgraph operator", func(m *Model) {
+			m.Subgraphs = []Subgraph{{Name: "body", Tensors: m.Tensors, Operators: m.Operators[:1], Inputs: []int{1000}}}
+		}, "subgraph 1 (\"body\"): graph input 0: tensor index 1000"},
+		{"custom op without code", func(m *Model) { m.Operators[tmAdd].Op, m.Operators[tmAdd].Undecoded = OpCustom, "x" }, "without a custom code"},
 		{"options type", func(m *Model) { m.Operators[tmConv].Options = &AddOptions{} }, "do not match"},
 		{"nil options", func(m *Model) { m.Operators[tmConv].Options = nil }, "do not match"},
 		{"options on PAD", func(m *Model) { m.Operators[2].Options = &AddOptions{} }, "want none"},

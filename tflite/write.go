@@ -22,6 +22,9 @@ func Write(m *Model) ([]byte, error) {
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("tflite: write: %w", err)
 	}
+	if err := m.checkWritable(); err != nil {
+		return nil, fmt.Errorf("tflite: write: %w", err)
+	}
 	// Sized so the builder (which doubles and copies when full) rarely grows.
 	est := 1<<12 + 256*len(m.Operators) + 128*len(m.Tensors)
 	for i := range m.Tensors {

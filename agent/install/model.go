@@ -320,6 +320,10 @@ func (s *Models) Install(ctx context.Context, t *Task) (Outcome, error) {
 					return fail(proto.InstallRefused, err.Error())
 				}
 			}
+			if err := s.runnable(part); err != nil {
+				os.Remove(part) // verified but unusable here: nothing to resume
+				return fail(proto.InstallRefused, err.Error())
+			}
 			if err := step(proto.InstallInstalling); err != nil {
 				return fail(proto.InstallRolledBack, err.Error())
 			}

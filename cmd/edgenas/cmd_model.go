@@ -9,6 +9,7 @@ import (
 
 	"edgenas/internal/safefile"
 	"edgenas/quantize"
+	"edgenas/runtime/backends"
 	"edgenas/space"
 	"edgenas/tflite"
 )
@@ -79,12 +80,12 @@ func modelInspectCommand() *command {
 	var api int
 	return &command{
 		name: "inspect",
-		summary: "print a model's operators, tensor shapes, quantization, MACs and parameters, " +
+		summary: "print a model's operators, tensor shapes, quantization, MACs, parameters and which operators each backend runs, " +
 			"and with --delegates which operators XNNPACK, NNAPI, GPU and Hexagon would take",
 		usage:   "[--delegates [--android-api N]] [--json] m.tflite",
 		example: "edgenas model inspect --delegates ../shared/data/person_detect.tflite",
 		flags: func(fs *flag.FlagSet) {
-			fs.BoolVar(&asJSON, "json", false, "print JSON (with --delegates: {\"model\": ..., \"delegates\": [...]})")
+			fs.BoolVar(&asJSON, "json", false, "print JSON (with --delegates: {\"model\": ..., \"backends\": [...], \"delegates\": [...]})")
 			fs.BoolVar(&delegates, "delegates", false, "report per delegate which operators it would take and why it refuses the others")
 			fs.IntVar(&api, "android-api", 30, "Android API level the NNAPI rules are checked at (27 or later)")
 		},
@@ -100,18 +101,26 @@ func modelInspectCommand() *command {
 				return err
 			}
 			sum := tflite.Summarize(m)
-			if !delegates {
-				if asJSON {
-					return writeJSON(e.stdout, sum)
-				}
-				return sum.WriteText(e.stdout)
+			support, err := backends.Support(m)
+			if err != nil {
+				return err
 			}
-			reports := tflite.CheckDelegates(m, tflite.DelegateOptions{AndroidAPI: api})
+			var reports []tflite.DelegateReport
+			if delegates {
+				reports = tflite.CheckDelegates(m, tflite.DelegateOptions{AndroidAPI: api})
+			}
+			if asJSON && delegates {
+				return writeJSON(e.stdout, map[string]any{"model": sum, "backends": support, "delegates": reports})
+			}
 			if asJSON {
-				return writeJSON(e.stdout, map[string]any{"model": sum, "delegates": reports})
+				return writeJSON(e.stdout, inspectReport{Summary: sum, Backends: support})
 			}
 			if err := sum.WriteText(e.stdout); err != nil {
 				return err
+			}
+			writeSupportText(e.stdout, support)
+			if !delegates {
+				return nil
 			}
 			fmt.Fprintln(e.stdout)
 			return tflite.WriteDelegatesText(e.stdout, reports)

@@ -22,6 +22,7 @@ func TestRealModelsBothBackends(t *testing.T) {
 		inputs int
 	}{
 		{"hello_world_int8.tflite", 20},
+		{"micro_speech_quantized.tflite", 30},
 		{"mobilenet_v2_quantized_1x3x224x224.tflite", 4},
 	}
 	for _, tc := range cases {

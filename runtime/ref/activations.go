@@ -151,11 +151,7 @@ func newHardSwish(m *tflite.Model, o *tflite.Operator) (Kernel, error) {
 	case in.Type == tflite.Float32 && out.Type == tflite.Float32:
 		return &floatMap{unary: u, f: hardSwishFloat}, nil
 	case in.Type == tflite.Int8 && out.Type == tflite.Int8:
-		inS, inZ, err := quantParams(in, "input")
-		if err != nil {
-			return nil, err
-		}
-		outS, outZ, err := quantParams(out, "output")
+		inS, inZ, outS, outZ, err := ioQuant(in, out)
 		if err != nil {
 			return nil, err
 		}

@@ -180,11 +180,7 @@ func newConv(m *tflite.Model, o *tflite.Operator) (Kernel, error) {
 		}
 		return c, nil
 	case in.Type == tflite.Int8 && f.Type == tflite.Int8 && out.Type == tflite.Int8:
-		inS, inZ, err := quantParams(in, "input")
-		if err != nil {
-			return nil, err
-		}
-		outS, outZ, err := quantParams(out, "output")
+		inS, inZ, outS, outZ, err := ioQuant(in, out)
 		if err != nil {
 			return nil, err
 		}

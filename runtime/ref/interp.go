@@ -42,16 +42,34 @@ func (Backend) Load(m *tflite.Model, opts runtime.Options) (runtime.Interpreter,
 		return nil, fmt.Errorf("ref: %w", err)
 	}
 	it := &interpreter{model: m, kernels: make([]Kernel, len(m.Operators)), profile: make([]runtime.NodeProfile, len(m.Operators))}
+	unsupported := &runtime.UnsupportedError{Backend: "ref"}
 	for i := range m.Operators {
-		k, err := NewKernel(m, i)
+		o := &m.Operators[i]
+		k, err := newKernel(m, o)
 		if err != nil {
-			return nil, fmt.Errorf("ref: %w", err)
+			unsupported.Ops = append(unsupported.Ops, runtime.UnsupportedOp{Index: i, Name: o.Name(), Reason: err.Error()})
+			continue
 		}
 		it.kernels[i] = k
-		it.profile[i] = runtime.NodeProfile{Name: m.Operators[i].Op.String(), Backend: "ref", Ops: []int{i}}
+		it.profile[i] = runtime.NodeProfile{Name: o.Op.String(), Backend: "ref", Ops: []int{i}}
+	}
+	if len(unsupported.Ops) > 0 {
+		return nil, unsupported
 	}
 	it.bufs = allocArena(m, offsets, total)
 	return it, nil
+}
+
+// Supports reports whether the reference kernels run operator op of m;
+// reason is "ref" or why not.
+func (Backend) Supports(m *tflite.Model, op int) (bool, string) {
+	if m == nil || op < 0 || op >= len(m.Operators) {
+		return false, "no such operator"
+	}
+	if _, err := newKernel(m, &m.Operators[op]); err != nil {
+		return false, err.Error()
+	}
+	return true, "ref"
 }
 
 type interpreter struct {

@@ -30,7 +30,11 @@ func TestNewKernelErrors(t *testing.T) {
 		want   string
 	}{
 		{"operator index", func(*tflite.Model) {}, 5, "operator 5: out of range"},
-		{"unsupported operator", func(m *tflite.Model) { m.Operators[0].Op = tflite.OpMaxPool2D }, 0, "not supported"},
+		{"unsupported operator", func(m *tflite.Model) { m.Operators[0].Op = tflite.Opcode(99) }, 0, "not supported"},
+		{"unmodelled operator", func(m *tflite.Model) {
+			m.Operators[0].Op, m.Operators[0].Undecoded = 27, "SVDF is not modelled by edgenas"
+		}, 0, "operator 0 (SVDF): SVDF is not modelled"},
+		{"sparse weights", func(m *tflite.Model) { m.Tensors[m.Operators[0].Inputs[1]].Sparse = true }, 0, "is stored sparse"},
 		{"wrong output shape", func(m *tflite.Model) { m.Tensors[m.Outputs[0]].Shape[1] = 5 }, 0, "output shape"},
 		{"options type", func(m *tflite.Model) { m.Operators[0].Options = &tflite.AddOptions{} }, 0, "options"},
 		{"mixed types", func(m *tflite.Model) { m.Tensors[m.Outputs[0]].Type = tflite.Float32 }, 0, "supported are all float32 or all int8"},

@@ -6,6 +6,7 @@ import (
 	"math"
 	"unsafe"
 
+	"edgenas/runtime"
 	"edgenas/tflite"
 )
 
@@ -40,6 +41,9 @@ func NewKernel(m *tflite.Model, op int) (Kernel, error) {
 }
 
 func newKernel(m *tflite.Model, o *tflite.Operator) (Kernel, error) {
+	if r := runtime.UnmodelledReason(m, o); r != "" {
+		return nil, errors.New(r)
+	}
 	if len(o.Outputs) != 1 {
 		return nil, fmt.Errorf("%d outputs, want 1", len(o.Outputs))
 	}
@@ -88,6 +92,24 @@ func newKernel(m *tflite.Model, o *tflite.Operator) (Kernel, error) {
 		return newQuantize(m, o)
 	case tflite.OpDequantize:
 		return newDequantize(m, o)
+	case tflite.OpMaxPool2D:
+		return newMaxPool(m, o)
+	case tflite.OpSub:
+		return newSub(m, o)
+	case tflite.OpMaximum, tflite.OpMinimum:
+		return newMaxMin(m, o)
+	case tflite.OpConcatenation:
+		return newConcat(m, o)
+	case tflite.OpSqueeze:
+		return newSqueeze(m, o)
+	case tflite.OpStridedSlice:
+		return newStridedSlice(m, o)
+	case tflite.OpResizeNearestNeighbor:
+		return newResizeNearest(m, o)
+	case tflite.OpResizeBilinear:
+		return newResizeBilinear(m, o)
+	case tflite.OpTransposeConv:
+		return newTransposeConv(m, o)
 	}
 	return nil, errors.New("operator not supported by the reference backend")
 }
@@ -142,6 +164,16 @@ func quantParams(t *tflite.Tensor, what string) (float32, int32, error) {
 		return 0, 0, fmt.Errorf("%s tensor %q: scale %v", what, t.Name, s)
 	}
 	return s, int32(t.Quant.ZeroPoint[0]), nil
+}
+
+// ioQuant returns the per-tensor quantization of an operator's input and
+// output.
+func ioQuant(in, out *tflite.Tensor) (inS float32, inZ int32, outS float32, outZ int32, err error) {
+	if inS, inZ, err = quantParams(in, "input"); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	outS, outZ, err = quantParams(out, "output")
+	return inS, inZ, outS, outZ, err
 }
 
 func sameShape(a, b []int32) bool {

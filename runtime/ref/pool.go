@@ -19,27 +19,38 @@ type avgPoolFloat struct {
 	actLo, actHi float32
 }
 
-func newAvgPool(m *tflite.Model, o *tflite.Operator) (Kernel, error) {
-	t := opTensors{m, o}
+// poolWindow checks a pooling operator's input, options and output and
+// returns its window.
+func poolWindow(t opTensors) (window, *tflite.Pool2DOptions, error) {
 	if err := t.need(1); err != nil {
-		return nil, err
+		return window{}, nil, err
 	}
-	opts, ok := o.Options.(*tflite.Pool2DOptions)
+	opts, ok := t.o.Options.(*tflite.Pool2DOptions)
 	if !ok || opts == nil {
-		return nil, fmt.Errorf("options %T, want *Pool2DOptions", o.Options)
+		return window{}, nil, fmt.Errorf("options %T, want *Pool2DOptions", t.o.Options)
 	}
 	in, out := t.in(0), t.out()
 	w, err := newWindow(in.Shape, out.Shape, int(opts.FilterHeight), int(opts.FilterWidth),
 		int(opts.StrideH), int(opts.StrideW), 1, 1, opts.Padding)
 	if err != nil {
-		return nil, err
+		return window{}, nil, err
 	}
 	if w.oc != w.ic {
-		return nil, fmt.Errorf("output channels %d differ from input channels %d", w.oc, w.ic)
+		return window{}, nil, fmt.Errorf("output channels %d differ from input channels %d", w.oc, w.ic)
 	}
 	if w.kh < 1 || w.kw < 1 {
-		return nil, fmt.Errorf("filter %dx%d", w.kh, w.kw)
+		return window{}, nil, fmt.Errorf("filter %dx%d", w.kh, w.kw)
 	}
+	return w, opts, nil
+}
+
+func newAvgPool(m *tflite.Model, o *tflite.Operator) (Kernel, error) {
+	t := opTensors{m, o}
+	w, opts, err := poolWindow(t)
+	if err != nil {
+		return nil, err
+	}
+	in, out := t.in(0), t.out()
 	switch {
 	case in.Type == tflite.Float32 && out.Type == tflite.Float32:
 		lo, hi, err := activationRangeFloat(opts.Activation)
@@ -48,11 +59,7 @@ func newAvgPool(m *tflite.Model, o *tflite.Operator) (Kernel, error) {
 		}
 		return &avgPoolFloat{w: w, in: t.inIdx(0), out: t.outIdx(), actLo: lo, actHi: hi}, nil
 	case in.Type == tflite.Int8 && out.Type == tflite.Int8:
-		inS, inZ, err := quantParams(in, "input")
-		if err != nil {
-			return nil, err
-		}
-		outS, outZ, err := quantParams(out, "output")
+		inS, inZ, outS, outZ, err := ioQuant(in, out)
 		if err != nil {
 			return nil, err
 		}
@@ -244,11 +251,7 @@ func newMean(m *tflite.Model, o *tflite.Operator) (Kernel, error) {
 		k.sumF = make([]float32, k.nOut)
 		return k, nil
 	case in.Type == tflite.Int8 && out.Type == tflite.Int8:
-		inS, inZ, err := quantParams(in, "input")
-		if err != nil {
-			return nil, err
-		}
-		outS, outZ, err := quantParams(out, "output")
+		inS, inZ, outS, outZ, err := ioQuant(in, out)
 		if err != nil {
 			return nil, err
 		}

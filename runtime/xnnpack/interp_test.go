@@ -118,8 +118,8 @@ func TestLoadRefusesUnknownOperator(t *testing.T) {
 	b.m.Operators = append(b.m.Operators, tflite.Operator{Op: tflite.Opcode(99), Inputs: []int{x}, Outputs: []int{y}})
 	b.m.Outputs = []int{y}
 	_, err := Backend{}.Load(&b.m, runtime.Options{})
-	if err == nil || !strings.Contains(err.Error(), "operator 0 (BUILTIN_99)") {
-		t.Errorf("Load error %v, want it to name operator 0 (BUILTIN_99)", err)
+	if err == nil || !strings.Contains(err.Error(), "SQUARED_DIFFERENCE (operator 0:") {
+		t.Errorf("Load error %v, want it to name SQUARED_DIFFERENCE (operator 0: ...)", err)
 	}
 }
 

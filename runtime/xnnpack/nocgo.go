@@ -19,3 +19,6 @@ func (Backend) Load(*tflite.Model, runtime.Options) (runtime.Interpreter, error)
 
 // Plan fails: without the library there is nothing to ask which operators it accepts.
 func (Backend) Plan(*tflite.Model) ([]Partition, error) { return nil, errNoCgo }
+
+// Supports refuses every operator: without the library nothing runs.
+func (Backend) Supports(*tflite.Model, int) (bool, string) { return false, errNoCgo.Error() }

@@ -27,6 +27,9 @@ func (b *builder) defineOp(i int) error {
 	if len(op.Outputs) != 1 {
 		return fmt.Errorf("%d outputs, want 1", len(op.Outputs))
 	}
+	if moreOps[op.Op] {
+		return b.defineMoreOp(op)
+	}
 	if !translated[op.Op] {
 		return fmt.Errorf("no XNNPACK translation for %v (none in this XNNPACK version)", op.Op)
 	}

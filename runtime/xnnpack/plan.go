@@ -3,9 +3,11 @@
 package xnnpack
 
 import (
+	"errors"
 	"fmt"
 	"unsafe"
 
+	"edgenas/runtime"
 	"edgenas/tflite"
 )
 
@@ -21,6 +23,12 @@ func (Backend) Plan(m *tflite.Model) ([]Partition, error) {
 // planModel is Plan; perOp makes every operator XNNPACK accepts a partition of
 // its own (runtime.Options.PerOperator).
 func planModel(m *tflite.Model, perOp bool) ([]Partition, error) {
+	if m == nil {
+		return nil, fmt.Errorf("nil model")
+	}
+	if err := runtime.Unmodelled(backendXNNPACK, m); err != nil {
+		return nil, err
+	}
 	consumers, err := checkGraph(m)
 	if err != nil {
 		return nil, err
@@ -45,17 +53,22 @@ func planModel(m *tflite.Model, perOp bool) ([]Partition, error) {
 	// operator joins a run, so each is a node of its own.
 	groups := group(len(m.Operators), func(i int) bool { return !perOp && reasons[i] == nil })
 	var out []Partition
+	unsupported := &runtime.UnsupportedError{Backend: backendXNNPACK}
 	for _, ops := range groups {
 		p := Partition{Backend: backendXNNPACK, Ops: ops}
 		p.Inputs, p.Outputs = borders(m, ops, consumers, graphOut)
 		if reason := reasons[ops[0]]; reason != nil {
 			i := ops[0]
 			if _, err := newRefKernel(m, i); err != nil {
-				return nil, fmt.Errorf("operator %d (%v): not accepted by XNNPACK (%v) nor by the reference kernels: %w", i, m.Operators[i].Op, reason, err)
+				unsupported.Ops = append(unsupported.Ops, runtime.UnsupportedOp{Index: i, Name: m.Operators[i].Name(),
+					Reason: refusal(reason, err)})
 			}
 			p.Backend, p.Reason = backendRef, reason.Error()
 		}
 		out = append(out, p)
+	}
+	if len(unsupported.Ops) > 0 {
+		return nil, unsupported
 	}
 	return out, nil
 }
@@ -108,4 +121,36 @@ func probe(m *tflite.Model, i int) error {
 		ids[k], ptrs[k] = uint32(k), p
 	}
 	return rt.setup(ids, ptrs)
+}
+
+// Supports reports whether this backend runs operator op of m: on XNNPACK
+// (reason "xnnpack"), on the reference kernels as fallback (reason "ref
+// fallback: " and why XNNPACK refused), or not at all (why).
+func (Backend) Supports(m *tflite.Model, op int) (bool, string) {
+	if m == nil || op < 0 || op >= len(m.Operators) {
+		return false, "no such operator"
+	}
+	if r := runtime.UnmodelledReason(m, &m.Operators[op]); r != "" {
+		return false, r
+	}
+	if err := xnnInit(); err != nil {
+		return false, err.Error()
+	}
+	xerr := probe(m, op)
+	if xerr == nil {
+		return true, backendXNNPACK
+	}
+	if _, err := newRefKernel(m, op); err != nil {
+		return false, refusal(xerr, err)
+	}
+	return true, "ref fallback: " + xerr.Error()
+}
+
+// refusal says why neither XNNPACK (xerr) nor the reference kernels (rerr,
+// which names the operator the caller already names) run an operator.
+func refusal(xerr, rerr error) string {
+	if inner := errors.Unwrap(rerr); inner != nil {
+		rerr = inner
+	}
+	return fmt.Sprintf("not accepted by XNNPACK (%v) nor by the reference kernels (%v)", xerr, rerr)
 }

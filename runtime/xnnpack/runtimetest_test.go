@@ -85,6 +85,21 @@ func rtModels() []struct {
 		p := g.Pad(t, [][2]int32{{0, 0}, {1, 1}, {1, 1}, {0, 0}})
 		g.Conv2D(p, runtimetest.ConvSpec{OutChannels: 8, KernelH: 3, KernelW: 3, StrideH: 2, StrideW: 2, Padding: valid, Activation: tflite.ActRelu6})
 	})
+	add("FPN-style merge: max pool, nearest 2x, concat, conv, crop", "xrrxr", func(g *runtimetest.Graph) {
+		x := rtInput(g, 1, 8, 8, 4)
+		up := g.Resize(g.MaxPool(x, 2, 2, 2, valid, tflite.ActNone), false, 8, 8, false, false)
+		c := g.Conv2D(g.Concat(3, x, up), runtimetest.ConvSpec{OutChannels: 8, KernelH: 3, KernelW: 3, Padding: same, Activation: tflite.ActRelu})
+		g.StridedSlice(c, runtimetest.SliceSpec{Begin: []int32{0, 1, 1, 0}, End: []int32{1, 7, 7, 8}, Strides: []int32{1, 1, 1, 1}})
+	})
+	add("decoder: transpose conv 2x, bilinear 2x, sub", "xxx", func(g *runtimetest.Graph) {
+		x := rtInput(g, 1, 4, 4, 8)
+		tc := g.TransposeConv(x, runtimetest.TransposeConvSpec{OutChannels: 8, KernelH: 3, KernelW: 3, Stride: 2, Padding: same, PerTensor: true})
+		g.Sub(tc, g.Resize(x, true, 8, 8, false, true), tflite.ActNone, runtimetest.Quant{})
+	})
+	add("keyword head: squeeze, FC, softmax", "xxr", func(g *runtimetest.Graph) {
+		v := g.Squeeze(rtInput(g, 1, 1, 1, 16))
+		g.Softmax(g.FullyConnected(v, 10, tflite.ActNone, runtimetest.Quant{}, false), 1)
+	})
 	add("float in and out: quantize, conv, dequantize", "xxx", func(g *runtimetest.Graph) {
 		q := g.Quantize(g.FloatInput([]int32{1, 6, 6, 4}), runtimetest.Quant{Scale: 0.02, ZeroPoint: 3})
 		g.Dequantize(g.Conv2D(q, runtimetest.ConvSpec{OutChannels: 8, KernelH: 3, KernelW: 3, Padding: same}))
