@@ -38,7 +38,7 @@ type loopState struct {
 // killed at any moment resumes from its last checkpoint: Run truncates the
 // log back to that checkpoint's step (dropping lines of steps the crash
 // lost, and a torn last line), and a deterministic training then reaches
-// the same end state, log and checkpoint as an uninterrupted one.
+// the same end state and log as an uninterrupted one.
 //
 // Step, Snapshot and Restore must agree: after Restore(ck) the next Step
 // is step ck.Step, and Snapshot captures everything Step depends on (weights,
