@@ -178,6 +178,8 @@ func Anneal(p Problem, cfg Config) (*Result, error) {
 	return res, nil
 }
 
+// annealer is the state of one Anneal call: the problem, its settings and
+// the distinct candidates kept over all restarts.
 type annealer struct {
 	p     Problem
 	cfg   Config
