@@ -1,12 +1,15 @@
 package searcher
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -331,4 +334,80 @@ func FuzzLogTruncate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// killChild names the environment variable that makes the test binary run
+// the child side of TestLoopSurvivesKill in the directory it names.
+const killChild = "SEARCHER_LOOP_KILL_CHILD"
+
+// A process killed (SIGKILL: no deferred flush, no final save) in the
+// middle of a step resumes from its last checkpoint to the end state, log
+// and elapsed time of an uninterrupted run.
+func TestLoopSurvivesKill(t *testing.T) {
+	const total, blockAt = 30, 20
+	if dir := os.Getenv(killChild); dir != "" {
+		tt := newToy(1)
+		l := tt.loop(dir)
+		l.Total = total
+		step := l.Step
+		l.Step = func() (toyRec, error) {
+			if tt.step == blockAt {
+				fmt.Println("blocked")
+				io.ReadAll(os.Stdin) // until the parent kills this process
+			}
+			return step()
+		}
+		_, err := l.Run(context.Background())
+		t.Fatalf("child loop returned (%v); it should have been killed", err)
+	}
+	straightDir := t.TempDir()
+	straight := newToy(1)
+	sl := straight.loop(straightDir)
+	sl.Total = total
+	if _, err := sl.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLoopSurvivesKill$")
+	cmd.Env = append(os.Environ(), killChild+"="+dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "blocked\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child said %q (%v), want blocked", line, err)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	// Checkpoints at every 3 steps: the last one before step 20 is 18.
+	if step, secs := checkpointSeconds(t, filepath.Join(dir, "toy.ckpt")); step != 18 || secs != 18 {
+		t.Fatalf("killed child left a checkpoint at step %d with %v s, want 18 and 18 s", step, secs)
+	}
+	resumed := newToy(1)
+	l := resumed.loop(dir)
+	l.Total = total
+	out, err := l.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resumed.sum != straight.sum || out != (Outcome{Steps: total, Resumed: 18, Seconds: total}) {
+		t.Errorf("resumed after kill: sum %v, %+v; uninterrupted sum %v", resumed.sum, out, straight.sum)
+	}
+	if got, want := readFile(t, l.Log), readFile(t, sl.Log); got != want {
+		t.Errorf("resumed log\n%s\nuninterrupted\n%s", got, want)
+	}
 }
