@@ -3,6 +3,7 @@ package spnas
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,10 +13,11 @@ import (
 	"edgenas/searcher/internal/searchtest"
 )
 
-// A search cancelled mid-run resumes through the loop to the end state of
-// an uninterrupted one: the same result, the same log line for line, and
-// the run-directory contract (one candidate, the pick at its table runtime,
-// the recipe's seed and target) with a search cost that counts both
+// A search writes its files (arch.txt parses to the result, at its table
+// runtime), and a search cancelled mid-run resumes through the loop to the
+// end state of an uninterrupted one: the same result, the same log line for
+// line, and the run-directory contract (one candidate, the pick at its table
+// runtime, the recipe's seed and target) with a search cost that counts both
 // invocations. No file beyond the listed ones is left behind.
 func TestRunResumesAfterInterruption(t *testing.T) {
 	rt := syntheticRuntime(t, 11)
@@ -33,9 +35,25 @@ func TestRunResumesAfterInterruption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, f := range []string{ArchFile, LogFile, PlotFile, CheckpointFile, ResultFile, searcher.CandidatesFile} {
+		if st, err := os.Stat(filepath.Join(straight, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s missing or empty: %v", f, err)
+		}
+	}
 	wantLog, err := os.ReadFile(filepath.Join(straight, LogFile))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if logs, err := searcher.ReadLog[StepLog](filepath.Join(straight, LogFile)); err != nil || len(logs) != 6 || logs[5].Step != 5 {
+		t.Fatalf("log: %d lines (want 6), %v", len(logs), err)
+	}
+	b, _ := os.ReadFile(filepath.Join(straight, ArchFile))
+	a, err := rt.Space.Parse(strings.TrimSpace(string(b)))
+	if err != nil || a.String() != want.Arch {
+		t.Fatalf("arch.txt %q does not parse to the result %q: %v", b, want.Arch, err)
+	}
+	if ex, _ := rt.Exact(a); math.Abs(ex-want.TableMS) > 1e-12 {
+		t.Errorf("result table runtime %v, table says %v", want.TableMS, ex)
 	}
 
 	dir := t.TempDir()

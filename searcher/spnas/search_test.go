@@ -1,15 +1,11 @@
 package spnas
 
 import (
-	"context"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"edgenas/searcher"
 	"edgenas/searcher/internal/searchtest"
 )
 
@@ -99,45 +95,6 @@ func TestSearchMovesThresholdsUnderLatencyPressure(t *testing.T) {
 				t.Errorf("block %d threshold %d = %v, want > 0 after latency-only pressure", i, k, v)
 			}
 		}
-	}
-}
-
-func TestRunWritesOutputs(t *testing.T) {
-	rt := syntheticRuntime(t, 9)
-	s, err := NewSearcher(testConfig(rt), rt, searchtest.Set(8, 3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	res, err := Run(context.Background(), s, dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{ArchFile, LogFile, PlotFile, CheckpointFile, ResultFile} {
-		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
-			t.Errorf("%s missing or empty: %v", f, err)
-		}
-	}
-	logs, err := searcher.ReadLog[StepLog](filepath.Join(dir, LogFile))
-	if err != nil || len(logs) != s.Total {
-		t.Fatalf("log: %d lines (want %d), %v", len(logs), s.Total, err)
-	}
-	b, _ := os.ReadFile(filepath.Join(dir, ArchFile))
-	a, err := rt.Space.Parse(strings.TrimSpace(string(b)))
-	if err != nil || a.String() != res.Arch {
-		t.Fatalf("arch.txt %q does not parse to the result %q: %v", b, res.Arch, err)
-	}
-	if ex, _ := rt.Exact(a); math.Abs(ex-res.TableMS) > 1e-12 {
-		t.Errorf("result table runtime %v, table says %v", res.TableMS, ex)
-	}
-	// A finished run resumes to the same result without training again.
-	s2, _ := NewSearcher(testConfig(rt), rt, searchtest.Set(8, 3))
-	res2, err := Run(context.Background(), s2, dir, nil)
-	if err != nil || res2 != res {
-		t.Errorf("re-run of a finished search: %+v, %v; want %+v", res2, err, res)
-	}
-	if logs, _ := searcher.ReadLog[StepLog](filepath.Join(dir, LogFile)); len(logs) != s.Total {
-		t.Errorf("re-run changed the log to %d lines", len(logs))
 	}
 }
 
