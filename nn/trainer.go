@@ -57,14 +57,44 @@ func (t *Trainer) TrainStep() (loss, acc float64, err error) {
 	return loss, float64(correct) / float64(len(t.y)), nil
 }
 
-// Save writes a checkpoint of the whole training state to path, atomically.
-func (t *Trainer) Save(path string) error {
+// Snapshot copies the whole training state (weights, optimizer, data
+// position, step) into a checkpoint.
+func (t *Trainer) Snapshot() (*Checkpoint, error) {
 	ck, err := Snapshot(t.Arch, int64(t.Step), t.Net, t.Opt)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ep, pos := t.Data.State()
 	ck.Extra["data"] = binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, uint64(ep)), uint64(pos))
+	return ck, nil
+}
+
+// Restore loads a checkpoint taken by Snapshot of the same network
+// (checked by Arch), changing nothing when it does not fit.
+func (t *Trainer) Restore(ck *Checkpoint) error {
+	if ck.Arch != t.Arch {
+		return fmt.Errorf("checkpoint is for %q, training %q", ck.Arch, t.Arch)
+	}
+	d := ck.Extra["data"]
+	if len(d) != 16 {
+		return fmt.Errorf("checkpoint has no data position")
+	}
+	if err := ck.Restore(t.Net, t.Opt); err != nil {
+		return err
+	}
+	if err := t.Data.SetState(int(binary.LittleEndian.Uint64(d)), int(binary.LittleEndian.Uint64(d[8:]))); err != nil {
+		return err
+	}
+	t.Step = int(ck.Step)
+	return nil
+}
+
+// Save writes a checkpoint of the whole training state to path, atomically.
+func (t *Trainer) Save(path string) error {
+	ck, err := t.Snapshot()
+	if err != nil {
+		return err
+	}
 	return ck.Save(path)
 }
 
@@ -78,19 +108,8 @@ func (t *Trainer) Resume(path string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if ck.Arch != t.Arch {
-		return false, fmt.Errorf("resume %s: checkpoint is for %q, training %q", path, ck.Arch, t.Arch)
-	}
-	d := ck.Extra["data"]
-	if len(d) != 16 {
-		return false, fmt.Errorf("resume %s: missing data position", path)
-	}
-	if err := ck.Restore(t.Net, t.Opt); err != nil {
+	if err := t.Restore(ck); err != nil {
 		return false, fmt.Errorf("resume %s: %w", path, err)
 	}
-	if err := t.Data.SetState(int(binary.LittleEndian.Uint64(d)), int(binary.LittleEndian.Uint64(d[8:]))); err != nil {
-		return false, fmt.Errorf("resume %s: %w", path, err)
-	}
-	t.Step = int(ck.Step)
 	return true, nil
 }

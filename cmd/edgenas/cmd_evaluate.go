@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 
+	"edgenas/dataset/fmnist"
 	"edgenas/profiler"
 	"edgenas/searcher/evaluate"
-	"edgenas/dataset/fmnist"
-	"edgenas/searcher/spnas"
+	"edgenas/searcher/recipe"
 )
 
 // stringList is a repeatable flag (--runs A --runs B); positional arguments
@@ -25,7 +25,7 @@ func evaluateCommand() *command {
 	var work, out, method string
 	var asJSON bool
 	var maxSecs, percentile float64
-	cfg := evaluate.Config{Recipe: spnas.DefaultTrainConfig(), Seeds: 1, Backend: "xnnpack", Threads: 1, DefaultSpace: "spnas-fmnist"}
+	cfg := evaluate.Config{Recipe: recipe.Default(), Seeds: 1, Backend: "xnnpack", Threads: 1}
 	cfg.PTQ.Calib = 256
 	return &command{
 		name:    "evaluate",
@@ -50,7 +50,6 @@ func evaluateCommand() *command {
 			fs.IntVar(&cfg.Rounds, "rounds", 3, "latency measurement rounds, each with newly shuffled groups; a model's latency is its median over rounds")
 			fs.IntVar(&cfg.Group, "group", 5, "models timed together, interleaved (more thrash each other's caches; lut validate uses 5 too)")
 			fs.IntVar(&cfg.Workers, "workers", goruntime.GOMAXPROCS(0), "interpreters sharing the int8 accuracy run (latency is always 1 thread, one model at a time)")
-			fs.StringVar(&cfg.DefaultSpace, "space", cfg.DefaultSpace, "space of legacy run directories (result.json + arch.txt)")
 			fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {

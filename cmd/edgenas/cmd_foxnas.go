@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"edgenas/internal/atomicfile"
 	"edgenas/dataset/fmnist"
+	"edgenas/internal/atomicfile"
 	"edgenas/searcher/foxnas"
 )
 

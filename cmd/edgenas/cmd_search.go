@@ -8,9 +8,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"edgenas/dataset/fmnist"
 	"edgenas/internal/progress"
 	"edgenas/lut"
-	"edgenas/dataset/fmnist"
+	"edgenas/searcher"
 	"edgenas/searcher/spnas"
 	"edgenas/space"
 )
@@ -164,15 +165,15 @@ func searchRandomCommand() *command {
 				return err
 			}
 			if out != "" {
-				rc := spnas.RunCandidates{Method: "random", Space: rt.Space.Name, TargetMS: target, Seed: seed,
+				rc := searcher.RunCandidates{Method: "random", Space: rt.Space.Name, TargetMS: target, Seed: seed,
 					LatencyModel: rt.LatencyModel(), SearchSeconds: time.Since(start).Seconds()}
 				for _, c := range cands {
-					rc.Candidates = append(rc.Candidates, spnas.RunCandidate{Arch: c.Arch, PredictedMS: c.TableMS})
+					rc.Candidates = append(rc.Candidates, searcher.RunCandidate{Arch: c.Arch, PredictedMS: c.TableMS})
 				}
 				if err := os.MkdirAll(out, 0o755); err != nil {
 					return fmt.Errorf("search random: %w", err)
 				}
-				if err := spnas.WriteCandidates(out, rc); err != nil {
+				if err := searcher.WriteCandidates(out, rc); err != nil {
 					return err
 				}
 			}

@@ -7,9 +7,9 @@ import (
 	"os"
 	"strings"
 
-	"edgenas/internal/progress"
 	"edgenas/dataset/fmnist"
-	"edgenas/searcher/spnas"
+	"edgenas/internal/progress"
+	"edgenas/searcher/recipe"
 	"edgenas/space"
 )
 
@@ -17,7 +17,7 @@ func trainCommand() *command {
 	var spaceName, arch, out string
 	var asJSON bool
 	var evalImages int
-	cfg := spnas.DefaultTrainConfig()
+	cfg := recipe.Default()
 	return &command{
 		name:    "train",
 		summary: "train one architecture from scratch on Fashion-MNIST with the fixed comparison recipe (resumable)",
@@ -67,7 +67,7 @@ func trainCommand() *command {
 				data = &d
 			}
 			var bar *progress.Bar
-			res, err := spnas.Train(ctx, cfg, a, data, out, func(step, total int, loss, acc float64) {
+			res, err := recipe.Train(ctx, cfg, a, data, out, func(step, total int, loss, acc float64) {
 				if bar == nil {
 					bar = progress.New(e.stderr, "train "+out, total)
 				}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"edgenas/searcher/spnas"
+	"edgenas/searcher"
 )
 
 // TestDemoEndToEnd runs the whole demo on a tiny budget: broker and agent as
@@ -66,7 +66,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	if c := rep.Calibration; c == nil || c.Samples != 12 || c.Form != "affine" || len(rep.CalibCheck) == 0 {
 		t.Errorf("calibration %+v, check %+v", rep.Calibration, rep.CalibCheck)
 	}
-	rc, err := spnas.ReadCandidates(filepath.Join(out, "search"))
+	rc, err := searcher.ReadCandidates(filepath.Join(out, "search"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,11 +10,12 @@ import (
 	"strings"
 	"testing"
 
+	"edgenas/dataset/fmnist"
 	"edgenas/internal/atomicfile"
 	"edgenas/lut"
+	"edgenas/searcher"
 	"edgenas/searcher/evaluate"
-	"edgenas/dataset/fmnist"
-	"edgenas/searcher/spnas"
+	"edgenas/searcher/recipe"
 	"edgenas/space"
 	"edgenas/tflite"
 )
@@ -43,7 +44,9 @@ func TestQuantizeEvaluateUsage(t *testing.T) {
 		{[]string{"evaluate", "--runs", "x"}, 2, "", "needs --runs DIR... and --work"},
 		{[]string{"evaluate", "--work", "w"}, 2, "", "needs --runs"},
 		{[]string{"evaluate", "--work", "w", "--runs", "x", "--seeds", "0"}, 2, "", "--seeds > 0"},
-		{[]string{"evaluate", "--work", "w", "--runs", "/nonexistent-run"}, 1, "", "neither candidates.json nor result.json"},
+		{[]string{"evaluate", "--work", "w", "--runs", "/nonexistent-run"}, 1, "", "candidates.json: no such file or directory (not a search run directory?)"},
+		// evaluate reads only candidates.json runs: no space to assume for others.
+		{[]string{"evaluate", "--work", "w", "--space", "spnas-fmnist", "--runs", "x"}, 2, "", "flag provided but not defined: -space"},
 	}
 	for _, tc := range tests {
 		code, out, errs := runCLI(t, tc.args...)
@@ -81,10 +84,10 @@ func TestQuantizeTrained(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := spnas.DefaultTrainConfig()
+	cfg := recipe.Default()
 	cfg.Epochs, cfg.DataFrac, cfg.Seed = 2, 0.04, 1 // 62 steps
 	dir := t.TempDir()
-	res, err := spnas.Train(context.Background(), cfg, a, small, dir, nil)
+	res, err := recipe.Train(context.Background(), cfg, a, small, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,17 +133,17 @@ func TestEvaluateEndToEnd(t *testing.T) {
 	sp, rnd := filepath.Join(root, "spnas"), filepath.Join(root, "random")
 	for _, rc := range []struct {
 		dir string
-		c   spnas.RunCandidates
+		c   searcher.RunCandidates
 	}{
-		{sp, spnas.RunCandidates{Method: "spnas", Space: "spnas-fmnist", TargetMS: 0.2, Seed: 3, SearchSeconds: 42,
-			Candidates: []spnas.RunCandidate{{Arch: tinyArchA, PredictedMS: 0.19}}}},
-		{rnd, spnas.RunCandidates{Method: "random", Space: "spnas-fmnist", TargetMS: 0.2, Seed: 1, SearchSeconds: 0.01,
-			Candidates: []spnas.RunCandidate{{Arch: tinyArchB, PredictedMS: 0.21}, {Arch: tinyArchC, PredictedMS: 0.2}}}},
+		{sp, searcher.RunCandidates{Method: "spnas", Space: "spnas-fmnist", TargetMS: 0.2, Seed: 3, SearchSeconds: 42,
+			Candidates: []searcher.RunCandidate{{Arch: tinyArchA, PredictedMS: 0.19}}}},
+		{rnd, searcher.RunCandidates{Method: "random", Space: "spnas-fmnist", TargetMS: 0.2, Seed: 1, SearchSeconds: 0.01,
+			Candidates: []searcher.RunCandidate{{Arch: tinyArchB, PredictedMS: 0.21}, {Arch: tinyArchC, PredictedMS: 0.2}}}},
 	} {
 		if err := os.MkdirAll(rc.dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := spnas.WriteCandidates(rc.dir, rc.c); err != nil {
+		if err := searcher.WriteCandidates(rc.dir, rc.c); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -183,7 +186,7 @@ func TestEvaluateEndToEnd(t *testing.T) {
 	if !strings.Contains(errs, "ETA") {
 		t.Errorf("no progress with ETA on stderr:\n%s", errs)
 	}
-	ckpt := filepath.Join(rep.Trainings[0].Dir, spnas.TrainCheckpointFile)
+	ckpt := filepath.Join(rep.Trainings[0].Dir, recipe.CheckpointFile)
 	before, err := os.Stat(ckpt)
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +213,7 @@ func TestSearchRandomOut(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("search random: code %d, %s", code, errs)
 	}
-	rc, err := spnas.ReadCandidates(dir)
+	rc, err := searcher.ReadCandidates(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +265,7 @@ func TestSearchRandomCalibrated(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("search random --calibration: code %d, %s", code, errs)
 	}
-	rc, err := spnas.ReadCandidates(dir)
+	rc, err := searcher.ReadCandidates(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"edgenas/lut"
 	"edgenas/profiler"
+	"edgenas/searcher"
 	"edgenas/searcher/foxnas"
 	"edgenas/searcher/spnas"
 	"edgenas/space"
@@ -87,7 +88,7 @@ func TestSearchFoxNASEndToEnd(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}
 	}
-	cand, err := spnas.ReadCandidates(out1)
+	cand, err := searcher.ReadCandidates(out1)
 	if err != nil {
 		t.Fatal(err)
 	}

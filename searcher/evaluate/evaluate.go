@@ -7,19 +7,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 
+	"edgenas/dataset/fmnist"
 	"edgenas/internal/atomicfile"
 	"edgenas/internal/progress"
 	"edgenas/profiler"
 	"edgenas/runtime"
 	"edgenas/runtime/backends"
-	"edgenas/dataset/fmnist"
-	"edgenas/searcher/spnas"
+	"edgenas/searcher/recipe"
 	"edgenas/space"
 	"edgenas/tflite"
 )
@@ -36,7 +35,7 @@ type Config struct {
 	// A FOX-NAS run lists its top-k, which would otherwise all be trained.
 	PicksOnly bool
 	// Recipe is the fixed training recipe (its Seed is ignored: Seeds decides).
-	Recipe spnas.TrainConfig
+	Recipe recipe.Config
 	PTQ    PTQ
 	// TestImages limits the validation and test images every accuracy is
 	// measured on to the first TestImages of each split (0: all), for quick
@@ -60,8 +59,6 @@ type Config struct {
 	Rounds int
 	// Workers is how many interpreters share the int8 accuracy run (0: 1).
 	Workers int
-	// DefaultSpace is the space of legacy run directories.
-	DefaultSpace string
 	// Progress receives the progress lines (nil discards).
 	Progress io.Writer
 }
@@ -106,7 +103,7 @@ func Plan(cfg Config) ([]Run, []*Training, error) {
 	var runs []Run
 	var out []*Training
 	for _, dir := range cfg.Runs {
-		r, err := LoadRun(dir, cfg.DefaultSpace)
+		r, err := LoadRun(dir)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -136,7 +133,7 @@ func Plan(cfg Config) ([]Run, []*Training, error) {
 
 // trainKey names a training's cache directory: a hash of everything that
 // determines its result (space, architecture, seed and the recipe).
-func trainKey(rc spnas.TrainConfig, evalImages int, a space.Arch, seed uint64) string {
+func trainKey(rc recipe.Config, evalImages int, a space.Arch, seed uint64) string {
 	key := fmt.Sprintf("%s|%s|seed=%d|epochs=%g|frac=%g|batch=%d|lr=%g|wd=%g|smooth=%g",
 		a.Space.Name, a, seed, rc.Epochs, rc.DataFrac, rc.Batch, rc.LR, rc.WeightDecay, rc.Smoothing)
 	if evalImages > 0 {
@@ -148,23 +145,12 @@ func trainKey(rc spnas.TrainConfig, evalImages int, a space.Arch, seed uint64) s
 
 // finished returns the cached result of a training, if it completed with
 // the same architecture, seed and recipe.
-func finished(t *Training, rc spnas.TrainConfig) (spnas.TrainResult, bool) {
-	b, err := os.ReadFile(filepath.Join(t.Dir, spnas.TrainResultFile))
-	if err != nil {
-		return spnas.TrainResult{}, false
-	}
-	var res spnas.TrainResult
-	if json.Unmarshal(b, &res) != nil || res.Arch != t.Arch || res.Seed != t.Seed || res.Epochs != rc.Epochs || res.DataFrac != rc.DataFrac {
-		return spnas.TrainResult{}, false
+func finished(t *Training, rc recipe.Config) (recipe.Result, bool) {
+	res, err := recipe.ReadResult(t.Dir)
+	if err != nil || res.Arch != t.Arch || res.Seed != t.Seed || res.Epochs != rc.Epochs || res.DataFrac != rc.DataFrac {
+		return recipe.Result{}, false
 	}
 	return res, true
-}
-
-// steps is the number of optimizer steps spnas.Train takes with rc (for the
-// progress bar's total only).
-func steps(rc spnas.TrainConfig, trainLen int) int {
-	n := int(math.Round(rc.DataFrac * float64(trainLen)))
-	return max(1, int(math.Round(rc.Epochs*float64(n/max(1, rc.Batch)))))
 }
 
 // quantRecord caches a training's int8 model and accuracy.
@@ -215,7 +201,7 @@ func train(ctx context.Context, cfg Config, data *fmnist.Data, ts []*Training) e
 			continue
 		}
 		todo = append(todo, t)
-		total += steps(cfg.Recipe, data.Train.Len())
+		total += cfg.Recipe.Steps(data.Train.Len())
 	}
 	fmt.Fprintf(orDiscard(cfg.Progress), "evaluate: %d trainings, %d cached in %s, %d to train\n", len(ts), len(ts)-len(todo), cfg.Work, len(todo))
 	if len(todo) == 0 {
@@ -226,7 +212,7 @@ func train(ctx context.Context, cfg Config, data *fmnist.Data, ts []*Training) e
 		rc := cfg.Recipe
 		rc.Seed = t.Seed
 		note := fmt.Sprintf("%d/%d %s seed %d", i+1, len(todo), t.Arch, t.Seed)
-		res, err := spnas.Train(ctx, rc, t.parsed, data, t.Dir, func(step, total int, loss, acc float64) {
+		res, err := recipe.Train(ctx, rc, t.parsed, data, t.Dir, func(step, total int, loss, acc float64) {
 			bar.Add(1, note)
 		})
 		if err != nil {
@@ -237,7 +223,7 @@ func train(ctx context.Context, cfg Config, data *fmnist.Data, ts []*Training) e
 	return nil
 }
 
-func (t *Training) setTrained(res spnas.TrainResult, cached bool) {
+func (t *Training) setTrained(res recipe.Result, cached bool) {
 	t.ValAcc, t.FloatAcc, t.TrainSeconds, t.Cached = res.ValAcc, res.TestAcc, res.Seconds, cached
 }
 

@@ -2,22 +2,21 @@ package evaluate
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"edgenas/dataset/fmnist"
 	"edgenas/profiler"
 	"edgenas/quantize"
-	"edgenas/dataset/fmnist"
-	"edgenas/nn"
-	"edgenas/searcher/spnas"
+	"edgenas/searcher"
+	"edgenas/searcher/recipe"
 	"edgenas/space"
 )
 
@@ -37,68 +36,43 @@ func writeJSON(t *testing.T, path string, v any) {
 	}
 }
 
-// legacyDir writes a Single-Path NAS run directory as written before
-// candidates.json: result.json + arch.txt, and optionally the search
-// checkpoint that records the space and seed.
-func legacyDir(t *testing.T, withCkpt bool) string {
-	dir := t.TempDir()
-	writeJSON(t, filepath.Join(dir, spnas.ResultFile), spnas.Result{Arch: archA, TableMS: 0.27, TargetMS: 0.28, Within: true})
-	if err := os.WriteFile(filepath.Join(dir, spnas.ArchFile), []byte(archB+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if withCkpt {
-		ck := &nn.Checkpoint{Arch: "spnas-search:spnas-fmnist:epochs=8:frac=0.1:batch=64:seed=5:target=0.28:lambda=0",
-			Extra: map[string][]byte{"seed": binary.LittleEndian.AppendUint64(nil, 5)}}
-		if err := ck.Save(filepath.Join(dir, spnas.CheckpointFile)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 func TestLoadRun(t *testing.T) {
 	cur := t.TempDir()
-	want := spnas.RunCandidates{Method: "foxnas", Space: "spnas-fmnist", TargetMS: 0.37, Seed: 2, SearchSeconds: 12.5,
-		Candidates: []spnas.RunCandidate{{Arch: archA, PredictedMS: 0.36}, {Arch: archB, PredictedMS: 0.38}}}
-	if err := spnas.WriteCandidates(cur, want); err != nil {
+	want := searcher.RunCandidates{Method: "foxnas", Space: "spnas-fmnist", TargetMS: 0.37, Seed: 2, SearchSeconds: 12.5,
+		Candidates: []searcher.RunCandidate{{Arch: archA, PredictedMS: 0.36}, {Arch: archB, PredictedMS: 0.38}}}
+	if err := searcher.WriteCandidates(cur, want); err != nil {
 		t.Fatal(err)
 	}
 	bad := t.TempDir()
-	writeJSON(t, filepath.Join(bad, spnas.CandidatesFile), map[string]any{"method": "random", "space": "spnas-fmnist"})
+	writeJSON(t, filepath.Join(bad, searcher.CandidatesFile), map[string]any{"method": "random", "space": "spnas-fmnist"})
+	// A search directory without candidates.json (a search that never
+	// finished) is not a run evaluate can read.
+	unfinished := t.TempDir()
+	writeJSON(t, filepath.Join(unfinished, "result.json"), map[string]any{"arch": archA, "table_ms": 0.27})
 	tests := []struct {
-		name                 string
-		dir                  string
-		defSpace             string
-		method, space, arch  string
-		seed                 uint64
-		predicted, searchSec float64
-		legacy               bool
-		err                  string
+		name string
+		dir  string
+		want searcher.RunCandidates
+		err  string
 	}{
-		{"candidates.json", cur, "", "foxnas", "spnas-fmnist", archA, 2, 0.36, 12.5, false, ""},
-		// arch.txt wins over result.json's arch (it is what the search printed last).
-		{"legacy with checkpoint", legacyDir(t, true), "", "spnas", "spnas-fmnist", archB, 5, 0.27, 0, true, ""},
-		{"legacy without checkpoint", legacyDir(t, false), "spnas-fmnist", "spnas", "spnas-fmnist", archB, 0, 0.27, 0, true, ""},
-		{"legacy, no space known", legacyDir(t, false), "", "", "", "", 0, 0, 0, true, "no default space"},
-		{"empty dir", t.TempDir(), "spnas-fmnist", "", "", "", 0, 0, 0, false, "neither candidates.json nor result.json"},
-		{"bad candidates.json", bad, "spnas-fmnist", "", "", "", 0, 0, 0, false, "no candidates"},
+		{name: "candidates.json", dir: cur, want: want},
+		{name: "empty dir", dir: t.TempDir(), err: "candidates.json: no such file or directory (not a search run directory?)"},
+		{name: "result.json only", dir: unfinished, err: "not a search run directory"},
+		{name: "bad candidates.json", dir: bad, err: "no candidates"},
 	}
 	for _, tc := range tests {
-		r, err := LoadRun(tc.dir, tc.defSpace)
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%s: error %v, want %q", tc.name, err, tc.err)
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := LoadRun(tc.dir)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), tc.dir) {
+					t.Errorf("error %v, want %q naming the directory", err, tc.err)
+				}
+				return
 			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("%s: %v", tc.name, err)
-			continue
-		}
-		if r.Method != tc.method || r.Space != tc.space || r.Candidates[0].Arch != tc.arch || r.Seed != tc.seed ||
-			r.Candidates[0].PredictedMS != tc.predicted || r.SearchSeconds != tc.searchSec || r.Legacy != tc.legacy {
-			t.Errorf("%s: got %+v", tc.name, r)
-		}
+			if err != nil || r.Dir != tc.dir || !reflect.DeepEqual(r.RunCandidates, tc.want) {
+				t.Errorf("got %+v, %v; want %+v", r, err, tc.want)
+			}
+		})
 	}
 }
 
@@ -111,13 +85,13 @@ func TestSeeds(t *testing.T) {
 	}{
 		{"spnas", 3, 1, []uint64{3}},
 		{"foxnas", 2, 1, []uint64{2}},
-		{"spnas", 0, 1, []uint64{1}}, // seed unknown (legacy without checkpoint)
+		{"spnas", 0, 1, []uint64{1}}, // no seed recorded
 		{"random", 7, 1, []uint64{1}},
 		{"spnas", 3, 3, []uint64{1, 2, 3}},
 		{"random", 7, 2, []uint64{1, 2}},
 	}
 	for _, tc := range tests {
-		r := Run{RunCandidates: spnas.RunCandidates{Method: tc.method, Seed: tc.seed}}
+		r := Run{RunCandidates: searcher.RunCandidates{Method: tc.method, Seed: tc.seed}}
 		got := Seeds(r, tc.k)
 		if len(got) != len(tc.want) {
 			t.Errorf("%s seed %d k %d: %v, want %v", tc.method, tc.seed, tc.k, got, tc.want)
@@ -139,7 +113,7 @@ func TestTrainKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	y, _ := a.Parse(archB)
-	rc := spnas.DefaultTrainConfig()
+	rc := recipe.Default()
 	other := rc
 	other.Epochs *= 2
 	base := trainKey(rc, 0, x, 1)
@@ -210,27 +184,6 @@ func TestSummarize(t *testing.T) {
 	}
 }
 
-// A legacy run's search cost is the time from its log's creation to its
-// result's last write.
-func TestLegacySearchSeconds(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, spnas.LogFile), []byte("{}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if legacySearchSeconds(dir) != 0 {
-		t.Error("search seconds without a result.json")
-	}
-	time.Sleep(50 * time.Millisecond)
-	writeJSON(t, filepath.Join(dir, spnas.ResultFile), spnas.Result{Arch: archA})
-	s := legacySearchSeconds(dir)
-	if s == 0 {
-		t.Skip("no file creation times on this filesystem")
-	}
-	if s < 0.04 || s > 5 {
-		t.Errorf("search seconds %v, want about 0.05", s)
-	}
-}
-
 // Sharing the accuracy run among workers gives exactly the single-worker
 // figure, and bad input or a cancelled context is an error.
 func TestInt8AccuracyWorkers(t *testing.T) {
@@ -279,15 +232,15 @@ func TestInt8AccuracyWorkers(t *testing.T) {
 // PicksOnly trains a search run's pick only, and every random architecture.
 func TestPlanPicksOnly(t *testing.T) {
 	s := space.MustLookup("spnas-fmnist")
-	var cands []spnas.RunCandidate
+	var cands []searcher.RunCandidate
 	for i := uint64(0); i < 3; i++ {
-		cands = append(cands, spnas.RunCandidate{Arch: s.RandomSeed(i).String(), PredictedMS: 0.3})
+		cands = append(cands, searcher.RunCandidate{Arch: s.RandomSeed(i).String(), PredictedMS: 0.3})
 	}
 	fox, rnd := t.TempDir(), t.TempDir()
 	for _, r := range []struct {
 		dir, method string
 	}{{fox, "foxnas"}, {rnd, "random"}} {
-		if err := spnas.WriteCandidates(r.dir, spnas.RunCandidates{Method: r.method, Space: s.Name, TargetMS: 0.3, Seed: 1, Candidates: cands}); err != nil {
+		if err := searcher.WriteCandidates(r.dir, searcher.RunCandidates{Method: r.method, Space: s.Name, TargetMS: 0.3, Seed: 1, Candidates: cands}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -295,7 +248,7 @@ func TestPlanPicksOnly(t *testing.T) {
 		picks bool
 		want  int
 	}{{false, 6}, {true, 4}} {
-		_, ts, err := Plan(Config{Runs: []string{fox, rnd}, Work: t.TempDir(), Seeds: 1, Recipe: spnas.DefaultTrainConfig(), PicksOnly: tc.picks})
+		_, ts, err := Plan(Config{Runs: []string{fox, rnd}, Work: t.TempDir(), Seeds: 1, Recipe: recipe.Default(), PicksOnly: tc.picks})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,18 +2,18 @@ package evaluate
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 
+	"edgenas/dataset/fmnist"
+	"edgenas/nn"
 	"edgenas/quantize"
 	"edgenas/runtime"
 	"edgenas/runtime/backends"
-	"edgenas/dataset/fmnist"
-	"edgenas/nn"
-	"edgenas/searcher/spnas"
+	"edgenas/searcher/recipe"
 	"edgenas/space"
 	"edgenas/tflite"
 )
@@ -21,7 +21,7 @@ import (
 // Trained is a network restored from an `edgenas train` directory.
 type Trained struct {
 	Dir    string
-	Result spnas.TrainResult
+	Result recipe.Result
 	Arch   space.Arch
 	Net    *nn.Net
 }
@@ -30,14 +30,13 @@ type Trained struct {
 // result.json names the space and architecture, model.ckpt holds the
 // weights and batch-norm statistics).
 func LoadTrained(dir string) (*Trained, error) {
-	path := filepath.Join(dir, spnas.TrainResultFile)
-	b, err := os.ReadFile(path)
-	if err != nil {
+	path := filepath.Join(dir, recipe.ResultFile)
+	res, err := recipe.ReadResult(dir)
+	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("load trained %s: %w (is it an 'edgenas train' output directory whose training finished?)", dir, err)
 	}
-	var res spnas.TrainResult
-	if err := json.Unmarshal(b, &res); err != nil {
-		return nil, fmt.Errorf("load %s: %w", path, err)
+	if err != nil {
+		return nil, fmt.Errorf("load trained %s: %w", dir, err)
 	}
 	s, err := space.Lookup(res.Space)
 	if err != nil {
@@ -51,7 +50,7 @@ func LoadTrained(dir string) (*Trained, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load trained %s: %w", dir, err)
 	}
-	ck, err := nn.LoadCheckpoint(filepath.Join(dir, spnas.TrainCheckpointFile))
+	ck, err := nn.LoadCheckpoint(filepath.Join(dir, recipe.CheckpointFile))
 	if err != nil {
 		return nil, fmt.Errorf("load trained %s: %w", dir, err)
 	}

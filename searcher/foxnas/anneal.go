@@ -164,7 +164,7 @@ func Anneal(p Problem, cfg Config) (*Result, error) {
 	if key == nil {
 		key = intsKey
 	}
-	s := &searcher{p: p, cfg: cfg, key: key, top: map[string]int{}}
+	s := &annealer{p: p, cfg: cfg, key: key, top: map[string]int{}}
 	res := &Result{}
 	for r := 0; r < cfg.Restarts; r++ {
 		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(r)+0x616e6e65616c))
@@ -178,7 +178,9 @@ func Anneal(p Problem, cfg Config) (*Result, error) {
 	return res, nil
 }
 
-type searcher struct {
+// annealer is the state of one Anneal call: the problem, its settings and
+// the distinct candidates kept over all restarts.
+type annealer struct {
 	p     Problem
 	cfg   Config
 	key   func([]int) string
@@ -198,7 +200,7 @@ func intsKey(x []int) string {
 	return b.String()
 }
 
-func (s *searcher) cost(x []int) (float64, bool, error) {
+func (s *annealer) cost(x []int) (float64, bool, error) {
 	if s.p.Cost == nil {
 		return 0, true, nil
 	}
@@ -211,7 +213,7 @@ func (s *searcher) cost(x []int) (float64, bool, error) {
 
 // start finds a feasible initial state: uniform random draws, then the
 // all-lowest state (in the encodings here, index 0 is the cheapest option).
-func (s *searcher) start(rng *rand.Rand) ([]int, float64, error) {
+func (s *annealer) start(rng *rand.Rand) ([]int, float64, error) {
 	x := make([]int, len(s.p.Coords))
 	lowest := math.Inf(1)
 	for try := 0; try <= s.cfg.MaxRedraws; try++ {
@@ -234,7 +236,7 @@ func (s *searcher) start(rng *rand.Rand) ([]int, float64, error) {
 		s.p.Limit, s.cfg.MaxRedraws, lowest)
 }
 
-func (s *searcher) run(rng *rand.Rand, restart int) (float64, error) {
+func (s *annealer) run(rng *rand.Rand, restart int) (float64, error) {
 	cfg := s.cfg
 	x, cost, err := s.start(rng)
 	if err != nil {
@@ -308,7 +310,7 @@ func (s *searcher) run(rng *rand.Rand, restart int) (float64, error) {
 
 // weights returns the coordinate selection weights, restricted to the
 // primary coordinates during the depth-first phase (if there are any).
-func (s *searcher) weights(primaryPhase bool) []float64 {
+func (s *annealer) weights(primaryPhase bool) []float64 {
 	w := make([]float64, len(s.p.Coords))
 	found := false
 	if primaryPhase {
@@ -330,7 +332,7 @@ func (s *searcher) weights(primaryPhase bool) []float64 {
 
 // propose moves up to m coordinates, drawn without replacement in
 // proportion to w, each by -1, 0 or +1 (uniform over the in-range moves).
-func (s *searcher) propose(rng *rand.Rand, x []int, w []float64, m int) {
+func (s *annealer) propose(rng *rand.Rand, x []int, w []float64, m int) {
 	w = append([]float64(nil), w...)
 	for k := 0; k < m; k++ {
 		total := 0.0
@@ -366,7 +368,7 @@ func (s *searcher) propose(rng *rand.Rand, x []int, w []float64, m int) {
 }
 
 // keep records a candidate in the top k, once per architecture key.
-func (s *searcher) keep(x []int, score, cost float64, restart, step int) {
+func (s *annealer) keep(x []int, score, cost float64, restart, step int) {
 	k := s.key(x)
 	if i, ok := s.top[k]; ok {
 		if score <= s.kept[i].Score {

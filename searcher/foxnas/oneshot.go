@@ -1,21 +1,18 @@
 package foxnas
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"time"
 
-	"edgenas/internal/atomicfile"
 	"edgenas/dataset/fmnist"
+	"edgenas/internal/atomicfile"
 	"edgenas/nn"
+	"edgenas/searcher"
 	"edgenas/searcher/spnas"
 	"edgenas/space"
 )
@@ -89,13 +86,12 @@ type OneShot struct {
 	Data  *fmnist.Batcher
 	Step  int
 	Total int
-	// Seconds is the training wall time so far, across resumes.
-	Seconds float64
-	src     *rand.PCG // sub-network sampler, saved in checkpoints
-	rng     *rand.Rand
-	images  int
-	x       []float32
-	y       []int
+	src   *rand.PCG // sub-network sampler, saved in checkpoints
+	rng   *rand.Rand
+	// images is the training images per epoch.
+	images int
+	x      []float32
+	y      []int
 }
 
 // OneShotLog is one training step.
@@ -189,57 +185,48 @@ func (o *OneShot) tag() string {
 type oneShotState struct {
 	Epoch, Pos int
 	Sampler    []byte
-	Seconds    float64
 }
 
-// Save writes the supernet, optimizer, data position, sampler state and
-// training time atomically.
-func (o *OneShot) Save(path string) error {
+// Snapshot copies the supernet, optimizer, data position and sampler state
+// into a checkpoint.
+func (o *OneShot) Snapshot() (*nn.Checkpoint, error) {
 	ck, err := nn.Snapshot(o.tag(), int64(o.Step), o.Net.Net, o.Opt)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	st := oneShotState{Seconds: o.Seconds}
+	var st oneShotState
 	st.Epoch, st.Pos = o.Data.State()
 	if st.Sampler, err = o.src.MarshalBinary(); err != nil {
-		return fmt.Errorf("one-shot checkpoint: %w", err)
+		return nil, fmt.Errorf("one-shot checkpoint: %w", err)
 	}
 	b, err := json.Marshal(st)
 	if err != nil {
-		return fmt.Errorf("one-shot checkpoint: %w", err)
+		return nil, fmt.Errorf("one-shot checkpoint: %w", err)
 	}
 	ck.Extra["oneshot"] = b
-	return ck.Save(path)
+	return ck, nil
 }
 
-// Resume restores a checkpoint written by Save; false (no error) when the
-// file does not exist.
-func (o *OneShot) Resume(path string) (bool, error) {
-	ck, err := nn.LoadCheckpoint(path)
-	if errors.Is(err, nn.ErrNoCheckpoint) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
+// Restore loads a checkpoint taken by Snapshot of the same recipe.
+func (o *OneShot) Restore(ck *nn.Checkpoint) error {
 	if ck.Arch != o.tag() {
-		return false, fmt.Errorf("resume %s: checkpoint is of %q, this run is %q", path, ck.Arch, o.tag())
+		return fmt.Errorf("checkpoint is of %q, this run is %q", ck.Arch, o.tag())
 	}
 	var st oneShotState
 	if err := json.Unmarshal(ck.Extra["oneshot"], &st); err != nil {
-		return false, fmt.Errorf("resume %s: one-shot state: %w", path, err)
+		return fmt.Errorf("one-shot state: %w", err)
 	}
 	if err := ck.Restore(o.Net.Net, o.Opt); err != nil {
-		return false, fmt.Errorf("resume %s: %w", path, err)
+		return err
 	}
 	if err := o.Data.SetState(st.Epoch, st.Pos); err != nil {
-		return false, fmt.Errorf("resume %s: %w", path, err)
+		return err
 	}
 	if err := o.src.UnmarshalBinary(st.Sampler); err != nil {
-		return false, fmt.Errorf("resume %s: sampler: %w", path, err)
+		return fmt.Errorf("sampler: %w", err)
 	}
-	o.Step, o.Seconds = int(ck.Step), st.Seconds
-	return true, nil
+	o.Step = int(ck.Step)
+	return nil
 }
 
 // Files of a supernet directory.
@@ -261,85 +248,43 @@ type SupernetInfo struct {
 	FinalTrainAcc float64 `json:"final_train_accuracy"` // mean over the last 50 steps
 }
 
-// TrainSupernet trains o to completion in dir, resuming dir's checkpoint if
-// there is one, checkpointing every 50 steps and on cancellation, logging
-// each step to SupernetLogFile, and writing SupernetInfoFile at the end.
-// onStep (may be nil) sees each step. If dir already holds a finished
-// supernet of the same recipe, it is loaded and nothing is trained.
+// finalWindow is how many last steps FinalTrainAcc averages.
+const finalWindow = 50
+
+// TrainSupernet trains o to completion in dir through searcher.Loop,
+// resuming dir's checkpoint if there is one (so a finished supernet of the
+// same recipe is loaded and nothing is trained), logging each step to
+// SupernetLogFile, and writing SupernetInfoFile at the end. onStep (may be
+// nil) sees each step trained now.
 func TrainSupernet(ctx context.Context, o *OneShot, dir string, onStep func(OneShotLog)) (SupernetInfo, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return SupernetInfo{}, fmt.Errorf("supernet: %w", err)
 	}
-	ckpt := filepath.Join(dir, SupernetCheckpoint)
-	const window = 50
-	var recent []float64 // the last window steps' training accuracy
-	if _, err := o.Resume(ckpt); err != nil {
-		return SupernetInfo{}, err
-	}
 	logPath := filepath.Join(dir, SupernetLogFile)
-	if err := truncateStepLog(logPath, o.Step); err != nil {
+	loop := searcher.Loop[OneShotLog]{
+		Name: "supernet training", Tag: o.tag(), Checkpoint: filepath.Join(dir, SupernetCheckpoint), Log: logPath, Total: o.Total,
+		Step: o.TrainStep, Snapshot: o.Snapshot, Restore: o.Restore, OnStep: onStep,
+	}
+	out, err := loop.Run(ctx)
+	if err != nil {
 		return SupernetInfo{}, err
 	}
-	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	logs, err := searcher.ReadLog[OneShotLog](logPath)
 	if err != nil {
-		return SupernetInfo{}, fmt.Errorf("supernet log: %w", err)
+		return SupernetInfo{}, fmt.Errorf("supernet: %w", err)
 	}
-	defer f.Close()
-	w := bufio.NewWriter(f)
-	enc := json.NewEncoder(w)
-	start, base := time.Now(), o.Seconds
-	save := func() error {
-		if len(recent) > 0 { // loading a finished supernet is not training time
-			o.Seconds = base + time.Since(start).Seconds()
-		}
-		if err := w.Flush(); err != nil {
-			return fmt.Errorf("supernet log: %w", err)
-		}
-		return o.Save(ckpt)
+	info := SupernetInfo{Space: o.Net.Space.Name, Config: o.Cfg, Steps: o.Step, Images: o.images, TrainSeconds: out.Seconds}
+	if out.Seconds > 0 {
+		info.StepsPerSec = float64(o.Step) / out.Seconds
 	}
-	for !o.Done() {
-		if err := ctx.Err(); err != nil {
-			if serr := save(); serr != nil {
-				return SupernetInfo{}, errors.Join(err, serr)
-			}
-			return SupernetInfo{}, fmt.Errorf("supernet training interrupted at step %d of %d (resumable from %s): %w", o.Step, o.Total, ckpt, err)
-		}
-		l, err := o.TrainStep()
-		if err != nil {
-			return SupernetInfo{}, err
-		}
-		if err := enc.Encode(l); err != nil {
-			return SupernetInfo{}, fmt.Errorf("supernet log: %w", err)
-		}
-		recent = append(recent, l.Acc)
-		if len(recent) > window {
-			recent = recent[1:]
-		}
-		if onStep != nil {
-			onStep(l)
-		}
-		if o.Step%50 == 0 {
-			if err := save(); err != nil {
-				return SupernetInfo{}, err
-			}
-		}
+	recent := logs[max(0, len(logs)-finalWindow):]
+	for _, l := range recent {
+		info.FinalTrainAcc += l.Acc / float64(len(recent))
 	}
-	if len(recent) > 0 {
-		if err := save(); err != nil {
-			return SupernetInfo{}, err
-		}
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return SupernetInfo{}, fmt.Errorf("supernet: %w", err)
 	}
-	info := SupernetInfo{Space: o.Net.Space.Name, Config: o.Cfg, Steps: o.Step, Images: o.images, TrainSeconds: o.Seconds}
-	if o.Seconds > 0 {
-		info.StepsPerSec = float64(o.Step) / o.Seconds
-	}
-	if prev, err := ReadSupernetInfo(dir); err == nil && len(recent) == 0 {
-		info.FinalTrainAcc = prev.FinalTrainAcc // nothing trained now: keep the recorded figure
-	}
-	for _, a := range recent {
-		info.FinalTrainAcc += a / float64(len(recent))
-	}
-	b, _ := json.MarshalIndent(info, "", "  ")
 	if err := atomicfile.WriteFile(filepath.Join(dir, SupernetInfoFile), append(b, '\n')); err != nil {
 		return SupernetInfo{}, err
 	}
@@ -357,31 +302,4 @@ func ReadSupernetInfo(dir string) (SupernetInfo, error) {
 		return info, fmt.Errorf("%s: %w", filepath.Join(dir, SupernetInfoFile), err)
 	}
 	return info, nil
-}
-
-// truncateStepLog drops the log lines of steps >= keep (written after the
-// checkpoint being resumed) and a torn last line, so the log matches the
-// resumed state.
-func truncateStepLog(path string, keep int) error {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("supernet log: %w", err)
-	}
-	var out bytes.Buffer
-	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
-		var l OneShotLog
-		if !bytes.HasSuffix(line, []byte("\n")) || json.Unmarshal(line, &l) != nil {
-			continue
-		}
-		if l.Step < keep {
-			out.Write(line)
-		}
-	}
-	if out.Len() == len(data) {
-		return nil
-	}
-	return atomicfile.WriteFile(path, out.Bytes())
 }

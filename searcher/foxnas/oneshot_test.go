@@ -2,7 +2,7 @@ package foxnas
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -10,25 +10,10 @@ import (
 	"testing"
 
 	"edgenas/lut"
-	"edgenas/dataset/fmnist"
+	"edgenas/searcher/internal/searchtest"
 	"edgenas/searcher/spnas"
 	"edgenas/space"
 )
-
-// syntheticSet is n random images with labels tied to their mean brightness,
-// so a few steps of training have something to learn.
-func syntheticSet(n int, seed uint64) *fmnist.Set {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	s := &fmnist.Set{Images: make([]float32, n*fmnist.Pixels), Labels: make([]uint8, n)}
-	for i := range n {
-		c := rng.IntN(fmnist.Classes)
-		s.Labels[i] = uint8(c)
-		for p := range fmnist.Pixels {
-			s.Images[i*fmnist.Pixels+p] = float32(c)/10 + 0.1*rng.Float32()
-		}
-	}
-	return s
-}
 
 // Uniform one-shot sampling reaches every option at every slot: both
 // kernels, both expansions, SE on and off, and a skip wherever the slot may
@@ -79,11 +64,12 @@ func TestOneShotSamplingCoversEveryChoice(t *testing.T) {
 	}
 }
 
-// A few one-shot steps train several distinct sub-networks, leave the
-// thresholds alone, and resume exactly from a checkpoint.
+// A few one-shot steps train several distinct sub-networks and leave the
+// thresholds alone; a training cancelled mid-run resumes through the loop
+// to the weights, log and final accuracy of an uninterrupted one.
 func TestOneShotTrainAndResume(t *testing.T) {
 	s := space.MustLookup("spnas-fmnist")
-	train := syntheticSet(48, 1)
+	train := searchtest.Set(48, 1)
 	cfg := OneShotConfig{Epochs: 2, DataFrac: 1, Batch: 16, LR: 0.01, Seed: 3}
 	o, err := NewOneShot(cfg, s, train)
 	if err != nil {
@@ -101,7 +87,7 @@ func TestOneShotTrainAndResume(t *testing.T) {
 			cancel()
 		}
 	})
-	if err == nil || !strings.Contains(err.Error(), "resumable") {
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "supernet training interrupted at step 3 of 6 (resumable") {
 		t.Fatalf("interrupted training: %v", err)
 	}
 	if len(archs) < 3 {
@@ -109,30 +95,29 @@ func TestOneShotTrainAndResume(t *testing.T) {
 	}
 	// Resume in a fresh trainer and finish; a straight run must agree.
 	o2, _ := NewOneShot(cfg, s, train)
-	info, err := TrainSupernet(context.Background(), o2, dir, nil)
+	var resumed []int
+	info, err := TrainSupernet(context.Background(), o2, dir, func(l OneShotLog) { resumed = append(resumed, l.Step) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Steps != 6 || !(info.TrainSeconds > 0) {
-		t.Errorf("info %+v", info)
+	if info.Steps != 6 || !(info.TrainSeconds > 0) || len(resumed) != 3 || resumed[0] != 3 {
+		t.Errorf("info %+v after steps %v", info, resumed)
 	}
-	// The log holds each step once, in order, across the interruption.
 	logData, err := os.ReadFile(filepath.Join(dir, SupernetLogFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, line := range strings.Split(strings.TrimSpace(string(logData)), "\n") {
-		var l OneShotLog
-		if err := json.Unmarshal([]byte(line), &l); err != nil || l.Step != i {
-			t.Errorf("log line %d: step %d (%v)", i, l.Step, err)
-		}
-	}
-	if n := strings.Count(string(logData), "\n"); n != 6 {
-		t.Errorf("log has %d lines, want 6", n)
-	}
+	straight := t.TempDir()
 	o3, _ := NewOneShot(cfg, s, train)
-	if _, err := TrainSupernet(context.Background(), o3, t.TempDir(), nil); err != nil {
+	info3, err := TrainSupernet(context.Background(), o3, straight, nil)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if want, _ := os.ReadFile(filepath.Join(straight, SupernetLogFile)); string(logData) != string(want) {
+		t.Errorf("resumed log\n%s\nuninterrupted\n%s", logData, want)
+	}
+	if info.FinalTrainAcc != info3.FinalTrainAcc {
+		t.Errorf("final training accuracy %v resumed, %v uninterrupted", info.FinalTrainAcc, info3.FinalTrainAcc)
 	}
 	p2, p3 := o2.Net.Net.Params(), o3.Net.Net.Params()
 	for i := range p2 {
@@ -149,6 +134,12 @@ func TestOneShotTrainAndResume(t *testing.T) {
 			}
 		}
 	}
+	// A finished supernet is loaded, not trained again, with its figures kept.
+	o5, _ := NewOneShot(cfg, s, train)
+	info5, err := TrainSupernet(context.Background(), o5, dir, func(OneShotLog) { t.Error("a finished supernet trained again") })
+	if err != nil || info5 != info {
+		t.Errorf("reloaded supernet %+v, %v; want %+v", info5, err, info)
+	}
 	// A different recipe refuses the directory's checkpoint.
 	cfg.Seed = 4
 	o4, _ := NewOneShot(cfg, s, train)
@@ -163,7 +154,7 @@ func TestOneShotTrainAndResume(t *testing.T) {
 // and different sub-networks give different results.
 func TestSubnetEvaluationDeterministic(t *testing.T) {
 	s := space.MustLookup("spnas-fmnist")
-	train, val := syntheticSet(32, 1), syntheticSet(40, 2)
+	train, val := searchtest.Set(32, 1), searchtest.Set(40, 2)
 	o, err := NewOneShot(OneShotConfig{Epochs: 1, DataFrac: 1, Batch: 16, LR: 0.01, Seed: 5}, s, train)
 	if err != nil {
 		t.Fatal(err)

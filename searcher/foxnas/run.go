@@ -14,17 +14,18 @@ import (
 	"strconv"
 	"time"
 
+	"edgenas/dataset/fmnist"
 	"edgenas/internal/atomicfile"
 	"edgenas/internal/chart"
 	"edgenas/internal/progress"
-	"edgenas/dataset/fmnist"
+	"edgenas/searcher"
 	"edgenas/searcher/spnas"
 	"edgenas/space"
 )
 
-// Files a FOX-NAS search writes into its output directory.
+// Files a FOX-NAS search writes into its output directory (and
+// searcher.CandidatesFile).
 const (
-	CandidatesFile = spnas.CandidatesFile // the format every search method writes
 	ArchFile       = "arch.txt"
 	PredictorsFile = "predictors.json"
 	SamplesFile    = "samples.csv"
@@ -58,7 +59,7 @@ type SearchJob struct {
 
 // SearchReport is result.json: everything the search did and what it cost.
 type SearchReport struct {
-	spnas.RunCandidates
+	searcher.RunCandidates
 	Tol   float64 `json:"tol"`
 	Picks []Pick  `json:"picks"`
 	// PickWithinTable: the pick's table latency is within Tol of the target.
@@ -153,7 +154,7 @@ func RunSearch(ctx context.Context, j SearchJob) (*SearchReport, error) {
 	}
 	start := time.Now()
 	s := j.RT.Space
-	rep := &SearchReport{RunCandidates: spnas.RunCandidates{Method: "foxnas", Space: s.Name, TargetMS: j.TargetMS, Seed: j.Seed,
+	rep := &SearchReport{RunCandidates: searcher.RunCandidates{Method: "foxnas", Space: s.Name, TargetMS: j.TargetMS, Seed: j.Seed,
 		LatencyModel: j.RT.LatencyModel()},
 		Tol: j.Tol, SupernetDir: j.SupernetDir, Samples: j.Samples, ValImages: j.ValImages}
 
@@ -254,7 +255,7 @@ func RunSearch(ctx context.Context, j SearchJob) (*SearchReport, error) {
 	rep.Picks, rep.PickWithinTable = picks, picks[0].WithinTable
 	rep.AnnealStats, rep.RestartBest = res.Stats, res.RestartBest
 	for _, pk := range picks {
-		rep.Candidates = append(rep.Candidates, spnas.RunCandidate{Arch: pk.Arch, PredictedMS: pk.TableMS})
+		rep.Candidates = append(rep.Candidates, searcher.RunCandidate{Arch: pk.Arch, PredictedMS: pk.TableMS})
 	}
 	// Reused stages (supernet, sample evaluation) took no time here, so the
 	// wall time counts them only when this run did them.
@@ -336,7 +337,7 @@ func (j *SearchJob) write(rep *SearchReport, samples []SubnetSample, fitted []fl
 		}
 		return atomicfile.WriteFile(filepath.Join(dir, name), append(b, '\n'))
 	}
-	if err := spnas.WriteCandidates(dir, rep.RunCandidates); err != nil {
+	if err := searcher.WriteCandidates(dir, rep.RunCandidates); err != nil {
 		return err
 	}
 	if err := js(ResultFile, rep); err != nil {

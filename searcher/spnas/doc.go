@@ -1,6 +1,8 @@
 // Package spnas is Single-Path NAS (Stamoulis et al. 2019) on edgenas
-// spaces, trained with the nn engine on Fashion-MNIST, plus the
-// fixed training recipe and the random baseline it is judged against.
+// spaces, trained with the nn engine on Fashion-MNIST: the superkernel
+// supernet, the differentiable runtime model over a latency table, the
+// search (run through searcher.Loop) and the random baseline drawn from
+// the same runtime model, which a search is judged against.
 //
 // # Superkernel
 //

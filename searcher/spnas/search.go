@@ -1,9 +1,7 @@
 package spnas
 
 import (
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -259,12 +257,12 @@ type landingState struct {
 	Seen            bool
 }
 
-// Save writes the whole search state (supernet, thresholds, optimizer, data
-// position, dropout RNG, lambda, landing) atomically.
-func (s *Searcher) Save(path string) error {
+// Snapshot copies the whole search state (supernet, thresholds, optimizer,
+// data position, dropout RNG, lambda, landing) into a checkpoint.
+func (s *Searcher) Snapshot() (*nn.Checkpoint, error) {
 	ck, err := nn.Snapshot(s.tag(), int64(s.Step), s.Net.Net, s.Opt)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	st := searchState{Lambda: s.Lambda(), TargetMS: s.Cfg.TargetMS, Total: float64(s.Total)}
 	st.Epoch, st.Pos = s.Data.State()
@@ -273,15 +271,14 @@ func (s *Searcher) Save(path string) error {
 		st.Land = landingState{l.last, l.closest, l.lastR, l.closestR, l.seen}
 	}
 	if st.Dropout, err = s.Net.dropSrc.MarshalBinary(); err != nil {
-		return fmt.Errorf("search checkpoint: %w", err)
+		return nil, fmt.Errorf("search checkpoint: %w", err)
 	}
 	b, err := json.Marshal(st)
 	if err != nil {
-		return fmt.Errorf("search checkpoint: %w", err)
+		return nil, fmt.Errorf("search checkpoint: %w", err)
 	}
 	ck.Extra["search"] = b
-	ck.Extra["seed"] = binary.LittleEndian.AppendUint64(nil, s.Cfg.Seed)
-	return ck.Save(path)
+	return ck, nil
 }
 
 // tag names the search in checkpoints so a resume with another recipe is refused.
@@ -290,31 +287,23 @@ func (s *Searcher) tag() string {
 	return fmt.Sprintf("spnas-search:%s:epochs=%g:frac=%g:batch=%d:seed=%d:target=%g:lambda=%g", s.RT.Space.Name, c.Epochs, c.DataFrac, c.Batch, c.Seed, c.TargetMS, c.Lambda)
 }
 
-// Resume restores a checkpoint written by Save; false (no error) when the
-// file does not exist.
-func (s *Searcher) Resume(path string) (bool, error) {
-	ck, err := nn.LoadCheckpoint(path)
-	if errors.Is(err, nn.ErrNoCheckpoint) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
+// Restore loads a checkpoint taken by Snapshot of the same search recipe.
+func (s *Searcher) Restore(ck *nn.Checkpoint) error {
 	if ck.Arch != s.tag() {
-		return false, fmt.Errorf("resume %s: checkpoint is of search %q, this run is %q", path, ck.Arch, s.tag())
+		return fmt.Errorf("checkpoint is of search %q, this run is %q", ck.Arch, s.tag())
 	}
 	var st searchState
 	if err := json.Unmarshal(ck.Extra["search"], &st); err != nil {
-		return false, fmt.Errorf("resume %s: search state: %w", path, err)
+		return fmt.Errorf("search state: %w", err)
 	}
 	if err := ck.Restore(s.Net.Net, s.Opt); err != nil {
-		return false, fmt.Errorf("resume %s: %w", path, err)
+		return err
 	}
 	if err := s.Data.SetState(st.Epoch, st.Pos); err != nil {
-		return false, fmt.Errorf("resume %s: %w", path, err)
+		return err
 	}
 	if err := s.Net.dropSrc.UnmarshalBinary(st.Dropout); err != nil {
-		return false, fmt.Errorf("resume %s: dropout rng: %w", path, err)
+		return fmt.Errorf("dropout rng: %w", err)
 	}
 	if s.Dual != nil {
 		s.Dual.Lambda = st.Lambda
@@ -322,7 +311,7 @@ func (s *Searcher) Resume(path string) (bool, error) {
 		s.Land.last, s.Land.closest, s.Land.lastR, s.Land.closestR, s.Land.seen = l.Last, l.Closest, l.LastR, l.ClosestR, l.Seen
 	}
 	s.Step = int(ck.Step)
-	return true, nil
+	return nil
 }
 
 // newDropSource is the supernet's dropout RNG source, kept so checkpoints

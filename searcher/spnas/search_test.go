@@ -1,29 +1,13 @@
 package spnas
 
 import (
-	"context"
 	"math"
-	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"edgenas/dataset/fmnist"
+	"edgenas/searcher/internal/searchtest"
 )
-
-func syntheticSet(n int, seed uint64) *fmnist.Set {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	s := &fmnist.Set{Images: make([]float32, n*fmnist.Pixels), Labels: make([]uint8, n)}
-	for i := range n {
-		s.Labels[i] = uint8(rng.IntN(fmnist.Classes))
-		for j := range fmnist.Pixels {
-			s.Images[i*fmnist.Pixels+j] = float32(rng.Float64()) * float32(s.Labels[i]+1) / 10
-		}
-	}
-	return s
-}
 
 // testConfig is a 6-step search with every phase present: dropout and no
 // latency for 2 steps, then latency with dual ascent.
@@ -39,7 +23,7 @@ func testConfig(rt *Runtime) Config {
 
 func TestSearchResumeIsExact(t *testing.T) {
 	rt := syntheticRuntime(t, 7)
-	set := syntheticSet(8, 1)
+	set := searchtest.Set(8, 1)
 	cfg := testConfig(rt)
 	mk := func() *Searcher {
 		s, err := NewSearcher(cfg, rt, set)
@@ -64,15 +48,15 @@ func TestSearchResumeIsExact(t *testing.T) {
 	if want[0].LatencyOn || want[0].Lambda != 0 || !want[5].LatencyOn || want[5].Lambda == 0 {
 		t.Errorf("schedule: step 0 latency %v lambda %v, step 5 latency %v lambda %v", want[0].LatencyOn, want[0].Lambda, want[5].LatencyOn, want[5].Lambda)
 	}
-	path := filepath.Join(t.TempDir(), "s.ckpt")
 	a := mk()
 	steps(a, 3)
-	if err := a.Save(path); err != nil {
+	ck, err := a.Snapshot()
+	if err != nil {
 		t.Fatal(err)
 	}
 	b := mk()
-	if ok, err := b.Resume(path); !ok || err != nil {
-		t.Fatalf("resume: %v %v", ok, err)
+	if err := b.Restore(ck); err != nil {
+		t.Fatalf("restore: %v", err)
 	}
 	got := steps(b, 3)
 	for i, l := range got {
@@ -85,7 +69,7 @@ func TestSearchResumeIsExact(t *testing.T) {
 	cfg2 := cfg
 	cfg2.Seed = 99
 	c, _ := NewSearcher(cfg2, rt, set)
-	if _, err := c.Resume(path); err == nil {
+	if err := c.Restore(ck); err == nil {
 		t.Error("resumed a checkpoint of a different search")
 	}
 }
@@ -96,7 +80,7 @@ func TestSearchMovesThresholdsUnderLatencyPressure(t *testing.T) {
 	cfg.TargetMS = 0
 	cfg.Lambda = 50 // strong fixed pressure from the first step: every threshold must rise
 	cfg.LatencyEpoch, cfg.DropoutEpoch = 0, 0
-	s, err := NewSearcher(cfg, rt, syntheticSet(8, 2))
+	s, err := NewSearcher(cfg, rt, searchtest.Set(8, 2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,45 +95,6 @@ func TestSearchMovesThresholdsUnderLatencyPressure(t *testing.T) {
 				t.Errorf("block %d threshold %d = %v, want > 0 after latency-only pressure", i, k, v)
 			}
 		}
-	}
-}
-
-func TestRunWritesOutputs(t *testing.T) {
-	rt := syntheticRuntime(t, 9)
-	s, err := NewSearcher(testConfig(rt), rt, syntheticSet(8, 3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	res, err := Run(context.Background(), s, dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{ArchFile, LogFile, PlotFile, CheckpointFile, ResultFile} {
-		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
-			t.Errorf("%s missing or empty: %v", f, err)
-		}
-	}
-	logs, err := ReadLog(filepath.Join(dir, LogFile))
-	if err != nil || len(logs) != s.Total {
-		t.Fatalf("log: %d lines (want %d), %v", len(logs), s.Total, err)
-	}
-	b, _ := os.ReadFile(filepath.Join(dir, ArchFile))
-	a, err := rt.Space.Parse(strings.TrimSpace(string(b)))
-	if err != nil || a.String() != res.Arch {
-		t.Fatalf("arch.txt %q does not parse to the result %q: %v", b, res.Arch, err)
-	}
-	if ex, _ := rt.Exact(a); math.Abs(ex-res.TableMS) > 1e-12 {
-		t.Errorf("result table runtime %v, table says %v", res.TableMS, ex)
-	}
-	// A finished run resumes to the same result without training again.
-	s2, _ := NewSearcher(testConfig(rt), rt, syntheticSet(8, 3))
-	res2, err := Run(context.Background(), s2, dir, nil)
-	if err != nil || res2 != res {
-		t.Errorf("re-run of a finished search: %+v, %v; want %+v", res2, err, res)
-	}
-	if logs, _ := ReadLog(filepath.Join(dir, LogFile)); len(logs) != s.Total {
-		t.Errorf("re-run changed the log to %d lines", len(logs))
 	}
 }
 
