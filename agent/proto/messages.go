@@ -29,25 +29,40 @@ type Header struct {
 // connect.
 type Info struct {
 	Header
-	Agent        string    `json:"agent"`
-	Class        string    `json:"class"`
-	AgentVersion string    `json:"agent_version"`
-	Hostname     string    `json:"hostname,omitempty"`
-	OS           string    `json:"os"`
-	Platform     string    `json:"platform,omitempty"`
-	PlatformVer  string    `json:"platform_version,omitempty"`
-	Kernel       string    `json:"kernel,omitempty"`
-	Arch         string    `json:"arch"`
-	CPUModel     string    `json:"cpu_model,omitempty"`
-	Cores        int       `json:"cores"`
-	LogicalCPUs  int       `json:"logical_cpus"`
-	FreqMHz      float64   `json:"freq_mhz,omitempty"`
-	FreqMaxMHz   float64   `json:"freq_max_mhz,omitempty"`
-	MemTotalMB   uint64    `json:"mem_total_mb,omitempty"`
-	TempC        float64   `json:"temp_c,omitempty"`
-	Backends     []string  `json:"backends"`
-	Backend      string    `json:"backend"`
-	Time         time.Time `json:"time"`
+	Agent        string   `json:"agent"`
+	Class        string   `json:"class"`
+	AgentVersion string   `json:"agent_version"`
+	Hostname     string   `json:"hostname,omitempty"`
+	OS           string   `json:"os"`
+	Platform     string   `json:"platform,omitempty"`
+	PlatformVer  string   `json:"platform_version,omitempty"`
+	Kernel       string   `json:"kernel,omitempty"`
+	Arch         string   `json:"arch"`
+	CPUModel     string   `json:"cpu_model,omitempty"`
+	Cores        int      `json:"cores"`
+	LogicalCPUs  int      `json:"logical_cpus"`
+	FreqMHz      float64  `json:"freq_mhz,omitempty"`
+	FreqMaxMHz   float64  `json:"freq_max_mhz,omitempty"`
+	MemTotalMB   uint64   `json:"mem_total_mb,omitempty"`
+	TempC        float64  `json:"temp_c,omitempty"`
+	Backends     []string `json:"backends"`
+	Backend      string   `json:"backend"`
+	// Trust is the set of host keys the agent accepts deploys from.
+	Trust *TrustInfo `json:"trust,omitempty"`
+	Time  time.Time  `json:"time"`
+}
+
+// TrustInfo is what an agent says of its trusted host keys, so the host can
+// tell which devices have a rotation.
+type TrustInfo struct {
+	// Serial is the serial of the last rotation applied (0: the key the
+	// agent was provisioned with).
+	Serial uint64 `json:"serial"`
+	// Keys are the key ids (signing.KeyID) of the trusted keys.
+	Keys []string `json:"keys"`
+	// Refused is why the last rotation handed to the agent was refused, if
+	// it was.
+	Refused string `json:"refused,omitempty"`
 }
 
 // Status is an agent's liveness, published retained on connect, on every
@@ -166,5 +181,7 @@ func Stamp(m any) {
 		m.Header = header(KindDeploy)
 	case *Install:
 		m.Header = header(KindInstall)
+	case *Keys:
+		m.Header = header(KindKeys)
 	}
 }
