@@ -30,6 +30,9 @@ func (a *Agent) openKeys() (*signing.Keyring, error) {
 	return k, nil
 }
 
+// TrustedKeys is the set of host keys the agent accepts deploys from now.
+func (a *Agent) TrustedKeys() signing.TrustSet { return a.keys.Set() }
+
 // trustInfo describes the trusted set for info.
 func (a *Agent) trustInfo() *proto.TrustInfo {
 	set := a.keys.Set()
