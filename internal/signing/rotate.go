@@ -58,17 +58,9 @@ func LoadHostTrust(dir string) (HostTrust, error) {
 // stays trusted by devices until RetireHostKeys. The returned chain is what
 // devices are handed.
 func RotateHostKey(dir string, now time.Time) (HostTrust, error) {
-	ht, err := LoadHostTrust(dir)
+	ht, old, err := loadSigner(dir)
 	if err != nil {
 		return ht, err
-	}
-	old, err := LoadPrivate(filepath.Join(dir, PrivateFile))
-	if err != nil {
-		return ht, err
-	}
-	oldPub := old.Public().(ed25519.PublicKey)
-	if ht.Set.Key(KeyID(oldPub)) == nil {
-		return ht, fmt.Errorf("keys rotate: the signing key %s is not in the trusted set %s of %s", KeyID(oldPub), ht.Set.describe(), filepath.Join(dir, TrustFile))
 	}
 	if len(ht.Set.Keys) >= MaxTrustedKeys {
 		return ht, fmt.Errorf("keys rotate: devices already trust %d keys (the most is %d); retire the old ones first with `keys rotate --retire`", len(ht.Set.Keys), MaxTrustedKeys)
@@ -103,18 +95,11 @@ func RotateHostKey(dir string, now time.Time) (HostTrust, error) {
 // RotateHostKey. A deploy signed by a retired key is refused by every device
 // that applied the rotation.
 func RetireHostKeys(dir string, now time.Time) (HostTrust, error) {
-	ht, err := LoadHostTrust(dir)
-	if err != nil {
-		return ht, err
-	}
-	key, err := LoadPrivate(filepath.Join(dir, PrivateFile))
+	ht, key, err := loadSigner(dir)
 	if err != nil {
 		return ht, err
 	}
 	pub := key.Public().(ed25519.PublicKey)
-	if ht.Set.Key(KeyID(pub)) == nil {
-		return ht, fmt.Errorf("keys rotate --retire: the signing key %s is not in the trusted set %s", KeyID(pub), ht.Set.describe())
-	}
 	if len(ht.Set.Keys) == 1 {
 		return ht, fmt.Errorf("keys rotate --retire: devices trust only the signing key %s; nothing to retire", KeyID(pub))
 	}
@@ -134,6 +119,23 @@ func RetireHostKeys(dir string, now time.Time) (HostTrust, error) {
 		}
 	}
 	return out, nil
+}
+
+// loadSigner loads the host's trust record and signing key, which must be
+// in the set devices trust (else they would refuse what it signs).
+func loadSigner(dir string) (HostTrust, ed25519.PrivateKey, error) {
+	ht, err := LoadHostTrust(dir)
+	if err != nil {
+		return ht, nil, err
+	}
+	key, err := LoadPrivate(filepath.Join(dir, PrivateFile))
+	if err != nil {
+		return ht, nil, err
+	}
+	if id := KeyID(key.Public().(ed25519.PublicKey)); ht.Set.Key(id) == nil {
+		return ht, nil, fmt.Errorf("keys rotate: the signing key %s is not in the trusted set %s of %s", id, ht.Set.describe(), filepath.Join(dir, TrustFile))
+	}
+	return ht, key, nil
 }
 
 // appendChain adds env, keeping the newest MaxChain entries: a device that
