@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"edgenas/agent/proto"
 	"edgenas/internal/atomicfile"
@@ -265,5 +266,24 @@ func (m *Manager) tampered(rollout string, tp *Tamper, env []byte) {
 	}
 	if err := m.saveFinal(tp.Manifest, env, r); err != nil {
 		m.log.Error("cannot record the tampered install", "err", err)
+	}
+}
+
+// pruneTampered keeps only the newest set-aside version of name: evidence
+// of the last tampering, without letting repeated damage fill the disk.
+func (s *Models) pruneTampered(name string) {
+	ms, _ := filepath.Glob(filepath.Join(s.dir(name), ".*.tampered"))
+	var newest uint64
+	var keep string
+	for _, p := range ms {
+		v, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "."), ".tampered"), 10, 64)
+		if err == nil && v >= newest {
+			newest, keep = v, p
+		}
+	}
+	for _, p := range ms {
+		if p != keep {
+			os.RemoveAll(p)
+		}
 	}
 }

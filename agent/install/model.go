@@ -484,6 +484,7 @@ func (s *Models) prune(name string, keep ...uint64) {
 		}
 	}
 	s.removeStaging(name)
+	s.pruneTampered(name)
 }
 
 // Check verifies the store of name is consistent: no install in progress,

@@ -323,6 +323,7 @@ func planRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.Store,
 	if err != nil {
 		return nil, err
 	}
+	warnUntrusted(e, targets, key)
 	created := time.Now().UTC()
 	m, err := rollout.ModelManifest(art, rollout.ManifestOptions{Name: name, Version: version, URL: srv.URL(art.SHA256),
 		InputSeed: d.inputSeed, MaxDiff: d.maxDiff, Backend: d.checkBackend, MinAgentVersion: d.minAgent, Created: created})
@@ -444,6 +445,7 @@ func planAgentRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.S
 	if err != nil {
 		return nil, err
 	}
+	warnUntrusted(e, targets, key)
 	created := time.Now().UTC()
 	m, err := rollout.AgentManifest(art, rollout.ManifestOptions{Name: name, Version: bm.Version, URL: srv.URL(art.SHA256),
 		MinAgentVersion: d.minAgent, Created: created}, bm.Target)

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"flag"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -130,4 +132,16 @@ func printKeyStatus(e *env, set signing.TrustSet, sts []rollout.KeyStatus, asJSO
 		return fmt.Errorf("keys rotate: %d agents refused the rotation", refused)
 	}
 	return nil
+}
+
+// warnUntrusted says which targets announce a trusted set without the key
+// a deploy is signed with: they will refuse it until they get the rotation.
+func warnUntrusted(e *env, targets []rollout.Agent, key ed25519.PrivateKey) {
+	id := signing.KeyID(key.Public().(ed25519.PublicKey))
+	for _, t := range targets {
+		if t.Trust != nil && !slices.Contains(t.Trust.Keys, id) {
+			fmt.Fprintf(e.stderr, "warning: %s trusts %s (set %d), not the signing key %s: it will refuse this deploy until it has the rotation (`edgenas keys rotate --republish`)\n",
+				t.ID, strings.Join(t.Trust.Keys, " "), t.Trust.Serial, id)
+		}
+	}
 }
