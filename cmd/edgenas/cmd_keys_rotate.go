@@ -49,18 +49,12 @@ func keysRotateCommand() *command {
 			if err != nil {
 				return err
 			}
-			ht, err := rotateKeys(dir, retire, republish)
-			if err != nil {
-				return err
-			}
-			if len(ht.Chain) == 0 {
-				return fmt.Errorf("keys rotate --republish: %s records no rotation yet", dir)
-			}
-			fmt.Fprintf(e.stderr, "trusted set %d: %s; signing key now %s\n", ht.Set.Serial, strings.Join(ht.Set.IDs(), " "), ht.Set.IDs()[len(ht.Set.Keys)-1])
+			// The broker and the targets first: a key rotated with nobody
+			// to hand it to would only make the agents refuse new deploys.
 			log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			conn, err := rollout.Dial(ctx, proto.ConnConfig{Broker: hf.broker, Username: hf.user, Password: hf.password}, log)
 			if err != nil {
-				return fmt.Errorf("keys rotate: the key directory is rotated; hand it to the agents with `keys rotate --republish` once the broker is reachable: %w", err)
+				return fmt.Errorf("keys rotate: nothing rotated: %w", err)
 			}
 			defer conn.Close()
 			agents, err := conn.Agents(ctx, announce)
@@ -69,11 +63,19 @@ func keysRotateCommand() *command {
 			}
 			targets, err := rollout.Resolve(to, agents)
 			if err != nil {
-				return err
+				return fmt.Errorf("keys rotate: nothing rotated: %w", err)
 			}
-			sts, err := conn.HandKeys(ctx, targets, ht.Chain, ht.Set.Serial, wait)
+			ht, err := rotateKeys(dir, retire, republish)
 			if err != nil {
 				return err
+			}
+			if len(ht.Chain) == 0 {
+				return fmt.Errorf("keys rotate --republish: %s records no rotation yet", dir)
+			}
+			fmt.Fprintf(e.stderr, "trusted set %d: %s; signing key now %s\n", ht.Set.Serial, strings.Join(ht.Set.IDs(), " "), ht.Set.IDs()[len(ht.Set.Keys)-1])
+			sts, err := conn.HandKeys(ctx, targets, ht.Chain, ht.Set.Serial, wait)
+			if err != nil {
+				return fmt.Errorf("keys rotate: the key directory is rotated; hand it to the agents with `keys rotate --republish`: %w", err)
 			}
 			return printKeyStatus(e, ht.Set, sts, asJSON)
 		},

@@ -25,6 +25,14 @@ func TestKeysRotateAndVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// No broker: nothing is rotated, so the agents' key still signs.
+	if code, _, errs := runCLI(t, "keys", "rotate", "--dir", keys, "--broker", "tcp://127.0.0.1:1", "--password", "x"); code != 1 ||
+		!strings.Contains(errs, "nothing rotated") {
+		t.Fatalf("rotate without a broker: exit %d %s", code, errs)
+	}
+	if still, err := signing.LoadPublic(filepath.Join(keys, signing.PublicFile)); err != nil || !still.Equal(pub) {
+		t.Fatalf("the key changed although the rotation could not be handed out: %v", err)
+	}
 	var models []string
 	for _, seed := range []string{"3", "4"} {
 		p := filepath.Join(dir, "m"+seed+".tflite")
