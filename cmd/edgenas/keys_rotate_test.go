@@ -55,7 +55,7 @@ func TestKeysRotateAndVersions(t *testing.T) {
 		}
 	}
 	deploy(models[0], "s1", 1)
-	deploy(models[1], "fresh", 2) // a fresh --state: the key directory's record gives v2
+	deploy(models[1], "fresh", 2)  // a fresh --state: the key directory's record gives v2
 	deploy(models[1], "fresh2", 2) // the same bytes again: the same version, re-confirmed
 
 	rotate := func(args ...string) (serial uint64, keyIDs []string) {
