@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"edgenas/agent"
 	"edgenas/agent/proto"
 	"edgenas/fleet/fleettest"
 	"edgenas/fleet/rollout"
@@ -136,4 +138,21 @@ func agentTrust(ctx context.Context, t *testing.T, conn *rollout.Conn) proto.Tru
 		}
 	}
 	return proto.TrustInfo{}
+}
+
+// TestCorruptTrustFileRefusesToStart: a damaged trust file stops the agent
+// with a way out instead of silently trusting the provisioned key again.
+func TestCorruptTrustFileRefusesToStart(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, agent.TrustFile), []byte(`{"serial":2,"keys":["AAAA"]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = agent.New(agent.Config{Broker: "tcp://127.0.0.1:1883", ID: "dev1", DataDir: dir, Trust: pub})
+	if err == nil || !strings.Contains(err.Error(), "remove it to trust only --trust") {
+		t.Fatalf("agent.New with a corrupt trust file: %v", err)
+	}
 }

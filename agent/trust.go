@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -18,9 +19,11 @@ const TrustFile = "trust.json"
 // openKeys opens the agent's keyring: DATA/trust.json if a rotation wrote
 // one, else the provisioned key.
 func (a *Agent) openKeys() (*signing.Keyring, error) {
-	k, err := signing.OpenKeyring(filepath.Join(a.cfg.DataDir, TrustFile), a.cfg.Trust)
+	path := filepath.Join(a.cfg.DataDir, TrustFile)
+	k, err := signing.OpenKeyring(path, a.cfg.Trust)
 	if err != nil {
-		return nil, err
+		// Falling back to --trust could trust a key a rotation retired.
+		return nil, fmt.Errorf("%w (it holds the host keys rotated to: restore it, or remove it to trust only --trust again)", err)
 	}
 	set := k.Set()
 	if a.cfg.Trust != nil && set.Key(signing.KeyID(a.cfg.Trust)) == nil {
