@@ -47,7 +47,8 @@ func testKeyRotation(t *testing.T, kind string) {
 	dev1 := []rollout.Agent{{ID: "dev1"}}
 	hand := func(ht signing.HostTrust) rollout.KeyStatus {
 		t.Helper()
-		sts, err := conn.HandKeys(ctx, dev1, ht.Chain, ht.Set.Serial, 20*time.Second)
+		want := rollout.KeyTarget{Serial: ht.Set.Serial, Keys: ht.Set.IDs(), Signer: signing.KeyID(ht.Signer)}
+		sts, err := conn.HandKeys(ctx, dev1, ht.Chain, want, 20*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +100,7 @@ func testKeyRotation(t *testing.T, kind string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := conn.HandKeys(ctx, dev1, [][]byte{evil}, 9, 0); err != nil {
+	if _, err := conn.HandKeys(ctx, dev1, [][]byte{evil}, rollout.KeyTarget{Serial: 9}, 0); err != nil {
 		t.Fatal(err)
 	}
 	fleettest.Eventually(t, 20*time.Second, "the agent to announce the refused rotation", func() bool {

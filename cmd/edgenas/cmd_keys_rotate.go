@@ -72,8 +72,10 @@ func keysRotateCommand() *command {
 			if len(ht.Chain) == 0 {
 				return fmt.Errorf("keys rotate --republish: %s records no rotation yet", dir)
 			}
-			fmt.Fprintf(e.stderr, "trusted set %d: %s; signing key now %s\n", ht.Set.Serial, strings.Join(ht.Set.IDs(), " "), ht.Set.IDs()[len(ht.Set.Keys)-1])
-			sts, err := conn.HandKeys(ctx, targets, ht.Chain, ht.Set.Serial, wait)
+			signer := signing.KeyID(ht.Signer)
+			fmt.Fprintf(e.stderr, "trusted set %d: %s; signing key now %s\n", ht.Set.Serial, strings.Join(ht.Set.IDs(), " "), signer)
+			want := rollout.KeyTarget{Serial: ht.Set.Serial, Keys: ht.Set.IDs(), Signer: signer}
+			sts, err := conn.HandKeys(ctx, targets, ht.Chain, want, wait)
 			if err != nil {
 				return fmt.Errorf("keys rotate: the key directory is rotated; hand it to the agents with `keys rotate --republish`: %w", err)
 			}

@@ -43,53 +43,43 @@ func TestKeysRotateAndVersions(t *testing.T) {
 	}
 	agents := startAgents(t, b.URL(), pub, map[string]string{"pi-1": "pi"})
 	host := []string{"--broker", b.URL(), "--password", fleettest.Host.Password}
-	deploy := func(model, state string, wantVersion uint64) {
+	deploy := func(model, state string, wantVersion uint64, devices int) {
 		t.Helper()
 		code, out, errs := runCLI(t, append([]string{"deploy", "--model", model, "--name", "m", "--to", "all", "--keys", keys,
 			"--state", filepath.Join(dir, state), "--wait", "500ms", "--timeout", "30s", "--json"}, host...)...)
 		if code != 0 {
 			t.Fatalf("deploy: exit %d\n%s\n%s", code, errs, out)
 		}
-		if s := parseStatus(t, out); s.Version != wantVersion || s.Counts.Committed != 1 {
+		if s := parseStatus(t, out); s.Version != wantVersion || s.Counts.Committed != devices {
 			t.Fatalf("deploy of %s from state %s: %+v, want v%d committed", filepath.Base(model), state, s, wantVersion)
 		}
 	}
-	deploy(models[0], "s1", 1)
-	deploy(models[1], "fresh", 2)  // a fresh --state: the key directory's record gives v2
-	deploy(models[1], "fresh2", 2) // the same bytes again: the same version, re-confirmed
+	deploy(models[0], "s1", 1, 1)
+	deploy(models[1], "fresh", 2, 1)  // a fresh --state: the key directory's record gives v2
+	deploy(models[1], "fresh2", 2, 1) // the same bytes again: the same version, re-confirmed
 
-	rotate := func(args ...string) (serial uint64, keyIDs []string) {
+	rotate := func(args ...string) (uint64, []string) {
 		t.Helper()
-		code, out, errs := runCLI(t, append(append([]string{"keys", "rotate", "--dir", keys, "--to", "all", "--wait", "15s", "--json"}, args...), host...)...)
-		if code != 0 {
-			t.Fatalf("keys rotate %v: exit %d\n%s\n%s", args, code, errs, out)
-		}
-		var res struct {
-			Serial uint64
-			Keys   []string
-			Agents []struct {
-				Agent   string
-				Applied bool
-				Keys    []string
-			}
-		}
-		if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Agents) != 1 || !res.Agents[0].Applied ||
-			strings.Join(res.Agents[0].Keys, " ") != strings.Join(res.Keys, " ") {
-			t.Fatalf("keys rotate %v: %v\n%s", args, err, out)
-		}
-		return res.Serial, res.Keys
+		serial, ids, _ := rotateAll(t, keys, host, 1, args...)
+		return serial, ids
 	}
 	if serial, ids := rotate(); serial != 1 || len(ids) != 2 || ids[0] != signing.KeyID(pub) {
 		t.Fatalf("rotate: serial %d keys %v", serial, ids)
 	}
-	deploy(models[0], "s1", 3) // signed by the new key; older bytes than v2 get a new version
-	serial, ids := rotate("--retire")
+	// A device provisioned after the rotation, with the new key only,
+	// cannot verify the chain's first link but has what it hands out.
 	newPub, err := signing.LoadPublic(filepath.Join(keys, signing.PublicFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if serial != 2 || len(ids) != 1 || ids[0] != signing.KeyID(newPub) {
-		t.Fatalf("retire: serial %d keys %v", serial, ids)
+	startAgents(t, b.URL(), newPub, map[string]string{"pi-2": "pi"})
+	if _, _, agentKeys := rotateAll(t, keys, host, 2, "--republish"); agentKeys["pi-2"] != signing.KeyID(newPub) {
+		t.Fatalf("pi-2 trusts %q, want %s", agentKeys["pi-2"], signing.KeyID(newPub))
+	}
+	deploy(models[0], "s1", 3, 2) // signed by the new key; older bytes than v2 get a new version
+	serial, ids, agentKeys := rotateAll(t, keys, host, 2, "--retire")
+	if serial != 2 || len(ids) != 1 || ids[0] != signing.KeyID(newPub) || agentKeys["pi-1"] != ids[0] || agentKeys["pi-2"] != ids[0] {
+		t.Fatalf("retire: serial %d keys %v, agents %v", serial, ids, agentKeys)
 	}
 	if code, _, errs := runCLI(t, append([]string{"keys", "rotate", "--dir", keys, "--retire", "--republish"}, host...)...); code != 2 ||
 		!strings.Contains(errs, "exclude") {
@@ -98,4 +88,34 @@ func TestKeysRotateAndVersions(t *testing.T) {
 	if v, err := agents["pi-1"].Models().Committed("m"); err != nil || v != 3 {
 		t.Errorf("agent committed %d (%v), want 3", v, err)
 	}
+}
+
+// rotateAll runs `keys rotate --to all` with args, checks that all n agents
+// applied it, and returns the set and each agent's key ids.
+func rotateAll(t *testing.T, keys string, host []string, n int, args ...string) (uint64, []string, map[string]string) {
+	t.Helper()
+	code, out, errs := runCLI(t, append(append([]string{"keys", "rotate", "--dir", keys, "--to", "all", "--wait", "15s", "--json"}, args...), host...)...)
+	if code != 0 {
+		t.Fatalf("keys rotate %v: exit %d\n%s\n%s", args, code, errs, out)
+	}
+	var res struct {
+		Serial uint64
+		Keys   []string
+		Agents []struct {
+			Agent   string
+			Applied bool
+			Keys    []string
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Agents) != n {
+		t.Fatalf("keys rotate %v: %v\n%s", args, err, out)
+	}
+	agentKeys := map[string]string{}
+	for _, a := range res.Agents {
+		if !a.Applied {
+			t.Fatalf("keys rotate %v: %s did not apply it\n%s", args, a.Agent, out)
+		}
+		agentKeys[a.Agent] = strings.Join(a.Keys, " ")
+	}
+	return res.Serial, res.Keys, agentKeys
 }

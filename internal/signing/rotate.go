@@ -29,6 +29,8 @@ const (
 type HostTrust struct {
 	Set   TrustSet
 	Chain [][]byte
+	// Signer is the public half of the key that signs from now on (host.pub).
+	Signer ed25519.PublicKey
 }
 
 // LoadHostTrust reads DIR/trust.json; without one the set is the key in
@@ -38,18 +40,18 @@ func LoadHostTrust(dir string) (HostTrust, error) {
 	if err := finishRotation(dir); err != nil {
 		return HostTrust{}, err
 	}
+	pub, err := LoadPublic(filepath.Join(dir, PublicFile))
+	if err != nil {
+		return HostTrust{}, fmt.Errorf("%w (create the key with `edgenas keys init --dir %s`)", err, dir)
+	}
 	set, chain, ok, err := LoadTrust(filepath.Join(dir, TrustFile))
 	if err != nil {
 		return HostTrust{}, err
 	}
 	if ok {
-		return HostTrust{Set: set, Chain: chain}, nil
+		return HostTrust{Set: set, Chain: chain, Signer: pub}, nil
 	}
-	pub, err := LoadPublic(filepath.Join(dir, PublicFile))
-	if err != nil {
-		return HostTrust{}, fmt.Errorf("%w (create the key with `edgenas keys init --dir %s`)", err, dir)
-	}
-	return HostTrust{Set: TrustSet{Keys: []ed25519.PublicKey{pub}}}, nil
+	return HostTrust{Set: TrustSet{Keys: []ed25519.PublicKey{pub}}, Signer: pub}, nil
 }
 
 // RotateHostKey creates a new signing key in dir and a rotation, signed by
@@ -80,7 +82,7 @@ func RotateHostKey(dir string, now time.Time) (HostTrust, error) {
 	if err := writePrivate(filepath.Join(dir, nextKeyFile), key); err != nil {
 		return ht, fmt.Errorf("keys rotate: %w", err)
 	}
-	out := HostTrust{Set: next, Chain: appendChain(ht.Chain, env)}
+	out := HostTrust{Set: next, Chain: appendChain(ht.Chain, env), Signer: pub}
 	if err := SaveTrust(filepath.Join(dir, TrustFile), out.Set, out.Chain); err != nil {
 		return ht, fmt.Errorf("keys rotate: %w", err)
 	}
@@ -108,7 +110,7 @@ func RetireHostKeys(dir string, now time.Time) (HostTrust, error) {
 	if err != nil {
 		return ht, fmt.Errorf("keys rotate --retire: %w", err)
 	}
-	out := HostTrust{Set: next, Chain: appendChain(ht.Chain, env)}
+	out := HostTrust{Set: next, Chain: appendChain(ht.Chain, env), Signer: pub}
 	if err := SaveTrust(filepath.Join(dir, TrustFile), out.Set, out.Chain); err != nil {
 		return ht, fmt.Errorf("keys rotate --retire: %w", err)
 	}
