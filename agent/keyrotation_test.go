@@ -63,6 +63,12 @@ func testKeyRotation(t *testing.T, kind string) {
 		r.Host.Deploy(t, "dev1", fleettest.Key{Private: key}.ModelDeploy(t, id, art, o, nil))
 	}
 	oldKey := r.Key.Private
+	// The agent process reads --trust when it starts: let it, before the
+	// rotation rewrites that file.
+	fleettest.Eventually(t, 20*time.Second, "the agent to announce the provisioned key", func() bool {
+		tr := agentTrust(ctx, t, conn)
+		return len(tr.Keys) == 1 && tr.Keys[0] == signing.KeyID(r.Key.Public)
+	})
 
 	ht, err := signing.RotateHostKey(keyDir, time.Now())
 	if err != nil {
