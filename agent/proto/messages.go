@@ -29,27 +29,28 @@ type Header struct {
 // connect.
 type Info struct {
 	Header
-	Agent        string   `json:"agent"`
-	Class        string   `json:"class"`
-	AgentVersion string   `json:"agent_version"`
-	Hostname     string   `json:"hostname,omitempty"`
-	OS           string   `json:"os"`
-	Platform     string   `json:"platform,omitempty"`
-	PlatformVer  string   `json:"platform_version,omitempty"`
-	Kernel       string   `json:"kernel,omitempty"`
-	Arch         string   `json:"arch"`
-	CPUModel     string   `json:"cpu_model,omitempty"`
-	Cores        int      `json:"cores"`
-	LogicalCPUs  int      `json:"logical_cpus"`
-	FreqMHz      float64  `json:"freq_mhz,omitempty"`
-	FreqMaxMHz   float64  `json:"freq_max_mhz,omitempty"`
-	MemTotalMB   uint64   `json:"mem_total_mb,omitempty"`
-	TempC        float64  `json:"temp_c,omitempty"`
-	Backends     []string `json:"backends"`
-	Backend      string   `json:"backend"`
+	Agent        string    `json:"agent"`
+	Class        string    `json:"class"`
+	AgentVersion string    `json:"agent_version"`
+	Hostname     string    `json:"hostname,omitempty"`
+	OS           string    `json:"os"`
+	Platform     string    `json:"platform,omitempty"`
+	PlatformVer  string    `json:"platform_version,omitempty"`
+	Kernel       string    `json:"kernel,omitempty"`
+	Arch         string    `json:"arch"`
+	CPUModel     string    `json:"cpu_model,omitempty"`
+	Cores        int       `json:"cores"`
+	LogicalCPUs  int       `json:"logical_cpus"`
+	FreqMHz      float64   `json:"freq_mhz,omitempty"`
+	FreqMaxMHz   float64   `json:"freq_max_mhz,omitempty"`
+	MemTotalMB   uint64    `json:"mem_total_mb,omitempty"`
+	TempC        float64   `json:"temp_c,omitempty"`
+	Backends     []string  `json:"backends"`
+	Backend      string    `json:"backend"`
+	Time         time.Time `json:"time"`
+
 	// Trust is the set of host keys the agent accepts deploys from.
 	Trust *TrustInfo `json:"trust,omitempty"`
-	Time  time.Time  `json:"time"`
 }
 
 // TrustInfo is what an agent says of its trusted host keys, so the host can
