@@ -15,6 +15,7 @@ import (
 
 	"edgenas/agent/install"
 	"edgenas/agent/proto"
+	"edgenas/internal/signing"
 	"edgenas/profiler"
 	"edgenas/profiler/benchmodel"
 )
@@ -50,8 +51,9 @@ type Config struct {
 	// Describe overrides the device description (nil: Describe).
 	Describe func(ctx context.Context) proto.Info
 	Logger   *slog.Logger
-	// Trust is the host's public key (edgenas agent --trust host.pub). Every
-	// Deploy is refused without it.
+	// Trust is the host's public key (edgenas agent --trust host.pub): the
+	// key trusted until a rotation (DataDir/trust.json) replaces it. Every
+	// Deploy is refused without either.
 	Trust ed25519.PublicKey
 	// Installers adds installers by manifest kind (firmware/slots adds
 	// "agent"); the "model" installer is always there, on Backend.
@@ -71,8 +73,15 @@ type Agent struct {
 	kick   chan struct{} // wakes the resender
 	work   chan struct{} // wakes the worker
 	// statusNow asks the heartbeat for a status before its next tick, so
-	// every status goes out from Run's goroutines, on Run's ctx.
+	// every status goes out from Run's goroutines, on Run's ctx; infoNow
+	// likewise for info (after the trusted keys changed).
 	statusNow chan struct{}
+	infoNow   chan struct{}
+
+	// keys is the trusted set of host keys; trustRefused why the last
+	// rotation was refused (guarded by mu).
+	keys         *signing.Keyring
+	trustRefused string
 
 	// measureBackend is the backend jobs are measured on (reported in
 	// info and results).
@@ -153,7 +162,7 @@ func New(cfg Config) (*Agent, error) {
 		log.Warn(w)
 	}
 	a := &Agent{cfg: cfg, log: log, store: st, kick: make(chan struct{}, 1), work: make(chan struct{}, 1),
-		statusNow: make(chan struct{}, 1), measureBackend: measureBackend}
+		statusNow: make(chan struct{}, 1), infoNow: make(chan struct{}, 1), measureBackend: measureBackend}
 	jobs, warnings, err := st.loadJobs()
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
@@ -177,8 +186,12 @@ func (a *Agent) setupInstalls() error {
 	if err != nil {
 		return err
 	}
+	keys, err := a.openKeys()
+	if err != nil {
+		return err
+	}
 	m, err := install.NewManager(install.Config{Dir: a.cfg.DataDir, Agent: a.cfg.ID, AgentVersion: a.cfg.Version,
-		Trust: a.cfg.Trust, Report: a.reportInstall, Pause: a.cfg.InstallPause, Logger: a.log})
+		Keys: keys, Report: a.reportInstall, Pause: a.cfg.InstallPause, Logger: a.log})
 	if err != nil {
 		return err
 	}
@@ -190,7 +203,7 @@ func (a *Agent) setupInstalls() error {
 			return err
 		}
 	}
-	a.installs, a.models = m, models
+	a.installs, a.models, a.keys = m, models, keys
 	return nil
 }
 
@@ -254,8 +267,10 @@ func (a *Agent) onConnect(ctx context.Context, c paho.Client) {
 	// One handler for every topic: Decode tells job, ack and deploy apart.
 	// One SUBSCRIBE for all (see proto.Subscribe).
 	for {
+		// Keys before deploy: a broker sends retained messages in filter
+		// order, so a rotation is applied before a deploy signed by the new key.
 		err := proto.Subscribe(c, a.onMessage, proto.Topic(a.cfg.ID, proto.KindJob), proto.Topic(a.cfg.ID, proto.KindAck),
-			proto.Topic(a.cfg.ID, proto.KindDeploy))
+			proto.Topic(a.cfg.ID, proto.KindKeys), proto.Topic(a.cfg.ID, proto.KindDeploy))
 		if err == nil {
 			break
 		}
@@ -274,10 +289,7 @@ func (a *Agent) onConnect(ctx context.Context, c paho.Client) {
 		case <-time.After(time.Second):
 		}
 	}
-	info := a.describe(ctx)
-	if err := proto.Publish(ctx, c, proto.Topic(a.cfg.ID, proto.KindInfo), true, &info); err != nil {
-		a.log.Warn("publish info", "err", err)
-	}
+	a.publishInfo(ctx, c)
 	a.publishStatus(ctx)
 	notify(a.kick)
 	// Install reports made while offline go out now, in order.
@@ -293,6 +305,7 @@ func (a *Agent) describe(ctx context.Context) proto.Info {
 		in = Describe(ctx, a.cfg.ID, a.cfg.Class, a.measureBackend, a.cfg.Version)
 	}
 	in.PinnedCPUs = slices.Clone(a.cfg.CPUs)
+	in.Trust = a.trustInfo()
 	return in
 }
 
@@ -324,8 +337,8 @@ func (a *Agent) publishStatus(ctx context.Context) {
 	}
 }
 
-// heartbeat publishes the status every Heartbeat, and when asked to
-// (statusNow), until ctx ends.
+// heartbeat publishes the status every Heartbeat, and the status or info
+// when asked to (statusNow, infoNow), until ctx ends.
 func (a *Agent) heartbeat(ctx context.Context) {
 	t := time.NewTicker(a.cfg.Heartbeat)
 	defer t.Stop()
@@ -335,6 +348,9 @@ func (a *Agent) heartbeat(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-a.statusNow:
+		case <-a.infoNow:
+			a.publishInfo(ctx, a.client)
+			continue
 		}
 		a.publishStatus(ctx)
 	}
@@ -358,6 +374,8 @@ func (a *Agent) onMessage(_ paho.Client, m paho.Message) {
 		a.onAck(v)
 	case *proto.Deploy:
 		a.installs.Submit(v)
+	case *proto.Keys:
+		a.onKeys(v)
 	default:
 		a.log.Warn("message refused", "reason", fmt.Sprintf("%T is not for agents", msg))
 	}

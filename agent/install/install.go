@@ -51,9 +51,11 @@ type Installer interface {
 
 // Outcome is the final state of an install.
 type Outcome struct {
-	State     string // proto.InstallCommitted, InstallRolledBack or InstallRefused
+	State     string // proto.InstallCommitted, InstallRolledBack, InstallRefused or InstallTampered
 	Reason    string
 	LatencyMS float64
+	// Tamper details a tampered outcome.
+	Tamper *Tamper
 }
 
 // Task is one install in progress: the verified manifest and the signed
@@ -84,7 +86,11 @@ type Config struct {
 	Agent string
 	// AgentVersion is compared with a manifest's MinAgentVersion.
 	AgentVersion string
-	// Trust is the host's public key; nil refuses every Deploy.
+	// Keys is the set of host keys a manifest must be signed by; nil uses
+	// Trust alone.
+	Keys *signing.Keyring
+	// Trust is the host's public key when Keys is nil; both nil refuses
+	// every Deploy.
 	Trust ed25519.PublicKey
 	// Report receives every install report. It must not block for long: the
 	// agent persists it and publishes it when connected.
@@ -123,6 +129,13 @@ func NewManager(cfg Config) (*Manager, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Keys == nil {
+		k, err := signing.OpenKeyring("", cfg.Trust)
+		if err != nil {
+			return nil, fmt.Errorf("install: %w", err)
+		}
+		cfg.Keys = k
 	}
 	return &Manager{cfg: cfg, log: log, installers: map[string]Installer{}, wake: make(chan struct{}, 1)}, nil
 }
@@ -167,6 +180,7 @@ func (m *Manager) Submit(d *proto.Deploy) {
 // through submitted Deploys until ctx ends.
 func (m *Manager) Run(ctx context.Context) {
 	m.recover(ctx)
+	m.audit(ctx)
 	for {
 		m.mu.Lock()
 		var d *proto.Deploy
@@ -230,10 +244,10 @@ func (m *Manager) recover(ctx context.Context) {
 // open verifies an envelope's signature and decodes and validates its manifest.
 func (m *Manager) open(env []byte) (proto.Manifest, error) {
 	var man proto.Manifest
-	if m.cfg.Trust == nil {
+	if len(m.cfg.Keys.Set().Keys) == 0 {
 		return man, errors.New("no trusted key configured")
 	}
-	if err := signing.OpenJSON(m.cfg.Trust, env, &man); err != nil {
+	if err := m.cfg.Keys.OpenJSON(env, &man); err != nil {
 		// "signature: signed by another key: ..." reads better on the host
 		// than the envelope's own prefix.
 		return man, fmt.Errorf("signature: %s", strings.TrimPrefix(err.Error(), "signed envelope: "))
@@ -267,6 +281,9 @@ func (m *Manager) handle(ctx context.Context, d *proto.Deploy) {
 		return
 	}
 	if man.Version == committed {
+		if m.sameVersionCheck(d.Rollout, in, man, d.Manifest) {
+			return
+		}
 		// A re-delivered Deploy of what is installed: say so again.
 		prev, _ := m.loadFinal(man)
 		m.report(d.Rollout, man, proto.InstallCommitted, func(r *proto.Install) {
@@ -285,7 +302,9 @@ func (m *Manager) handle(ctx context.Context, d *proto.Deploy) {
 		prev.envelope == envelopeHash(d.Manifest) {
 		// This very manifest already failed here; trying it again on every
 		// reconnect would fail again. The host deploys a new version instead.
-		m.report(d.Rollout, man, prev.State, func(r *proto.Install) { r.Reason = prev.Reason })
+		m.report(d.Rollout, man, prev.State, func(r *proto.Install) {
+			r.Reason, r.File, r.ExpectedSHA256, r.ActualSHA256 = prev.Reason, prev.File, prev.ExpectedSHA256, prev.ActualSHA256
+		})
 		return
 	}
 	t := m.task(d.Rollout, man, d.Manifest)
@@ -318,6 +337,9 @@ func (m *Manager) finish(ctx context.Context, in Installer, t *Task, pre error) 
 		}
 	}
 	r := m.report(t.Rollout, t.Manifest, out.State, func(r *proto.Install) {
+		if out.Tamper != nil {
+			out.Tamper.fill(r)
+		}
 		r.Reason, r.LatencyMS = out.Reason, out.LatencyMS
 		if out.State == proto.InstallCommitted {
 			r.Bytes = t.Manifest.Size

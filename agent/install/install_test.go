@@ -256,6 +256,7 @@ func TestInstallCommitAndRefusals(t *testing.T) {
 	agentKind := f.serve("fw", 1, body, nil)
 	agentKind.Kind, agentKind.Target = proto.ManifestAgent, "linux/arm64"
 	full := f.sign(f.serve("m", 3, body, exp))
+	otherBody, otherExp := testModel(t, "fc-input:32-output:10")
 	cases := []struct {
 		name   string
 		env    []byte
@@ -271,6 +272,7 @@ func TestInstallCommitAndRefusals(t *testing.T) {
 		{"agent too old", f.sign(newer), proto.InstallRefused, "older than the required 2.0"},
 		{"no installer for kind", f.sign(agentKind), proto.InstallRefused, `no installer for kind "agent"`},
 		{"re-delivered committed", f.sign(good2), proto.InstallCommitted, ""},
+		{"same version, other bytes", f.sign(f.serve("m", 2, otherBody, otherExp)), proto.InstallRefused, "never reused for other bytes"},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

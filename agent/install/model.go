@@ -2,8 +2,6 @@ package install
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,15 +74,18 @@ type Models struct {
 type journal struct {
 	Rollout string `json:"rollout"`
 	// Envelope is the signed manifest, so recovery can re-verify it.
-	Envelope  []byte    `json:"envelope"`
-	Version   uint64    `json:"version"`
-	Previous  uint64    `json:"previous"`
-	State     string    `json:"state"`
-	Checks    int       `json:"checks"`
-	Reason    string    `json:"reason,omitempty"`
-	Outcome   string    `json:"outcome,omitempty"`
-	LatencyMS float64   `json:"latency_ms,omitempty"`
-	Started   time.Time `json:"started"`
+	Envelope  []byte  `json:"envelope"`
+	Version   uint64  `json:"version"`
+	Previous  uint64  `json:"previous"`
+	State     string  `json:"state"`
+	Checks    int     `json:"checks"`
+	Reason    string  `json:"reason,omitempty"`
+	Outcome   string  `json:"outcome,omitempty"`
+	LatencyMS float64 `json:"latency_ms,omitempty"`
+	// Tamper is set when the install is rolled back as tampered, so a
+	// rollback finished by recovery reports the same details.
+	Tamper  *Tamper   `json:"tamper,omitempty"`
+	Started time.Time `json:"started"`
 }
 
 // NewModels opens (creating) the model store.
@@ -350,6 +351,13 @@ func (s *Models) Install(ctx context.Context, t *Task) (Outcome, error) {
 	if err := step(proto.InstallChecking); err != nil {
 		return fail(proto.InstallRolledBack, err.Error())
 	}
+	// The file was verified when it was downloaded; it is hashed again
+	// right before it is run, so nothing changed on disk since is executed.
+	if tp := s.tamperOf(filepath.Join(vdir, ModelFile), man, t.Envelope); tp != nil {
+		tp.Reason = "before the health check: " + tp.Reason
+		j.Tamper = tp
+		return fail(proto.InstallTampered, tp.Reason)
+	}
 	lat, err := HealthCheck(ctx, s.be, filepath.Join(vdir, ModelFile), man, s.cfg.Protocol)
 	if ctx.Err() != nil {
 		// A clean shutdown is not the model's fault: do not count it.
@@ -434,7 +442,7 @@ func (s *Models) commit(t *Task, j *journal) (Outcome, error) {
 // crash half way is finished by recovery with the same reason.
 func (s *Models) rollback(t *Task, j *journal, state, reason string) (Outcome, error) {
 	name := t.Manifest.Name
-	out := Outcome{State: state, Reason: reason}
+	out := Outcome{State: state, Reason: reason, Tamper: j.Tamper}
 	if j.State != stateRollingBack {
 		j.State, j.Outcome, j.Reason = stateRollingBack, state, reason
 		if err := s.saveJournal(name, j); err != nil {
@@ -480,6 +488,7 @@ func (s *Models) prune(name string, keep ...uint64) {
 		}
 	}
 	s.removeStaging(name)
+	s.pruneTampered(name)
 }
 
 // Check verifies the store of name is consistent: no install in progress,
@@ -530,24 +539,15 @@ func (s *Models) Check(name string) (uint64, []uint64, error) {
 
 // verifyFile checks a file's size and sha256 against the manifest.
 func verifyFile(path string, man proto.Manifest) error {
-	f, err := os.Open(path)
+	size, sum, err := hashFile(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
+	if size != man.Size {
+		return fmt.Errorf("size: %d bytes, manifest says %d", size, man.Size)
 	}
-	if fi.Size() != man.Size {
-		return fmt.Errorf("size: %d bytes, manifest says %d", fi.Size(), man.Size)
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != man.SHA256 {
-		return fmt.Errorf("sha256 mismatch: got %s, manifest says %s", got, man.SHA256)
+	if sum != man.SHA256 {
+		return fmt.Errorf("sha256 mismatch: got %s, manifest says %s", sum, man.SHA256)
 	}
 	return nil
 }

@@ -76,6 +76,8 @@ func Decode(topic string, payload []byte) (any, error) {
 		m = &Deploy{}
 	case KindInstall:
 		m = &Install{}
+	case KindKeys:
+		m = &Keys{}
 	}
 	if err := json.Unmarshal(payload, m); err != nil {
 		return nil, reject("%s: %v", topic, err)
@@ -121,6 +123,19 @@ func (m *Info) validate(agent string) error {
 	}
 	if len(m.Backends) > 16 {
 		return fmt.Errorf("%d backends listed, at most 16", len(m.Backends))
+	}
+	if t := m.Trust; t != nil {
+		if len(t.Keys) > MaxTrustedKeys {
+			return fmt.Errorf("trust: %d keys listed, at most %d", len(t.Keys), MaxTrustedKeys)
+		}
+		for _, k := range t.Keys {
+			if err := checkLen("trust key id", k, 64); err != nil {
+				return err
+			}
+		}
+		if err := checkLen("trust refused", t.Refused, 1024); err != nil {
+			return err
+		}
 	}
 	return nil
 }

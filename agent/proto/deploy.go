@@ -29,17 +29,21 @@ const (
 	InstallCommitted   = "committed"   // the new version is current (final)
 	InstallRolledBack  = "rolled_back" // the previous version is current again (final; Reason says why)
 	InstallRefused     = "refused"     // never installed: bad signature, replay, bad manifest (final; Reason says why)
+	// InstallTampered: an installed file no longer matches the manifest it
+	// was installed with (File, ExpectedSHA256, ActualSHA256 say which and
+	// how); the version is set aside and not used (final).
+	InstallTampered = "tampered"
 )
 
 // InstallStates lists every install state in the order an install passes them.
 func InstallStates() []string {
 	return []string{InstallReceived, InstallDownloading, InstallVerifying, InstallInstalling, InstallChecking,
-		InstallCommitted, InstallRolledBack, InstallRefused}
+		InstallCommitted, InstallRolledBack, InstallRefused, InstallTampered}
 }
 
 // IsFinalInstall reports whether state ends an install.
 func IsFinalInstall(state string) bool {
-	return state == InstallCommitted || state == InstallRolledBack || state == InstallRefused
+	return state == InstallCommitted || state == InstallRolledBack || state == InstallRefused || state == InstallTampered
 }
 
 // MaxManifest bounds the signed manifest envelope a Deploy carries; the
@@ -160,8 +164,15 @@ type Install struct {
 	Bytes int64 `json:"bytes,omitempty"`
 	Size  int64 `json:"size,omitempty"`
 	// LatencyMS is the health check's median latency (committed).
-	LatencyMS float64   `json:"latency_ms,omitempty"`
-	Time      time.Time `json:"time"`
+	LatencyMS float64 `json:"latency_ms,omitempty"`
+	// File (relative to the agent's data dir), ExpectedSHA256 (from the
+	// installed manifest; "" if the manifest itself is damaged) and
+	// ActualSHA256 (of the bytes on disk; "" if the file is gone) describe
+	// the damage of a tampered report.
+	File           string    `json:"file,omitempty"`
+	ExpectedSHA256 string    `json:"expected_sha256,omitempty"`
+	ActualSHA256   string    `json:"actual_sha256,omitempty"`
+	Time           time.Time `json:"time"`
 }
 
 func (m *Deploy) validate(string) error {
@@ -191,7 +202,7 @@ func (m *Install) validate(agent string) error {
 	if !known {
 		return fmt.Errorf("install state %q: want one of %s", m.State, strings.Join(InstallStates(), ", "))
 	}
-	if (m.State == InstallRolledBack || m.State == InstallRefused) && strings.TrimSpace(m.Reason) == "" {
+	if (m.State == InstallRolledBack || m.State == InstallRefused || m.State == InstallTampered) && strings.TrimSpace(m.Reason) == "" {
 		return fmt.Errorf("install %s: state %s without a reason", m.Rollout, m.State)
 	}
 	if err := checkLen("reason", m.Reason, 4096); err != nil {
@@ -215,6 +226,19 @@ func (m *Install) validate(agent string) error {
 	}
 	if math.IsNaN(m.LatencyMS) || math.IsInf(m.LatencyMS, 0) || m.LatencyMS < 0 {
 		return fmt.Errorf("install %s: latency %g ms is negative or not finite", m.Rollout, m.LatencyMS)
+	}
+	if err := checkLen("file", m.File, 512); err != nil {
+		return err
+	}
+	for _, h := range []struct{ name, v string }{{"expected_sha256", m.ExpectedSHA256}, {"actual_sha256", m.ActualSHA256}} {
+		if h.v != "" {
+			if err := ident.CheckSHA256(h.v); err != nil {
+				return fmt.Errorf("install %s: %s: %w", m.Rollout, h.name, err)
+			}
+		}
+	}
+	if m.State == InstallTampered && m.File == "" {
+		return fmt.Errorf("install %s: tampered without the file", m.Rollout)
 	}
 	return nil
 }

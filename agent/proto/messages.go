@@ -54,6 +54,21 @@ type Info struct {
 	CoreClusters []profiler.CoreCluster `json:"core_clusters,omitempty"`
 	// PinnedCPUs are the CPUs the agent measures on (agent --cpus).
 	PinnedCPUs []int `json:"pinned_cpus,omitempty"`
+	// Trust is the set of host keys the agent accepts deploys from.
+	Trust *TrustInfo `json:"trust,omitempty"`
+}
+
+// TrustInfo is what an agent says of its trusted host keys, so the host can
+// tell which devices have a rotation.
+type TrustInfo struct {
+	// Serial is the serial of the last rotation applied (0: the key the
+	// agent was provisioned with).
+	Serial uint64 `json:"serial"`
+	// Keys are the key ids (signing.KeyID) of the trusted keys.
+	Keys []string `json:"keys"`
+	// Refused is why the last rotation handed to the agent was refused, if
+	// it was.
+	Refused string `json:"refused,omitempty"`
 }
 
 // Status is an agent's liveness, published retained on connect, on every
@@ -172,5 +187,7 @@ func Stamp(m any) {
 		m.Header = header(KindDeploy)
 	case *Install:
 		m.Header = header(KindInstall)
+	case *Keys:
+		m.Header = header(KindKeys)
 	}
 }

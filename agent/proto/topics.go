@@ -37,6 +37,9 @@ const (
 	KindDeploy = "deploy"
 	// KindInstall: agent -> host: one state change of an install.
 	KindInstall = "install"
+	// KindKeys: host -> agent, retained on the agent's own topic: the signed
+	// rotations of the host keys it trusts (keys.go).
+	KindKeys = "keys"
 )
 
 // agentKinds are the kinds an agent publishes (and the only topics the
@@ -44,7 +47,7 @@ const (
 var agentKinds = []string{KindInfo, KindStatus, KindResult, KindInstall}
 
 // hostKinds are the kinds the host publishes to an agent.
-var hostKinds = []string{KindJob, KindAck, KindDeploy}
+var hostKinds = []string{KindJob, KindAck, KindDeploy, KindKeys}
 
 // AgentKinds returns the kinds an agent publishes.
 func AgentKinds() []string { return append([]string(nil), agentKinds...) }
@@ -96,7 +99,7 @@ func ParseTopic(topic string) (agent, kind string, err error) {
 		return "", "", fmt.Errorf("topic %q: %w", topic, err)
 	}
 	switch parts[1] {
-	case KindInfo, KindStatus, KindResult, KindJob, KindAck, KindDeploy, KindInstall:
+	case KindInfo, KindStatus, KindResult, KindJob, KindAck, KindDeploy, KindInstall, KindKeys:
 	default:
 		return "", "", fmt.Errorf("topic %q: unknown kind %q", topic, parts[1])
 	}

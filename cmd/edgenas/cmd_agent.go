@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"edgenas/agent"
@@ -83,8 +84,8 @@ func agentCommand() *command {
 				return usagef("%v", err)
 			}
 			fmt.Fprintf(e.stderr, "agent %s (class %s, backend %s) -> %s, state in %s\n", cfg.ID, cfg.Class, a.Backend(), cfg.Broker, cfg.DataDir)
-			if cfg.Trust != nil {
-				fmt.Fprintf(e.stderr, "deploys signed by %s are accepted; models in %s\n", signing.KeyID(cfg.Trust), a.Models().Root())
+			if set := a.TrustedKeys(); len(set.Keys) > 0 {
+				fmt.Fprintf(e.stderr, "deploys signed by %s are accepted (trusted set %d); models in %s\n", strings.Join(set.IDs(), " "), set.Serial, a.Models().Root())
 			} else {
 				fmt.Fprintf(e.stderr, "no --trust key: every deploy will be refused\n")
 			}

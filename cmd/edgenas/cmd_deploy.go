@@ -54,7 +54,7 @@ func (d *deployFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&d.bundle, "agent-bundle", "", "signed agent bundle (edgenas firmware bundle) to roll out instead of a model: an over-the-air agent update")
 	fs.StringVar(&d.to, "to", "", "targets: an agent id, class:CLASS, or all")
 	fs.StringVar(&d.name, "name", "", "model name on the devices (default: the file name without .tflite)")
-	fs.Uint64Var(&d.version, "version", 0, "version to install (default: one more than the last rollout of --name in --state)")
+	fs.Uint64Var(&d.version, "version", 0, "version to install (default: the latest version of --name if these are its bytes, else one more than any this host signed; recorded in KEYDIR/versions.json)")
 	fs.IntVar(&d.canary, "canary", 1, "agents that get it first; the rest only after every canary committed")
 	fs.Float64Var(&d.maxFailPct, "max-failure-pct", 10, "abort when more than this % of the devices sent so far failed")
 	fs.DurationVar(&d.timeout, "timeout", 2*time.Minute, "a device silent this long counts as failed")
@@ -304,11 +304,16 @@ func planRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.Store,
 	if err := proto.ValidID(name); err != nil {
 		return nil, usagef("--name: %v", err)
 	}
-	version := d.version
-	if version == 0 {
-		if version, err = st.NextVersion(name); err != nil {
-			return nil, err
-		}
+	// The version comes from the key directory's record as well as the
+	// state's rollouts, so a fresh --state never signs an old version for
+	// other bytes (agents refuse that, and it would hide what is installed).
+	next, err := st.NextVersion(name)
+	if err != nil {
+		return nil, err
+	}
+	version, err := rollout.AssignVersion(filepath.Join(keyDir, rollout.VersionsFile), name, art.SHA256, d.version, next-1)
+	if err != nil {
+		return nil, err
 	}
 	agents, err := conn.Agents(ctx, d.wait)
 	if err != nil {
@@ -318,6 +323,7 @@ func planRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.Store,
 	if err != nil {
 		return nil, err
 	}
+	warnUntrusted(e, targets, key)
 	created := time.Now().UTC()
 	m, err := rollout.ModelManifest(art, rollout.ManifestOptions{Name: name, Version: version, URL: srv.URL(art.SHA256),
 		InputSeed: d.inputSeed, MaxDiff: d.maxDiff, Backend: d.checkBackend, MinAgentVersion: d.minAgent, Created: created})
@@ -439,6 +445,7 @@ func planAgentRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.S
 	if err != nil {
 		return nil, err
 	}
+	warnUntrusted(e, targets, key)
 	created := time.Now().UTC()
 	m, err := rollout.AgentManifest(art, rollout.ManifestOptions{Name: name, Version: bm.Version, URL: srv.URL(art.SHA256),
 		MinAgentVersion: d.minAgent, Created: created}, bm.Target)

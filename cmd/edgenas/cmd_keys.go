@@ -14,7 +14,7 @@ func keysCommand() *command {
 	return &command{
 		name:    "keys",
 		summary: "the host's Ed25519 signing key: agents trust its public half and refuse anything else",
-		subs:    []*command{keysInitCommand(), keysShowCommand()},
+		subs:    []*command{keysInitCommand(), keysShowCommand(), keysRotateCommand()},
 	}
 }
 

@@ -228,6 +228,9 @@ func TestDeployEndToEnd(t *testing.T) {
 	if !strings.Contains(errs, "aborted") {
 		t.Errorf("stderr does not say the rollout aborted: %q", errs)
 	}
+	if !strings.Contains(errs, "will refuse this deploy") {
+		t.Errorf("stderr does not warn that the targets do not trust the signing key: %q", errs)
+	}
 	bad := parseStatus(t, out)
 	if bad.Version != 2 || bad.Phase != "aborted" || len(bad.Devices) != 2 {
 		t.Fatalf("bad-key rollout %+v", bad)

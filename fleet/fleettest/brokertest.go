@@ -121,7 +121,7 @@ func (b *Broker) writeMosquittoConfig(t testing.TB, bin string) {
 		aclText := "user " + Host.Name + "\ntopic readwrite edgenas/v1/#\n\n" +
 			"pattern write edgenas/v1/agents/%u/info\npattern write edgenas/v1/agents/%u/status\n" +
 			"pattern write edgenas/v1/agents/%u/result\npattern write edgenas/v1/agents/%u/install\n" +
-			"pattern read edgenas/v1/agents/%u/job\npattern read edgenas/v1/agents/%u/ack\npattern read edgenas/v1/agents/%u/deploy\n"
+			"pattern read edgenas/v1/agents/%u/job\npattern read edgenas/v1/agents/%u/ack\npattern read edgenas/v1/agents/%u/deploy\npattern read edgenas/v1/agents/%u/keys\n"
 		if err := os.WriteFile(acl, []byte(aclText), 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -87,7 +87,7 @@ func (c *Conn) onMessage(_ paho.Client, m paho.Message) {
 	case *proto.Info:
 		c.mu.Lock()
 		a := c.agent(v.Agent)
-		a.Class, a.AgentVersion = v.Class, v.AgentVersion
+		a.Class, a.AgentVersion, a.Trust = v.Class, v.AgentVersion, v.Trust
 		c.mu.Unlock()
 	case *proto.Status:
 		c.mu.Lock()

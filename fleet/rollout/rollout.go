@@ -173,7 +173,7 @@ func (e *engine) run(ctx context.Context) error {
 	// on every restart; it failed, so take it back. After an abort, so is a
 	// silent one's: the rollout is over for it.
 	for _, d := range r.Devices {
-		if d.State == proto.InstallRolledBack || d.State == proto.InstallRefused ||
+		if d.State == proto.InstallRolledBack || d.State == proto.InstallRefused || d.State == proto.InstallTampered ||
 			(r.Phase == PhaseAborted && d.State == DeviceTimeout) {
 			e.withdraw(ctx, d)
 		}

@@ -26,6 +26,7 @@ const (
 	rollsBack                  // received .. checking, rolled_back
 	silent                     // never answers
 	stalls                     // received, downloading, then nothing
+	tampered                   // received .. checking, tampered
 )
 
 // fakeFleet records what the engine sends and answers like devices would.
@@ -62,6 +63,10 @@ func (f *fakeFleet) Deploy(_ context.Context, agent string, d *proto.Deploy) err
 			rep(proto.InstallReceived, "", 0)
 			rep(proto.InstallChecking, "", 0)
 			rep(proto.InstallRolledBack, "health check: top-1 7 != expected 2", 0)
+		case tampered:
+			rep(proto.InstallReceived, "", 0)
+			rep(proto.InstallChecking, "", 0)
+			rep(proto.InstallTampered, "before the health check: models/m/3/model.tflite has sha256 ...", 0)
 		case stalls:
 			rep(proto.InstallReceived, "", 0)
 			rep(proto.InstallDownloading, "", 0)
@@ -142,6 +147,11 @@ func TestRolloutStateMachine(t *testing.T) {
 			wantPhase: PhaseDone, wantErr: errAnyFailed,
 			wantState:     map[string]string{"dev01": proto.InstallRolledBack},
 			wantWithdrawn: []string{"dev01"}},
+		{name: "tampered canary aborts and is withdrawn", agents: agentsOf(3),
+			behave: map[string]behaviour{"dev00": tampered}, canary: 1, pct: 0, timeout: 5 * time.Second,
+			wantPhase: PhaseAborted, wantErr: ErrAborted, canaryOnly: true,
+			wantState:     map[string]string{"dev00": proto.InstallTampered, "dev01": DeviceSkipped, "dev02": DeviceSkipped},
+			wantWithdrawn: []string{"dev00"}},
 		{name: "silent device times out and counts as failed", agents: agentsOf(3),
 			behave: map[string]behaviour{"dev02": silent}, canary: 1, pct: 50, timeout: 300 * time.Millisecond,
 			wantPhase: PhaseDone, wantErr: errAnyFailed,

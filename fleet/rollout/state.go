@@ -60,9 +60,10 @@ func (d *Device) Final() bool {
 }
 
 // Failed reports whether the device counts as a failure: rolled back,
-// refused, or silent past the timeout.
+// refused, tampered with, or silent past the timeout.
 func (d *Device) Failed() bool {
-	return d.State == proto.InstallRolledBack || d.State == proto.InstallRefused || d.State == DeviceTimeout
+	return d.State == proto.InstallRolledBack || d.State == proto.InstallRefused || d.State == proto.InstallTampered ||
+		d.State == DeviceTimeout
 }
 
 // Rollout is the persisted state of one deploy: what was sent, to whom, and

@@ -15,6 +15,9 @@ type Agent struct {
 	Class        string `json:"class"`
 	State        string `json:"state"` // online, busy, offline, or "" (no status seen)
 	AgentVersion string `json:"agent_version,omitempty"`
+	// Trust is the agent's trusted host keys as its info says (nil: an
+	// agent that does not report them).
+	Trust *proto.TrustInfo `json:"trust,omitempty"`
 }
 
 // Online reports whether the agent's last status says it is connected.

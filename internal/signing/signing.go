@@ -62,10 +62,7 @@ func GenerateKey(dir string, force bool) (ed25519.PublicKey, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("keys init: %w", err)
 	}
-	if err := atomicfile.WriteFile(priv, pem.EncodeToMemory(&pem.Block{Type: privType, Bytes: key.Seed()})); err != nil {
-		return nil, fmt.Errorf("keys init: %w", err)
-	}
-	if err := os.Chmod(priv, 0o600); err != nil {
+	if err := writePrivate(priv, key); err != nil {
 		return nil, fmt.Errorf("keys init: %w", err)
 	}
 	if err := atomicfile.WriteFile(filepath.Join(dir, PublicFile), EncodePublic(pub)); err != nil {
@@ -156,6 +153,12 @@ func SignJSON(key ed25519.PrivateKey, v any) ([]byte, error) {
 // Open checks an envelope against pub and returns its payload. The signature
 // is checked before anything in the payload is looked at.
 func Open(pub ed25519.PublicKey, envelope []byte) ([]byte, error) {
+	return TrustSet{Keys: []ed25519.PublicKey{pub}}.Open(envelope)
+}
+
+// Open checks an envelope against the key of the set it names and returns
+// its payload; a key outside the set gives ErrWrongKey.
+func (s TrustSet) Open(envelope []byte) ([]byte, error) {
 	var env Envelope
 	dec := json.NewDecoder(bytes.NewReader(envelope))
 	dec.DisallowUnknownFields()
@@ -165,8 +168,9 @@ func Open(pub ed25519.PublicKey, envelope []byte) ([]byte, error) {
 	if len(env.Signature) != ed25519.SignatureSize {
 		return nil, fmt.Errorf("signed envelope: %w: signature of %d bytes, want %d", ErrMalformed, len(env.Signature), ed25519.SignatureSize)
 	}
-	if want := KeyID(pub); env.KeyID != want {
-		return nil, fmt.Errorf("signed envelope: %w: key %q, this device trusts %q", ErrWrongKey, env.KeyID, want)
+	pub := s.Key(env.KeyID)
+	if pub == nil {
+		return nil, fmt.Errorf("signed envelope: %w: key %q, this device trusts %s", ErrWrongKey, env.KeyID, s.describe())
 	}
 	if !ed25519.Verify(pub, message(env.Payload), env.Signature) {
 		return nil, fmt.Errorf("signed envelope: %w (payload or signature altered)", ErrBadSignature)
@@ -174,19 +178,29 @@ func Open(pub ed25519.PublicKey, envelope []byte) ([]byte, error) {
 	return env.Payload, nil
 }
 
-// OpenJSON checks an envelope and decodes its payload into v, refusing unknown
-// fields so a manifest from a newer host is not half-understood.
-func OpenJSON(pub ed25519.PublicKey, envelope []byte, v any) error {
-	p, err := Open(pub, envelope)
+// OpenJSON checks an envelope against the set and decodes its payload
+// strictly into v (see the package-level OpenJSON).
+func (s TrustSet) OpenJSON(envelope []byte, v any) error {
+	p, err := s.Open(envelope)
 	if err != nil {
 		return err
 	}
+	return decodeStrict(p, v)
+}
+
+func decodeStrict(p []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(p))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("signed payload: %w: %v", ErrMalformed, err)
 	}
 	return nil
+}
+
+// OpenJSON checks an envelope and decodes its payload into v, refusing unknown
+// fields so a manifest from a newer host is not half-understood.
+func OpenJSON(pub ed25519.PublicKey, envelope []byte, v any) error {
+	return TrustSet{Keys: []ed25519.PublicKey{pub}}.OpenJSON(envelope, v)
 }
 
 // Fingerprint is a short human-readable form of a public key for logs and
