@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"edgenas/agent/proto"
-	"edgenas/profiler"
 	"edgenas/fleet/fleettest"
+	"edgenas/profiler"
 )
 
 // TestHostRejectsBadMessages: malformed, oversized, wrong-version, spoofed,
@@ -42,7 +42,7 @@ func TestHostRejectsBadMessages(t *testing.T) {
 				done <- outcome{sum.Rejected, err}
 			}()
 			waitFor(t, 20*time.Second, "first entries", func() bool { return entryCount(t, st) >= 2 })
-			evil, err := proto.Connect(ctx, proto.ConnConfig{Broker: b.URL(), ClientID: "evil", Username: "evil", Password: fleettest.AgentPassword})
+			evil, err := proto.Connect(ctx, proto.ConnConfig{Broker: b.URL(), ClientID: proto.AgentClientID("evil"), Username: "evil", Password: fleettest.AgentPassword})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -424,7 +424,7 @@ func firmwareInstallers(cfg agent.Config) (map[string]install.Installer, error) 
 		if user == "" {
 			user = cfg.ID
 		}
-		c, err := proto.Connect(ctx, proto.ConnConfig{Broker: cfg.Broker, ClientID: "edgenas-agent-" + cfg.ID + "-probe", Username: user, Password: cfg.Password})
+		c, err := proto.Connect(ctx, proto.ConnConfig{Broker: cfg.Broker, ClientID: proto.AgentClientID(cfg.ID) + ":probe", Username: user, Password: cfg.Password, TLS: cfg.TLS})
 		if err != nil {
 			return fmt.Errorf("broker: %w", err)
 		}

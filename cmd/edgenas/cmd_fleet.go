@@ -10,11 +10,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"edgenas/agent/proto"
+	"edgenas/fleet"
+	"edgenas/fleet/broker"
 	"edgenas/lut"
 	"edgenas/profiler"
-	"edgenas/fleet/broker"
-	"edgenas/fleet"
 )
 
 func fleetCommand() *command {
@@ -23,17 +22,6 @@ func fleetCommand() *command {
 		summary: "drive the device fleet over MQTT: list agents, profile a space on every device of a class",
 		subs:    []*command{fleetListCommand(), fleetProfileCommand(), fleetLoadtestCommand()},
 	}
-}
-
-// hostFlags are the connection flags of every host-side command.
-type hostFlags struct {
-	broker, user, password string
-}
-
-func (h *hostFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&h.broker, "broker", "tcp://127.0.0.1:1883", "broker URL, tcp://HOST:PORT")
-	fs.StringVar(&h.user, "user", "host", "broker user name")
-	fs.StringVar(&h.password, "password", os.Getenv("EDGENAS_HOST_PASSWORD"), "broker password (default $EDGENAS_HOST_PASSWORD)")
 }
 
 func fleetListCommand() *command {
@@ -55,7 +43,11 @@ func fleetListCommand() *command {
 			if len(args) != 0 {
 				return usagef("fleet list takes no arguments")
 			}
-			rows, err := fleet.List(ctx, proto.ConnConfig{Broker: hf.broker, Username: hf.user, Password: hf.password}, class, wait, nil)
+			cc, err := hf.conn()
+			if err != nil {
+				return err
+			}
+			rows, err := fleet.List(ctx, cc, class, wait, nil)
 			if err != nil {
 				return err
 			}
@@ -125,6 +117,10 @@ func fleetProfileCommand() *command {
 			if err != nil {
 				return usagef("%v", err)
 			}
+			cc, err := hf.conn()
+			if err != nil {
+				return err
+			}
 			st, err := lut.Open(out)
 			if err != nil {
 				return err
@@ -134,7 +130,7 @@ func fleetProfileCommand() *command {
 			if verbose {
 				level = slog.LevelInfo
 			}
-			h, err := fleet.NewHost(fleet.Config{Broker: hf.broker, Username: hf.user, Password: hf.password, Spec: spec,
+			h, err := fleet.NewHost(fleet.Config{Broker: cc.Broker, Username: cc.Username, Password: cc.Password, TLS: cc.TLS, Spec: spec,
 				Store: st, Journal: fleet.JournalPath(out), Lease: lease, Timeout: timeout, ToolVersion: version,
 				Progress: e.stderr, Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))})
 			if err != nil {
@@ -213,7 +209,14 @@ func fleetLoadtestCommand() *command {
 				defer os.RemoveAll(d)
 				dir = d
 			}
-			cfg := fleet.LoadConfig{Broker: hf.broker, HostUser: hf.user, HostPassword: hf.password, AgentPassword: agentPass,
+			cc, err := hf.conn()
+			if err != nil {
+				return err
+			}
+			if cc.TLS != nil {
+				return usagef("fleet loadtest runs over plain TCP only")
+			}
+			cfg := fleet.LoadConfig{Broker: hf.broker, HostUser: hf.user, HostPassword: cc.Password, AgentPassword: agentPass,
 				Agents: agents, Jobs: jobs, Dir: filepath.Clean(dir), Progress: e.stderr}
 			if hf.broker == "" {
 				// No broker given: run the embedded one on a free port.
