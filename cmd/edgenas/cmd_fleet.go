@@ -176,7 +176,7 @@ func firstBackend(st *lut.Store, class string) string {
 func fleetLoadtestCommand() *command {
 	var hf hostFlags
 	var agents, jobs int
-	var agentPass, dir string
+	var agentPassFile, dir string
 	var asJSON bool
 	return &command{
 		name:    "loadtest",
@@ -190,7 +190,7 @@ func fleetLoadtestCommand() *command {
 			fs.Lookup("broker").Usage = "broker URL (default: an embedded broker on a free loopback port)"
 			fs.IntVar(&agents, "agents", 100, "in-process agents")
 			fs.IntVar(&jobs, "jobs", 0, "one-key jobs (default 10 per agent)")
-			fs.StringVar(&agentPass, "agent-password", os.Getenv("EDGENAS_AGENT_PASSWORD"), "agent password for an external broker")
+			fs.StringVar(&agentPassFile, "agent-password-file", "", "file holding the agent password for an external broker (default $EDGENAS_AGENT_PASSWORD)")
 			fs.StringVar(&dir, "dir", "", "work directory (default: a temporary one, removed after)")
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
 		},
@@ -216,11 +216,15 @@ func fleetLoadtestCommand() *command {
 			if cc.TLS != nil {
 				return usagef("fleet loadtest runs over plain TCP only")
 			}
+			agentPass, err := (&secretFlags{env: "EDGENAS_AGENT_PASSWORD", file: agentPassFile}).value()
+			if err != nil {
+				return usagef("%v", err)
+			}
 			cfg := fleet.LoadConfig{Broker: hf.broker, HostUser: hf.user, HostPassword: cc.Password, AgentPassword: agentPass,
 				Agents: agents, Jobs: jobs, Dir: filepath.Clean(dir), Progress: e.stderr}
 			if hf.broker == "" {
 				// No broker given: run the embedded one on a free port.
-				b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", AgentPassword: "load",
+				b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", AgentPassword: "load", MaxSharedIDs: agents,
 					Users: []broker.User{{Name: "host", Password: "load", Role: broker.RoleHost}}})
 				if err != nil {
 					return err
