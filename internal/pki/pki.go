@@ -79,40 +79,29 @@ func InitCA(dir, name string, force bool) (*CA, error) {
 	if name == "" {
 		name = "edgenas fleet CA"
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("ca init: %w", err)
-	}
-	serial, err := newSerial()
-	if err != nil {
-		return nil, fmt.Errorf("ca init: %w", err)
-	}
-	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: name, OrganizationalUnit: []string{ouPrefix + "ca"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(CAValidity),
+		NotAfter:              time.Now().Add(CAValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLenZero:        true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, fmt.Errorf("ca init: %w", err)
-	}
-	cert, err := x509.ParseCertificate(der)
+	key, cert, err := sign(tmpl, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("ca init: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, issuedDir), 0o700); err != nil {
 		return nil, fmt.Errorf("ca init: %w", err)
 	}
-	if err := writeKey(keyPath, key); err != nil {
+	keyPEM, err := encodeKey(key)
+	if err != nil {
 		return nil, fmt.Errorf("ca init: %w", err)
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, CACertFile), encodeCert(der)); err != nil {
+	if err := atomicfile.WritePrivate(keyPath, keyPEM); err != nil {
+		return nil, fmt.Errorf("ca init: %w", err)
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, CACertFile), encodeCert(cert.Raw)); err != nil {
 		return nil, fmt.Errorf("ca init: %w", err)
 	}
 	return &CA{Dir: dir, Cert: cert, key: key}, nil
@@ -205,22 +194,11 @@ func (ca *CA) Issue(r Request) (*Issued, error) {
 	if validity <= 0 {
 		validity = CertValidity
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("issue: %w", err)
-	}
-	serial, err := newSerial()
-	if err != nil {
-		return nil, fmt.Errorf("issue: %w", err)
-	}
-	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: r.Name, OrganizationalUnit: []string{ouPrefix + string(r.Role)}},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(validity),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		Subject:     pkix.Name{CommonName: r.Name, OrganizationalUnit: []string{ouPrefix + string(r.Role)}},
+		NotAfter:    time.Now().Add(validity),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
 	if r.Role == RoleServer {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
@@ -232,19 +210,15 @@ func (ca *CA) Issue(r Request) (*Issued, error) {
 			}
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
+	key, cert, err := sign(tmpl, ca.Cert, ca.key)
 	if err != nil {
 		return nil, fmt.Errorf("issue: %w", err)
 	}
-	cert, err := x509.ParseCertificate(der)
+	keyPEM, err := encodeKey(key)
 	if err != nil {
 		return nil, fmt.Errorf("issue: %w", err)
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("issue: %w", err)
-	}
-	out := &Issued{Cert: cert, CertPEM: encodeCert(der), KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})}
+	out := &Issued{Cert: cert, CertPEM: encodeCert(cert.Raw), KeyPEM: keyPEM}
 	if err := os.MkdirAll(filepath.Dir(record), 0o700); err != nil {
 		return nil, fmt.Errorf("issue: %w", err)
 	}
@@ -303,18 +277,41 @@ func Fingerprint(c *x509.Certificate) string {
 	return fingerprint(c.Raw)
 }
 
-func newSerial() (*big.Int, error) {
-	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+// sign creates a P-256 key and a certificate for it from tmpl, signed by
+// parent's key (nil parent: self-signed), with a random serial and a
+// NotBefore an hour back to absorb clock skew between host and devices.
+func sign(tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*ecdsa.PrivateKey, *x509.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	if tmpl.SerialNumber, err = rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127)); err != nil {
+		return nil, nil, err
+	}
+	tmpl.NotBefore = time.Now().Add(-time.Hour)
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, err
+	}
+	return key, cert, nil
 }
 
 func encodeCert(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
-func writeKey(path string, key *ecdsa.PrivateKey) error {
+// encodeKey renders a private key as the PKCS#8 PEM LoadKey reads.
+func encodeKey(key *ecdsa.PrivateKey) ([]byte, error) {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return atomicfile.WritePrivate(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }

@@ -15,16 +15,20 @@ import (
 // maxPEM bounds what is read from a certificate or key file.
 const maxPEM = 1 << 20
 
-func readPEM(path, what string) (*pem.Block, []byte, error) {
+// readPEM reads the first PEM block of path, which must be of type want.
+func readPEM(path, what, want string) ([]byte, error) {
 	b, err := ReadSmall(path, maxPEM)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", what, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	blk, _ := pem.Decode(b)
 	if blk == nil {
-		return nil, nil, fmt.Errorf("%s %s: no PEM block", what, path)
+		return nil, fmt.Errorf("%s %s: no PEM block", what, path)
 	}
-	return blk, b, nil
+	if blk.Type != want {
+		return nil, fmt.Errorf("%s %s: PEM block %q, want %s", what, path, blk.Type, want)
+	}
+	return blk.Bytes, nil
 }
 
 // ReadSmall reads a regular file of at most max bytes: key material and
@@ -51,14 +55,11 @@ func ReadSmall(path string, max int64) ([]byte, error) {
 
 // LoadCert reads one PEM certificate.
 func LoadCert(path string) (*x509.Certificate, error) {
-	blk, _, err := readPEM(path, "certificate")
+	der, err := readPEM(path, "certificate", "CERTIFICATE")
 	if err != nil {
 		return nil, err
 	}
-	if blk.Type != "CERTIFICATE" {
-		return nil, fmt.Errorf("certificate %s: PEM block %q, want CERTIFICATE", path, blk.Type)
-	}
-	c, err := x509.ParseCertificate(blk.Bytes)
+	c, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, fmt.Errorf("certificate %s: %w", path, err)
 	}
@@ -67,14 +68,11 @@ func LoadCert(path string) (*x509.Certificate, error) {
 
 // LoadKey reads an ECDSA private key in PKCS#8 PEM.
 func LoadKey(path string) (*ecdsa.PrivateKey, error) {
-	blk, _, err := readPEM(path, "key")
+	der, err := readPEM(path, "key", "PRIVATE KEY")
 	if err != nil {
 		return nil, err
 	}
-	if blk.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("key %s: PEM block %q, want PRIVATE KEY", path, blk.Type)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	k, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
 		return nil, fmt.Errorf("key %s: %w", path, err)
 	}
