@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 )
@@ -96,5 +97,50 @@ func TestKeysCACommands(t *testing.T) {
 	code, _, stderr := runCLI(t, "broker", "--listen", "127.0.0.1:0", "--users", plain)
 	if code == 0 || !strings.Contains(stderr, "not a bcrypt hash") {
 		t.Fatalf("broker with a plain users file: exit %d: %s", code, stderr)
+	}
+}
+
+// TestFirmwareInstallCarriesTLS: `firmware install --tls-dir` puts the
+// device's certificate bundle into DATA/tls (key 0600) and the agent's
+// --tls-* flags into start.sh; the adb plan pushes the files before the
+// device-side install that uses them.
+func TestFirmwareInstallCarriesTLS(t *testing.T) {
+	keys := t.TempDir()
+	if code, _, errb := runCLI(t, "keys", "ca", "init", "--dir", keys); code != 0 {
+		t.Fatal(errb)
+	}
+	bundleDir := filepath.Join(keys, "d1")
+	if code, _, errb := runCLI(t, "keys", "device", "issue", "--dir", keys, "--id", "d1", "--out", bundleDir); code != 0 {
+		t.Fatal(errb)
+	}
+	here := testBundle(t, keys, goruntime.GOOS+"/"+goruntime.GOARCH, 3)
+	data := filepath.Join(t.TempDir(), "data")
+	code, out, errb := runCLI(t, "firmware", "install", "--bundle", here, "--dir", data, "--keys", keys, "--tls-dir", bundleDir,
+		"--agent-args", "--broker mqtts://h:8883 --id d1")
+	if code != 0 {
+		t.Fatalf("install: %d %s%s", code, out, errb)
+	}
+	if st, err := os.Stat(filepath.Join(data, "tls", "d1.key")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("DATA/tls/d1.key: %v %v", st.Mode(), err)
+	}
+	script, err := os.ReadFile(filepath.Join(data, "start.sh"))
+	if err != nil || !strings.Contains(string(script), "--tls-cert "+filepath.Join(data, "tls", "d1.crt")) {
+		t.Fatalf("start.sh: %v\n%s", err, script)
+	}
+	code, _, errb = runCLI(t, "firmware", "install", "--bundle", here, "--dir", t.TempDir(), "--keys", keys, "--tls-dir", bundleDir,
+		"--agent-args", "--id d2")
+	if code == 0 || !strings.Contains(errb, "d2.crt") {
+		t.Fatalf("another device's id accepted: %d %s", code, errb)
+	}
+	phone := testBundle(t, keys, "android/arm64", 3)
+	code, out, errb = runCLI(t, "firmware", "install", "--bundle", phone, "--adb", "S1", "--keys", keys, "--tls-dir", bundleDir, "--dry-run",
+		"--agent-args", "--broker mqtts://h:8883 --id d1")
+	if code != 0 {
+		t.Fatalf("adb dry run: %d %s%s", code, out, errb)
+	}
+	push := strings.Index(out, "adb -s S1 push "+filepath.Join(bundleDir, "d1.key")+" /data/local/tmp/edgenas/tls/d1.key")
+	install := strings.Index(out, "--tls-dir /data/local/tmp/edgenas/tls")
+	if push < 0 || install < push || !strings.Contains(out, "chmod 600 /data/local/tmp/edgenas/tls/d1.key") {
+		t.Fatalf("adb plan does not push the key before the install that uses it:\n%s", out)
 	}
 }
