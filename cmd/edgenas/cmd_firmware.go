@@ -280,7 +280,7 @@ func firmwareInstallCommand() *command {
 			fs.StringVar(&dir, "dir", "", "install into this local data directory")
 			fs.StringVar(&agentFlags, "agent-args", "", "arguments of `edgenas agent` on the device, space-separated (broker, id, class, backend)")
 			fs.StringVar(&deadline, "deadline", "", "time an updated agent has to connect and report healthy (default 60s)")
-			fs.StringVar(&tlsDir, "tls-dir", "", "the device's certificate bundle (`edgenas keys device issue --id ID`): copied to DATA/tls and given to the agent as --tls-ca/--tls-cert/--tls-key")
+			fs.StringVar(&tlsDir, "tls-dir", "", "the device's certificate bundle `dir` ('edgenas keys device issue --id ID' writes it): copied to DATA/tls and given to the agent as --tls-ca/--tls-cert/--tls-key")
 			fs.BoolVar(&dryRun, "dry-run", false, "print the exact commands instead of running them")
 			fs.BoolVar(&anyTarget, "any-target", false, "with --dir: allow a bundle for another GOOS/GOARCH (staging a device's disk)")
 			fs.BoolVar(&asJSON, "json", false, "print the steps (or the installed manifest) as JSON")

@@ -18,8 +18,8 @@ const maxSecretFile = 4 << 10
 type tlsFlags struct{ ca, cert, key string }
 
 func (t *tlsFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&t.ca, "tls-ca", "", "CA certificate that signed the broker's (ca.crt from `edgenas keys ca init`); for mqtts:// URLs")
-	fs.StringVar(&t.cert, "tls-cert", "", "this peer's certificate (from `edgenas keys device issue`): mutual TLS, no password")
+	fs.StringVar(&t.ca, "tls-ca", "", "CA certificate `file` that signed the broker's (ca.crt from 'edgenas keys ca init'); for mqtts:// URLs")
+	fs.StringVar(&t.cert, "tls-cert", "", "this peer's certificate `file` (from 'edgenas keys device issue'): mutual TLS, no password")
 	fs.StringVar(&t.key, "tls-key", "", "this peer's private key (with --tls-cert)")
 }
 
