@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,9 @@ type Config struct {
 	Class    string
 	Username string
 	Password string
+	// TLS, for an mqtts:// broker, holds the CA to verify the broker and
+	// this device's certificate (pki.ClientTLS).
+	TLS *tls.Config
 	// DataDir holds accepted jobs and unacknowledged results.
 	DataDir string
 	// Backend is the backend name reported and, with Measure nil, used.
@@ -229,8 +233,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c, err := proto.Connect(ctx, proto.ConnConfig{Broker: a.cfg.Broker, ClientID: "edgenas-agent-" + a.cfg.ID,
-		Username: a.cfg.Username, Password: a.cfg.Password, Retry: true,
+	c, err := proto.Connect(ctx, proto.ConnConfig{Broker: a.cfg.Broker, ClientID: proto.AgentClientID(a.cfg.ID),
+		Username: a.cfg.Username, Password: a.cfg.Password, TLS: a.cfg.TLS, Retry: true,
 		WillTopic: proto.Topic(a.cfg.ID, proto.KindStatus), WillPayload: offline,
 		OnConnect: func(c paho.Client) { a.onConnect(ctx, c) },
 		OnLost:    func(err error) { a.log.Warn("connection lost", "err", err) }})

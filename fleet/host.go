@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,8 @@ type Config struct {
 	Broker   string
 	Username string
 	Password string
+	// TLS, for an mqtts:// broker, holds the CA and the host's certificate (pki.ClientTLS).
+	TLS *tls.Config
 	// ClientID defaults to edgenas-host-<run>-<random>.
 	ClientID string
 	Spec     RunSpec
@@ -138,7 +141,7 @@ func (h *Host) Run(ctx context.Context) (Summary, error) {
 		defer cancel()
 	}
 	c, err := proto.Connect(ctx, proto.ConnConfig{Broker: h.cfg.Broker, ClientID: h.cfg.ClientID,
-		Username: h.cfg.Username, Password: h.cfg.Password, OnConnect: func(c paho.Client) { h.onConnect(ctx, c) },
+		Username: h.cfg.Username, Password: h.cfg.Password, TLS: h.cfg.TLS, OnConnect: func(c paho.Client) { h.onConnect(ctx, c) },
 		OnLost: func(err error) { h.log.Warn("connection lost", "err", err) }})
 	if err != nil {
 		return h.sum, fmt.Errorf("fleet: %w", err)

@@ -42,7 +42,7 @@ func TestHostRejectsBadMessages(t *testing.T) {
 				done <- outcome{sum.Rejected, err}
 			}()
 			fleettest.Eventually(t, 20*time.Second, "first entries", func() bool { return entryCount(t, st) >= 2 })
-			evil, err := proto.Connect(ctx, proto.ConnConfig{Broker: b.URL(), ClientID: "evil", Username: "evil", Password: fleettest.AgentPassword})
+			evil, err := proto.Connect(ctx, proto.ConnConfig{Broker: b.URL(), ClientID: proto.AgentClientID("evil"), Username: "evil", Password: fleettest.AgentPassword})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,6 +2,7 @@ package proto
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/url"
 	"strings"
@@ -12,11 +13,17 @@ import (
 
 // ConnConfig is how a host or an agent connects to the broker.
 type ConnConfig struct {
-	// Broker is tcp://HOST:PORT (mqtt:// is accepted as a synonym).
+	// Broker is tcp://HOST:PORT (mqtt:// is a synonym) or, over TLS,
+	// mqtts://HOST:PORT (ssl:// and tls:// are synonyms).
 	Broker   string
 	ClientID string
 	Username string
 	Password string
+	// TLS configures a TLS broker URL: the CA that signed the broker's
+	// certificate and, for mutual TLS, this peer's certificate
+	// (pki.ClientTLS). nil with a TLS URL uses the system's roots; set with
+	// a plain URL it is an error, so TLS settings never silently go unused.
+	TLS *tls.Config
 	// Will, if set, is published retained by the broker when the connection
 	// drops without a clean disconnect.
 	WillTopic   string
@@ -33,7 +40,11 @@ type ConnConfig struct {
 	Retry bool
 }
 
-// NormalizeBroker checks a broker URL and returns it in the tcp:// form paho dials.
+// IsTLS reports whether a broker URL (as NormalizeBroker returns it) is TLS.
+func IsTLS(broker string) bool { return strings.HasPrefix(broker, "ssl://") }
+
+// NormalizeBroker checks a broker URL and returns it in the form paho
+// dials: tcp://HOST:PORT, or ssl://HOST:PORT for TLS.
 func NormalizeBroker(s string) (string, error) {
 	if !strings.Contains(s, "://") {
 		s = "tcp://" + s
@@ -45,11 +56,16 @@ func NormalizeBroker(s string) (string, error) {
 	switch u.Scheme {
 	case "tcp", "mqtt":
 		u.Scheme = "tcp"
+	case "mqtts", "ssl", "tls":
+		u.Scheme = "ssl"
 	default:
-		return "", fmt.Errorf("broker URL %q: scheme %q, want tcp://HOST:PORT", s, u.Scheme)
+		return "", fmt.Errorf("broker URL %q: scheme %q, want tcp://HOST:PORT or mqtts://HOST:PORT", s, u.Scheme)
 	}
 	if u.Hostname() == "" || u.Port() == "" {
-		return "", fmt.Errorf("broker URL %q: want tcp://HOST:PORT", s)
+		return "", fmt.Errorf("broker URL %q: want tcp://HOST:PORT or mqtts://HOST:PORT", s)
+	}
+	if u.Path != "" || u.RawQuery != "" || u.User != nil {
+		return "", fmt.Errorf("broker URL %q: want only a scheme, host and port", s)
 	}
 	return u.String(), nil
 }
@@ -63,6 +79,9 @@ func Connect(ctx context.Context, cfg ConnConfig) (paho.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.TLS != nil && !IsTLS(broker) {
+		return nil, fmt.Errorf("broker URL %q is plain TCP but TLS settings were given: use mqtts://", cfg.Broker)
+	}
 	ka := cfg.KeepAlive
 	if ka <= 0 {
 		ka = 5 * time.Second
@@ -74,6 +93,9 @@ func Connect(ctx context.Context, cfg ConnConfig) (paho.Client, error) {
 		SetConnectRetry(cfg.Retry).SetConnectRetryInterval(500 * time.Millisecond).
 		SetKeepAlive(ka).SetPingTimeout(ka).SetConnectTimeout(5 * time.Second).SetWriteTimeout(10 * time.Second).
 		SetProtocolVersion(4)
+	if cfg.TLS != nil {
+		o.SetTLSConfig(cfg.TLS.Clone())
+	}
 	if cfg.WillTopic != "" {
 		o.SetBinaryWill(cfg.WillTopic, cfg.WillPayload, QoS, true)
 	}

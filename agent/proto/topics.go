@@ -115,3 +115,24 @@ func IsAgentKind(kind string) bool {
 	}
 	return false
 }
+
+// agentClientPrefix starts every agent's MQTT client id.
+const agentClientPrefix = "edgenas-agent-"
+
+// AgentClientID is the MQTT client id of agent id's main connection. Other
+// connections of the same agent append ":" and a suffix (':' never occurs in
+// an agent id, so one agent's ids cannot be another's). Brokers bind the
+// client id to the authenticated identity, so no client can take over an
+// agent's session.
+func AgentClientID(id string) string { return agentClientPrefix + id }
+
+// ClientIDAgent returns the agent a client id belongs to, and whether it is
+// an agent's client id at all.
+func ClientIDAgent(clientID string) (string, bool) {
+	rest, ok := strings.CutPrefix(clientID, agentClientPrefix)
+	if !ok {
+		return "", false
+	}
+	id, _, _ := strings.Cut(rest, ":")
+	return id, true
+}

@@ -19,19 +19,22 @@ func agentCommand() *command {
 	var verbose bool
 	var trust, cpuList string
 	var bm benchModelFlags
+	var pw secretFlags
+	var tf tlsFlags
 	return &command{
 		name:    "agent",
 		summary: "run the device daemon: announce the device, measure jobs from the fleet host, return results, install deployed models",
-		usage:   "--broker tcp://HOST:PORT --id NAME [--class CLASS] [--data-dir DIR] [--backend xnnpack|ref|benchmark-model [--delegate D]] [--cpus LIST] [--trust host.pub] (password from EDGENAS_AGENT_PASSWORD)",
-		example: "EDGENAS_AGENT_PASSWORD=a edgenas agent --broker tcp://192.168.1.10:1883 --id pixel7-01 --class pixel7 --backend xnnpack --trust ~/.edgenas/host.pub",
+		usage:   "--broker mqtts://HOST:PORT --id NAME --tls-ca ca.crt --tls-cert ID.crt --tls-key ID.key [--class CLASS] [--data-dir DIR] [--backend xnnpack|ref|benchmark-model [--delegate D]] [--cpus LIST] [--trust host.pub]\n       (development: --broker tcp://HOST:PORT with the password in --password-file or $EDGENAS_AGENT_PASSWORD)",
+		example: "edgenas agent --broker mqtts://192.168.1.10:8883 --id pixel7-01 --class pixel7 --backend xnnpack --trust ~/.edgenas/host.pub \\\n    --tls-ca ~/.edgenas/pixel7-01/ca.crt --tls-cert ~/.edgenas/pixel7-01/pixel7-01.crt --tls-key ~/.edgenas/pixel7-01/pixel7-01.key",
 		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&cfg.Broker, "broker", "", "broker URL, tcp://HOST:PORT")
+			fs.StringVar(&cfg.Broker, "broker", "", "broker URL, mqtts://HOST:PORT (or tcp://HOST:PORT for development)")
 			fs.StringVar(&cfg.ID, "id", "", "agent id (also the broker user name)")
 			fs.StringVar(&cfg.Class, "class", "default", "device class (devices of one class share a LUT)")
 			fs.StringVar(&cfg.DataDir, "data-dir", "", "state directory (default ~/.edgenas/agent-ID)")
 			fs.StringVar(&cfg.Backend, "backend", "xnnpack", "backend: xnnpack, ref or benchmark-model (TFLite's tool, with --delegate)")
 			fs.StringVar(&cfg.Username, "user", "", "broker user name (default: the id)")
-			fs.StringVar(&cfg.Password, "password", os.Getenv("EDGENAS_AGENT_PASSWORD"), "broker password (default $EDGENAS_AGENT_PASSWORD)")
+			pw.register(fs, "EDGENAS_AGENT_PASSWORD")
+			tf.register(fs)
 			fs.DurationVar(&cfg.Heartbeat, "heartbeat", 2*time.Second, "status interval")
 			fs.DurationVar(&cfg.Resend, "resend", 5*time.Second, "re-send interval of unacknowledged results")
 			fs.StringVar(&trust, "trust", "", "host public key (host.pub from `edgenas keys init`); without it every deploy is refused")
@@ -45,6 +48,13 @@ func agentCommand() *command {
 			}
 			if cfg.Broker == "" || cfg.ID == "" {
 				return usagef("agent needs --broker and --id")
+			}
+			var err error
+			if cfg.Password, err = pw.value(); err != nil {
+				return usagef("%v", err)
+			}
+			if cfg.TLS, err = tf.config(); err != nil {
+				return err
 			}
 			if err := agentToolBackend(&cfg, &bm); err != nil {
 				return err

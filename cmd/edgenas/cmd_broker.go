@@ -5,49 +5,91 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"edgenas/fleet/broker"
+	"edgenas/internal/pki"
 )
 
 func brokerCommand() *command {
-	var listen, usersFile, hostUser, hostPass, agentPass string
+	var listen, tlsListen, tlsCert, tlsKey, clientCA, usersFile, hostUser, hostPassFile, agentPassFile string
+	var requireCert bool
+	var bounds broker.Config
 	return &command{
 		name:    "broker",
-		summary: "run the embedded MQTT broker (password auth; each agent may publish only on its own topics)",
-		usage:   "--listen HOST:PORT [--users FILE] [--host-user NAME] (passwords from EDGENAS_HOST_PASSWORD, EDGENAS_AGENT_PASSWORD)",
-		example: "EDGENAS_HOST_PASSWORD=h EDGENAS_AGENT_PASSWORD=a edgenas broker --listen 0.0.0.0:1883",
+		summary: "run the embedded MQTT broker: mutual TLS with device certificates (or passwords for development); each agent may use only its own client id and topics",
+		usage: "[--tls-listen HOST:PORT --tls-cert broker.crt --tls-key broker.key --client-ca ca.crt] [--listen HOST:PORT] [--users FILE]\n" +
+			"       (development passwords: $EDGENAS_HOST_PASSWORD, $EDGENAS_AGENT_PASSWORD or --host-password-file/--agent-password-file)",
+		example: "edgenas keys device issue --role server --id broker --host 192.168.1.10 --out ~/.edgenas/broker\n" +
+			"edgenas broker --listen '' --tls-listen 0.0.0.0:8883 --tls-cert ~/.edgenas/broker/broker.crt --tls-key ~/.edgenas/broker/broker.key \\\n" +
+			"    --client-ca ~/.edgenas/ca/ca.crt --require-cert",
 		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&listen, "listen", "127.0.0.1:1883", "TCP address to listen on")
-			fs.StringVar(&usersFile, "users", "", "accounts file: one 'ROLE NAME PASSWORD' per line (ROLE host or agent)")
-			fs.StringVar(&hostUser, "host-user", "host", "host account name (password from $EDGENAS_HOST_PASSWORD)")
-			fs.StringVar(&hostPass, "host-password", os.Getenv("EDGENAS_HOST_PASSWORD"), "host password (default $EDGENAS_HOST_PASSWORD)")
-			fs.StringVar(&agentPass, "agent-password", os.Getenv("EDGENAS_AGENT_PASSWORD"), "shared password admitting any agent id (default $EDGENAS_AGENT_PASSWORD)")
+			fs.StringVar(&listen, "listen", "127.0.0.1:1883", "plain TCP address to listen on ('' for none); passwords cross it in clear")
+			fs.StringVar(&tlsListen, "tls-listen", "", "TLS address to listen on, e.g. 0.0.0.0:8883 (needs --tls-cert and --tls-key)")
+			fs.StringVar(&tlsCert, "tls-cert", "", "the broker's certificate, from 'edgenas keys device issue --role server'")
+			fs.StringVar(&tlsKey, "tls-key", "", "the broker's private key")
+			fs.StringVar(&clientCA, "client-ca", "", "CA whose certificates identify devices and hosts (ca.crt of 'edgenas keys ca init')")
+			fs.BoolVar(&requireCert, "require-cert", false, "refuse TLS clients without a certificate (no password logins over TLS)")
+			fs.StringVar(&usersFile, "users", "", "accounts `file`: one 'ROLE NAME BCRYPT-HASH' per line ('edgenas keys password' writes them)")
+			fs.StringVar(&hostUser, "host-user", "host", "host account name (password from $EDGENAS_HOST_PASSWORD or --host-password-file)")
+			fs.StringVar(&hostPassFile, "host-password-file", "", "file holding the host password (default $EDGENAS_HOST_PASSWORD)")
+			fs.StringVar(&agentPassFile, "agent-password-file", "", "file holding a shared password admitting any agent id (development only; default $EDGENAS_AGENT_PASSWORD)")
+			fs.IntVar(&bounds.MaxRetained, "max-retained", broker.DefaultMaxRetained, "largest retained payload an agent may publish, bytes")
+			fs.IntVar(&bounds.MaxSharedIDs, "max-shared-ids", broker.DefaultMaxSharedIDs, "how many agent ids the shared password admits")
+			fs.Float64Var(&bounds.Rate, "rate", broker.DefaultRate, "publishes per second allowed to each agent connection")
+			fs.IntVar(&bounds.Burst, "burst", broker.DefaultBurst, "publishes an agent connection may send at once above --rate")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 0 {
 				return usagef("broker takes no arguments")
 			}
-			var users []broker.User
+			if bounds.MaxRetained < 1 || bounds.MaxSharedIDs < 1 || bounds.Rate <= 0 || bounds.Burst < 1 {
+				return usagef("--max-retained, --max-shared-ids, --rate and --burst must be positive")
+			}
+			cfg := bounds
+			cfg.Addr = listen
 			if usersFile != "" {
 				u, err := broker.LoadUsers(usersFile)
 				if err != nil {
 					return err
 				}
-				users = u
+				cfg.Users = u
+			}
+			hostPass, err := (&secretFlags{env: "EDGENAS_HOST_PASSWORD", file: hostPassFile}).value()
+			if err != nil {
+				return usagef("%v", err)
 			}
 			if hostPass != "" {
-				users = append(users, broker.User{Name: hostUser, Password: hostPass, Role: broker.RoleHost})
+				cfg.Users = append(cfg.Users, broker.User{Name: hostUser, Password: hostPass, Role: broker.RoleHost})
 			}
-			if len(users) == 0 && agentPass == "" {
-				return usagef("no accounts: set EDGENAS_HOST_PASSWORD/EDGENAS_AGENT_PASSWORD or give --users")
+			if cfg.AgentPassword, err = (&secretFlags{env: "EDGENAS_AGENT_PASSWORD", file: agentPassFile}).value(); err != nil {
+				return usagef("%v", err)
 			}
-			log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-			b, err := broker.Start(broker.Config{Addr: listen, Users: users, AgentPassword: agentPass, Logger: log})
+			if tlsListen != "" {
+				if cfg.TLS, err = pki.ServerTLS(tlsCert, tlsKey, clientCA, requireCert); err != nil {
+					return usagef("%v", err)
+				}
+				cfg.TLSAddr = tlsListen
+			} else if tlsCert != "" || tlsKey != "" || clientCA != "" || requireCert {
+				return usagef("--tls-cert, --tls-key, --client-ca and --require-cert need --tls-listen")
+			}
+			if len(cfg.Users) == 0 && cfg.AgentPassword == "" && clientCA == "" {
+				return usagef("no accounts: give --client-ca (certificates), --users, or set EDGENAS_HOST_PASSWORD/EDGENAS_AGENT_PASSWORD")
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			b, err := broker.Start(cfg)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "broker listening on %s (%d accounts, shared agent password: %v)\n", b.URL(), len(users), agentPass != "")
+			if b.URL() != "" {
+				fmt.Fprintf(e.stdout, "broker listening on %s (plain TCP)\n", b.URL())
+			}
+			if b.TLSURL() != "" {
+				fmt.Fprintf(e.stdout, "broker listening on %s (TLS; client certificates from %s: %v)\n", b.TLSURL(), clientCA, clientCA != "")
+			}
+			fmt.Fprintf(e.stdout, "%d password accounts, shared agent password: %v\n", len(cfg.Users), cfg.AgentPassword != "")
+			if cfg.AgentPassword != "" {
+				fmt.Fprintln(e.stderr, "warning: the shared agent password lets its holder act as any agent id; use device certificates for a real fleet")
+			}
 			<-ctx.Done()
 			fmt.Fprintln(e.stdout, "broker stopping")
 			return b.Close()

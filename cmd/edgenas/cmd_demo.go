@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -86,19 +84,9 @@ type demo struct {
 	total   int
 	start   time.Time
 	broker  string
-	hostPW  string
-	agentPW string
 	agentID string
 	procs   []*exec.Cmd
 	r       demoReport
-}
-
-func randomSecret() (string, error) {
-	b := make([]byte, 12)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("demo: password: %w", err)
-	}
-	return hex.EncodeToString(b), nil
 }
 
 func runDemo(ctx context.Context, e *env, cfg demoConfig) (err error) {
@@ -111,12 +99,6 @@ func runDemo(ctx context.Context, e *env, cfg demoConfig) (err error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
-	}
-	if d.hostPW, err = randomSecret(); err != nil {
-		return err
-	}
-	if d.agentPW, err = randomSecret(); err != nil {
-		return err
 	}
 	defer d.stopProcesses()
 	d.r.Started = d.start
@@ -171,14 +153,7 @@ func (d *demo) announce(format string, a ...any) {
 // it (printed first), keeps its stdout in logs/NAME.out and returns it.
 // Progress goes to stderr as the command prints it.
 func (d *demo) cli(ctx context.Context, name string, args ...string) ([]byte, error) {
-	shown := make([]string, len(args))
-	for i, a := range args {
-		if strings.Contains(a, d.hostPW) {
-			a = "$EDGENAS_HOST_PASSWORD"
-		}
-		shown[i] = a
-	}
-	fmt.Fprintf(d.e.stderr, "$ edgenas %s\n", strings.Join(shown, " "))
+	fmt.Fprintf(d.e.stderr, "$ edgenas %s\n", strings.Join(args, " "))
 	var buf bytes.Buffer
 	code := execute(ctx, &env{stdout: &buf, stderr: d.e.stderr}, args)
 	if werr := os.WriteFile(filepath.Join(d.logs, name+".out"), buf.Bytes(), 0o644); werr != nil {
@@ -205,13 +180,34 @@ func (d *demo) cliJSON(ctx context.Context, v any, name string, args ...string) 
 func (d *demo) path(elem ...string) string { return filepath.Join(append([]string{d.out}, elem...)...) }
 
 func (d *demo) keys(ctx context.Context) error {
-	d.announce("host signing key")
+	d.announce("host signing key, fleet CA, certificates for the broker, the host and the agent")
 	if _, err := os.Stat(d.path("keys", "host.key")); err == nil {
 		fmt.Fprintf(d.e.stderr, "reusing %s\n", d.path("keys", "host.key"))
-		return nil
+	} else if _, err := d.cli(ctx, "keys", "keys", "init", "--dir", d.path("keys")); err != nil {
+		return err
 	}
-	_, err := d.cli(ctx, "keys", "keys", "init", "--dir", d.path("keys"))
-	return err
+	if _, err := os.Stat(d.path("keys", "ca", "ca.key")); err == nil {
+		fmt.Fprintf(d.e.stderr, "reusing %s\n", d.path("keys", "ca", "ca.key"))
+	} else if _, err := d.cli(ctx, "keys-ca", "keys", "ca", "init", "--dir", d.path("keys")); err != nil {
+		return err
+	}
+	// Every connection is mutual TLS: no password exists to leak.
+	for _, c := range []struct{ id, role string }{{"broker", "server"}, {"host", "host"}, {d.agentID, "agent"}} {
+		args := []string{"keys", "device", "issue", "--dir", d.path("keys"), "--id", c.id, "--role", c.role}
+		if c.role == "server" {
+			args = append(args, "--host", "127.0.0.1")
+		}
+		if _, err := d.cli(ctx, "keys-"+c.id, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hostConn are the connection flags of the demo's host commands.
+func (d *demo) hostConn() []string {
+	return []string{"--broker", d.broker, "--tls-ca", d.path("keys", "host", "ca.crt"),
+		"--tls-cert", d.path("keys", "host", "host.crt"), "--tls-key", d.path("keys", "host", "host.key")}
 }
 
 // spawn starts an edgenas subcommand as a separate process (its own process
@@ -266,8 +262,9 @@ func (d *demo) stopProcesses() {
 
 func (d *demo) startBroker(ctx context.Context) error {
 	d.announce("embedded MQTT broker (separate process, loopback)")
-	_, stdout, err := d.spawn("broker", []string{"EDGENAS_HOST_PASSWORD=" + d.hostPW, "EDGENAS_AGENT_PASSWORD=" + d.agentPW},
-		"broker", "--listen", "127.0.0.1:0")
+	_, stdout, err := d.spawn("broker", nil, "broker", "--listen", "", "--tls-listen", "127.0.0.1:0",
+		"--tls-cert", d.path("keys", "broker", "broker.crt"), "--tls-key", d.path("keys", "broker", "broker.key"),
+		"--client-ca", d.path("keys", "ca", "ca.crt"), "--require-cert")
 	if err != nil {
 		return err
 	}
@@ -275,7 +272,7 @@ func (d *demo) startBroker(ctx context.Context) error {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			// "broker listening on tcp://127.0.0.1:PORT (...)"
+			// "broker listening on mqtts://127.0.0.1:PORT (...)"
 			if f := strings.Fields(sc.Text()); len(f) >= 4 && f[1] == "listening" {
 				url <- f[3]
 			}
@@ -297,9 +294,11 @@ func (d *demo) startBroker(ctx context.Context) error {
 func (d *demo) startAgent(ctx context.Context) error {
 	d.announce("local agent %s (separate process)", d.agentID)
 	d.r.Agent = d.agentID
-	_, stdout, err := d.spawn("agent", []string{"EDGENAS_AGENT_PASSWORD=" + d.agentPW},
+	_, stdout, err := d.spawn("agent", nil,
 		"agent", "--broker", d.broker, "--id", d.agentID, "--class", "local", "--backend", d.cfg.backend,
-		"--data-dir", d.path("agent"), "--trust", d.path("keys", "host.pub"))
+		"--data-dir", d.path("agent"), "--trust", d.path("keys", "host.pub"),
+		"--tls-ca", d.path("keys", d.agentID, "ca.crt"), "--tls-cert", d.path("keys", d.agentID, d.agentID+".crt"),
+		"--tls-key", d.path("keys", d.agentID, d.agentID+".key"))
 	if err != nil {
 		return err
 	}
@@ -311,7 +310,7 @@ func (d *demo) startAgent(ctx context.Context) error {
 			ID    string `json:"id"`
 			State string `json:"state"`
 		}
-		b, err := d.cli(ctx, "fleet-list", "fleet", "list", "--broker", d.broker, "--password", d.hostPW, "--wait", "500ms", "--json")
+		b, err := d.cli(ctx, "fleet-list", append(append([]string{"fleet", "list"}, d.hostConn()...), "--wait", "500ms", "--json")...)
 		if err == nil && json.Unmarshal(b, &rows) == nil {
 			for _, r := range rows {
 				if r.ID == d.agentID && r.State != "offline" {
@@ -334,8 +333,8 @@ func (d *demo) profile(ctx context.Context) error {
 		Entries int     `json:"entries_ingested"`
 		Seconds float64 `json:"seconds"`
 	}
-	args := []string{"fleet", "profile", "--broker", d.broker, "--password", d.hostPW,
-		"--space", d.cfg.space, "--class", "local", "--out", d.path("lut.db"), "--timeout", "10m"}
+	args := append(append([]string{"fleet", "profile"}, d.hostConn()...),
+		"--space", d.cfg.space, "--class", "local", "--out", d.path("lut.db"), "--timeout", "10m")
 	if d.cfg.fastProfile {
 		args = append(args, "--fast")
 	}

@@ -121,9 +121,9 @@ func (d *demo) measure(ctx context.Context) error {
 
 func (d *demo) deploy(ctx context.Context) error {
 	d.announce("signed rollout of the int8 model to the agent")
-	b, err := d.cli(ctx, "deploy", "deploy", "--model", d.path("model.tflite"), "--to", "all", "--name", "demo",
-		"--keys", d.path("keys"), "--state", d.path("rollouts"), "--broker", d.broker, "--password", d.hostPW,
-		"--timeout", "3m", "--json")
+	args := append([]string{"deploy", "--model", d.path("model.tflite"), "--to", "all", "--name", "demo",
+		"--keys", d.path("keys"), "--state", d.path("rollouts")}, d.hostConn()...)
+	b, err := d.cli(ctx, "deploy", append(args, "--timeout", "3m", "--json")...)
 	if len(b) > 0 && json.Valid(b) {
 		d.r.Deploy = json.RawMessage(b)
 		d.r.AgentState, d.r.AgentMS = deployAgentState(b, d.agentID)

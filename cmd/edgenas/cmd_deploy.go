@@ -224,7 +224,11 @@ func runDeploy(ctx context.Context, e *env, d *deployFlags) error {
 			r.ID, r.URL, srv.URL(r.SHA256))
 	}
 
-	conn, err := rollout.Dial(ctx, proto.ConnConfig{Broker: d.hf.broker, Username: d.hf.user, Password: d.hf.password}, log)
+	cc, err := d.hf.conn()
+	if err != nil {
+		return err
+	}
+	conn, err := rollout.Dial(ctx, cc, log)
 	if err != nil {
 		return err
 	}

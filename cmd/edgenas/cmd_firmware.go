@@ -264,14 +264,14 @@ func firmwareVerifyCommand() *command {
 
 func firmwareInstallCommand() *command {
 	var tf trustFlags
-	var bundlePath, adb, ssh, dir, deadline, agentFlags string
+	var bundlePath, adb, ssh, dir, deadline, agentFlags, tlsDir string
 	var dryRun, anyTarget, asJSON bool
 	return &command{
 		name:    "install",
 		summary: "first install of a bundle: into a local directory, or on a phone (adb) or a board (ssh)",
-		usage:   "--bundle B (--adb SERIAL | --ssh USER@HOST | --dir DATA) [--agent-args 'ARGS'] [--trust host.pub] [--dry-run] [--deadline D]",
+		usage:   "--bundle B (--adb SERIAL | --ssh USER@HOST | --dir DATA) [--agent-args 'ARGS'] [--trust host.pub] [--tls-dir DIR] [--dry-run] [--deadline D]",
 		example: "edgenas firmware install --bundle agent-android-arm64.bundle --adb 1A2B3C --dry-run --agent-args '--broker tcp://192.168.1.10:1883 --id pixel7-01 --class pixel7'\n" +
-			"edgenas firmware install --bundle agent-linux-arm64.bundle --ssh pi@raspberrypi.local --agent-args '--broker tcp://host:1883 --id pi5-01 --class pi5'",
+			"edgenas firmware install --bundle agent-linux-arm64.bundle --ssh pi@raspberrypi.local --tls-dir ~/.edgenas/pi5-01 --agent-args '--broker mqtts://host:8883 --id pi5-01 --class pi5'",
 		flags: func(fs *flag.FlagSet) {
 			tf.register(fs)
 			fs.StringVar(&bundlePath, "bundle", "", "bundle file (edgenas firmware bundle)")
@@ -280,6 +280,7 @@ func firmwareInstallCommand() *command {
 			fs.StringVar(&dir, "dir", "", "install into this local data directory")
 			fs.StringVar(&agentFlags, "agent-args", "", "arguments of `edgenas agent` on the device, space-separated (broker, id, class, backend)")
 			fs.StringVar(&deadline, "deadline", "", "time an updated agent has to connect and report healthy (default 60s)")
+			fs.StringVar(&tlsDir, "tls-dir", "", "the device's certificate bundle `dir` ('edgenas keys device issue --id ID' writes it): copied to DATA/tls and given to the agent as --tls-ca/--tls-cert/--tls-key")
 			fs.BoolVar(&dryRun, "dry-run", false, "print the exact commands instead of running them")
 			fs.BoolVar(&anyTarget, "any-target", false, "with --dir: allow a bundle for another GOOS/GOARCH (staging a device's disk)")
 			fs.BoolVar(&asJSON, "json", false, "print the steps (or the installed manifest) as JSON")
@@ -307,7 +308,7 @@ func firmwareInstallCommand() *command {
 			if err != nil {
 				return err
 			}
-			o := setup.Options{Bundle: bundlePath, Trust: pub, AgentArgs: agentArgs, Deadline: deadline}
+			o := setup.Options{Bundle: bundlePath, Trust: pub, AgentArgs: agentArgs, Deadline: deadline, TLSDir: tlsDir}
 			if dir != "" {
 				return installLocal(e, dir, pubPath, o, anyTarget, dryRun, asJSON)
 			}
@@ -424,7 +425,7 @@ func firmwareInstallers(cfg agent.Config) (map[string]install.Installer, error) 
 		if user == "" {
 			user = cfg.ID
 		}
-		c, err := proto.Connect(ctx, proto.ConnConfig{Broker: cfg.Broker, ClientID: "edgenas-agent-" + cfg.ID + "-probe", Username: user, Password: cfg.Password})
+		c, err := proto.Connect(ctx, proto.ConnConfig{Broker: cfg.Broker, ClientID: proto.AgentClientID(cfg.ID) + ":probe", Username: user, Password: cfg.Password, TLS: cfg.TLS})
 		if err != nil {
 			return fmt.Errorf("broker: %w", err)
 		}

@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"edgenas/agent/proto"
 	"edgenas/fleet"
 	"edgenas/fleet/broker"
 	"edgenas/internal/filelock"
@@ -25,17 +24,6 @@ func fleetCommand() *command {
 		summary: "drive the device fleet over MQTT: list agents, profile a space on every device of a class",
 		subs:    []*command{fleetListCommand(), fleetProfileCommand(), fleetLoadtestCommand()},
 	}
-}
-
-// hostFlags are the connection flags of every host-side command.
-type hostFlags struct {
-	broker, user, password string
-}
-
-func (h *hostFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&h.broker, "broker", "tcp://127.0.0.1:1883", "broker URL, tcp://HOST:PORT")
-	fs.StringVar(&h.user, "user", "host", "broker user name")
-	fs.StringVar(&h.password, "password", os.Getenv("EDGENAS_HOST_PASSWORD"), "broker password (default $EDGENAS_HOST_PASSWORD)")
 }
 
 func fleetListCommand() *command {
@@ -57,7 +45,11 @@ func fleetListCommand() *command {
 			if len(args) != 0 {
 				return usagef("fleet list takes no arguments")
 			}
-			rows, err := fleet.List(ctx, proto.ConnConfig{Broker: hf.broker, Username: hf.user, Password: hf.password}, class, wait, nil)
+			cc, err := hf.conn()
+			if err != nil {
+				return err
+			}
+			rows, err := fleet.List(ctx, cc, class, wait, nil)
 			if err != nil {
 				return err
 			}
@@ -133,6 +125,10 @@ func fleetProfileCommand() *command {
 				return err
 			}
 			defer lock.Release()
+			cc, err := hf.conn()
+			if err != nil {
+				return err
+			}
 			st, err := lut.Open(out)
 			if err != nil {
 				return err
@@ -142,7 +138,7 @@ func fleetProfileCommand() *command {
 			if verbose {
 				level = slog.LevelInfo
 			}
-			h, err := fleet.NewHost(fleet.Config{Broker: hf.broker, Username: hf.user, Password: hf.password, Spec: spec,
+			h, err := fleet.NewHost(fleet.Config{Broker: cc.Broker, Username: cc.Username, Password: cc.Password, TLS: cc.TLS, Spec: spec,
 				Store: st, Journal: journal, Lease: lease, Timeout: timeout, ToolVersion: version,
 				Progress: e.stderr, Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))})
 			if errors.Is(err, fleet.ErrCorruptJournal) {
@@ -213,7 +209,7 @@ func firstBackend(st *lut.Store, class string) string {
 func fleetLoadtestCommand() *command {
 	var hf hostFlags
 	var agents, jobs int
-	var agentPass, dir string
+	var agentPassFile, dir string
 	var asJSON bool
 	return &command{
 		name:    "loadtest",
@@ -227,7 +223,7 @@ func fleetLoadtestCommand() *command {
 			fs.Lookup("broker").Usage = "broker URL (default: an embedded broker on a free loopback port)"
 			fs.IntVar(&agents, "agents", 100, "in-process agents")
 			fs.IntVar(&jobs, "jobs", 0, "one-key jobs (default 10 per agent)")
-			fs.StringVar(&agentPass, "agent-password", os.Getenv("EDGENAS_AGENT_PASSWORD"), "agent password for an external broker")
+			fs.StringVar(&agentPassFile, "agent-password-file", "", "file holding the agent password for an external broker (default $EDGENAS_AGENT_PASSWORD)")
 			fs.StringVar(&dir, "dir", "", "work directory (default: a temporary one, removed after)")
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
 		},
@@ -246,11 +242,22 @@ func fleetLoadtestCommand() *command {
 				defer os.RemoveAll(d)
 				dir = d
 			}
-			cfg := fleet.LoadConfig{Broker: hf.broker, HostUser: hf.user, HostPassword: hf.password, AgentPassword: agentPass,
+			cc, err := hf.conn()
+			if err != nil {
+				return err
+			}
+			if cc.TLS != nil {
+				return usagef("fleet loadtest runs over plain TCP only")
+			}
+			agentPass, err := (&secretFlags{env: "EDGENAS_AGENT_PASSWORD", file: agentPassFile}).value()
+			if err != nil {
+				return usagef("%v", err)
+			}
+			cfg := fleet.LoadConfig{Broker: hf.broker, HostUser: hf.user, HostPassword: cc.Password, AgentPassword: agentPass,
 				Agents: agents, Jobs: jobs, Dir: filepath.Clean(dir), Progress: e.stderr}
 			if hf.broker == "" {
 				// No broker given: run the embedded one on a free port.
-				b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", AgentPassword: "load",
+				b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", AgentPassword: "load", MaxSharedIDs: agents,
 					Users: []broker.User{{Name: "host", Password: "load", Role: broker.RoleHost}}})
 				if err != nil {
 					return err

@@ -13,8 +13,8 @@ import (
 func keysCommand() *command {
 	return &command{
 		name:    "keys",
-		summary: "the host's Ed25519 signing key: agents trust its public half and refuse anything else",
-		subs:    []*command{keysInitCommand(), keysShowCommand(), keysRotateCommand()},
+		summary: "the host's keys: the Ed25519 signing key agents trust for deploys, its rotation, the fleet CA and device certificates, password hashes",
+		subs:    []*command{keysInitCommand(), keysShowCommand(), keysRotateCommand(), keysCACommand(), keysDeviceCommand(), keysPasswordCommand()},
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"edgenas/agent/proto"
 	"edgenas/fleet/rollout"
 	"edgenas/internal/signing"
 )
@@ -52,7 +51,11 @@ func keysRotateCommand() *command {
 			// The broker and the targets first: a key rotated with nobody
 			// to hand it to would only make the agents refuse new deploys.
 			log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			conn, err := rollout.Dial(ctx, proto.ConnConfig{Broker: hf.broker, Username: hf.user, Password: hf.password}, log)
+			cc, err := hf.conn()
+			if err != nil {
+				return err
+			}
+			conn, err := rollout.Dial(ctx, cc, log)
 			if err != nil {
 				return fmt.Errorf("keys rotate: nothing rotated: %w", err)
 			}

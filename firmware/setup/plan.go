@@ -40,6 +40,13 @@ func NewLocal(data, trustFile string, o Options, anyTarget bool) (*Local, error)
 	if !hasFlag(args, "trust") {
 		args = append(args, "--trust", filepath.Join(abs, signing.PublicFile))
 	}
+	if o.TLSDir != "" {
+		id, err := checkTLSDir(o.TLSDir, args)
+		if err != nil {
+			return nil, err
+		}
+		args = withTLSArgs(args, filepath.ToSlash(abs), id)
+	}
 	o.AgentArgs = args
 	if !anyTarget {
 		o.Target = goruntime.GOOS + "/" + goruntime.GOARCH
@@ -64,11 +71,16 @@ func (l *Local) Plan() ([]Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []Step{
+	steps := []Step{
 		{Desc: fmt.Sprintf("verify %s and unpack it into %s", l.Options.Bundle, filepath.Join(l.Data, slots.Dir, "slots", slots.SlotA))},
 		{Desc: "copy " + l.TrustFile + " to " + filepath.Join(l.Data, signing.PublicFile)},
+	}
+	if l.Options.TLSDir != "" {
+		steps = append(steps, Step{Desc: "copy the device's TLS certificate, key (0600) and CA from " + l.Options.TLSDir + " to " + filepath.Join(l.Data, TLSDirName)})
+	}
+	return append(steps, []Step{
 		{Desc: "write " + l.StartScriptPath() + ":\n" + StartScript(l.Data, m, l.Options)},
-	}, nil
+	}...), nil
 }
 
 // StartScriptPath is the script that starts the installed supervisor.
@@ -81,6 +93,12 @@ func (l *Local) Install() (bundle.Manifest, error) {
 	}
 	if err := atomicfile.WriteFile(filepath.Join(l.Data, signing.PublicFile), signing.EncodePublic(l.Options.Trust)); err != nil {
 		return bundle.Manifest{}, fmt.Errorf("install: %w", err)
+	}
+	if l.Options.TLSDir != "" {
+		id, _ := flagValue(l.Options.AgentArgs, "id")
+		if err := copyTLS(l.Options.TLSDir, filepath.Join(l.Data, TLSDirName), id); err != nil {
+			return bundle.Manifest{}, err
+		}
 	}
 	return Dir(l.Data, l.Options)
 }
@@ -108,6 +126,11 @@ func stage(o Options, trustFile string) (Remote, bundle.Manifest, error) {
 // PlanADB stages the bundle and returns the steps (ADB) that install it on
 // the phone with this adb serial. A bundle a phone cannot run is refused.
 func PlanADB(serial, trustFile string, o Options) ([]Step, error) {
+	if o.TLSDir != "" {
+		if _, err := checkTLSDir(o.TLSDir, o.AgentArgs); err != nil {
+			return nil, err
+		}
+	}
 	r, m, err := stage(o, trustFile)
 	if err != nil {
 		return nil, err
@@ -121,6 +144,11 @@ func PlanADB(serial, trustFile string, o Options) ([]Step, error) {
 // PlanSSH stages the bundle and returns the steps (SSH) that install it on
 // the board at USER@HOST.
 func PlanSSH(target, trustFile string, o Options) ([]Step, error) {
+	if o.TLSDir != "" {
+		if _, err := checkTLSDir(o.TLSDir, o.AgentArgs); err != nil {
+			return nil, err
+		}
+	}
 	r, m, err := stage(o, trustFile)
 	if err != nil {
 		return nil, err

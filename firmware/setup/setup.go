@@ -56,6 +56,10 @@ type Options struct {
 	// Target, if set, is the GOOS/GOARCH the bundle must be for (a local
 	// install checks the machine's own unless told otherwise).
 	Target string
+	// TLSDir, if set, holds the device's certificate bundle (ca.crt, ID.crt,
+	// ID.key from `edgenas keys device issue`); the install copies it into
+	// DATA/tls and points the agent's --tls-* flags at it.
+	TLSDir string
 }
 
 // StartScript is the script that starts the supervisor on the active slot.
@@ -128,6 +132,10 @@ func remoteInstall(stage, data string, m bundle.Manifest, o Options) string {
 	for i := range argv {
 		argv[i] = shellQuote(argv[i])
 	}
+	if o.TLSDir != "" {
+		// The files were copied there by the steps before.
+		argv = append(argv, shellQuote("--tls-dir"), shellQuote(path.Join(data, TLSDirName)))
+	}
 	return strings.Join(argv, " ") + installArgs(o)
 }
 
@@ -138,15 +146,19 @@ func ADB(serial string, r Remote, m bundle.Manifest, o Options) []Step {
 	adb := func(a ...string) []string { return append([]string{"adb", "-s", serial}, a...) }
 	d := ADBData
 	stage := d + "/tmp/stage"
-	return []Step{
+	steps := []Step{
 		{Desc: "create the data directory", Argv: adb("shell", "mkdir -p "+d+"/tmp && rm -rf "+stage)},
 		{Desc: "push the bundle", Argv: adb("push", o.Bundle, stage+".bundle")},
 		{Desc: "push the unpacked bundle (its agent installs it)", Argv: adb("push", r.Stage, stage)},
 		{Desc: "push the host's public key", Argv: adb("push", r.Trust, d+"/host.pub")},
+	}
+	steps = append(steps, tlsSteps(o, d, func(l, r string) []string { return adb("push", l, r) },
+		func(c string) []string { return adb("shell", c) })...)
+	return append(steps, []Step{
 		{Desc: "verify and install into slot a", Argv: adb("shell", "chmod -R 755 "+stage+" && "+remoteInstall(stage, d, m, o))},
 		{Desc: "start the supervisor in the background (survives adb disconnect)", Argv: adb("shell", "nohup "+d+"/start.sh >"+d+"/agent.log 2>&1 </dev/null &")},
 		{Desc: "check it runs", Argv: adb("shell", "sleep 3; tail -n 5 "+d+"/agent.log")},
-	}
+	}...)
 }
 
 // installArgs renders the agent arguments for a nested `firmware install`.
@@ -195,14 +207,18 @@ func SSH(target string, r Remote, m bundle.Manifest, o Options) []Step {
 	}
 	unit := Unit(user, d)
 	stage := d + "/tmp/stage"
-	return []Step{
+	steps := []Step{
 		{Desc: "create the data directory", Argv: []string{"ssh", target, "mkdir -p " + d + "/tmp && rm -rf " + stage}},
 		{Desc: "copy the bundle", Argv: []string{"scp", "-q", o.Bundle, target + ":" + stage + ".bundle"}},
 		{Desc: "copy the unpacked bundle (its agent installs it)", Argv: []string{"scp", "-q", "-r", r.Stage, target + ":" + stage}},
 		{Desc: "copy the host's public key", Argv: []string{"scp", "-q", r.Trust, target + ":" + d + "/host.pub"}},
+	}
+	steps = append(steps, tlsSteps(o, d, func(l, r string) []string { return []string{"scp", "-q", l, target + ":" + r} },
+		func(c string) []string { return []string{"ssh", target, c} })...)
+	return append(steps, []Step{
 		{Desc: "verify and install into slot a", Argv: []string{"ssh", target, remoteInstall(stage, d, m, o)}},
 		{Desc: "install the systemd unit (Restart=always) and start it", Argv: []string{"ssh", target,
 			"sudo tee /etc/systemd/system/edgenas-agent.service >/dev/null <<'EOF'\n" + unit + "EOF\nsudo systemctl daemon-reload && sudo systemctl enable --now edgenas-agent.service"}},
 		{Desc: "check it runs", Argv: []string{"ssh", target, "systemctl --no-pager status edgenas-agent.service | head -n 5"}},
-	}
+	}...)
 }

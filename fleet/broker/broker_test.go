@@ -20,7 +20,11 @@ func connect(t *testing.T, url, user, pass string) (paho.Client, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := proto.Connect(ctx, proto.ConnConfig{Broker: url, ClientID: "t-" + user, Username: user, Password: pass})
+	id := proto.AgentClientID(user)
+	if user == fleettest.Host.Name {
+		id = "t-host"
+	}
+	c, err := proto.Connect(ctx, proto.ConnConfig{Broker: url, ClientID: id, Username: user, Password: pass})
 	if err == nil {
 		t.Cleanup(func() { c.Disconnect(0) })
 	}
@@ -198,15 +202,48 @@ func TestStartValidates(t *testing.T) {
 }
 
 func TestParseUsers(t *testing.T) {
-	users, err := broker.ParseUsers(strings.NewReader("# accounts\nhost h hp\n\nagent pixel-1 s3cret\n"))
-	if err != nil || len(users) != 2 || users[1] != (broker.User{Name: "pixel-1", Password: "s3cret", Role: broker.RoleAgent}) {
+	hash, err := broker.HashPassword("s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := broker.FormatUser(broker.User{Name: "pixel-1", Hash: hash, Role: broker.RoleAgent})
+	users, err := broker.ParseUsers(strings.NewReader("# accounts\nhost h " + string(hash) + "\n\n" + line + "\n"))
+	if err != nil || len(users) != 2 || users[1].Name != "pixel-1" || users[1].Role != broker.RoleAgent || !bytes.Equal(users[1].Hash, hash) {
 		t.Fatalf("%v %+v", err, users)
 	}
-	for _, bad := range []string{"host h", "admin x y", "agent a b c"} {
-		if _, err := broker.ParseUsers(strings.NewReader(bad)); err == nil {
-			t.Errorf("%q accepted", bad)
+	cases := []struct {
+		name, text, want string
+	}{
+		{name: "two fields", text: "host h", want: "want ROLE NAME BCRYPT-HASH"},
+		{name: "bad role", text: "admin x " + string(hash), want: "role"},
+		{name: "four fields", text: "agent a b c", want: "got 4 fields"},
+		{name: "plain password", text: "agent a s3cret", want: "not a bcrypt hash"},
+		{name: "bad agent id", text: "agent a/b " + string(hash), want: "agent id"},
+		{name: "duplicate", text: line + "\n" + line, want: "already defined"},
+	}
+	for _, c := range cases {
+		_, err := broker.ParseUsers(strings.NewReader(c.text))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
 		}
 	}
+}
+
+func FuzzParseUsers(f *testing.F) {
+	f.Add("# c\nhost h $2a$10$abcdefghijklmnopqrstuu5Dp0ZcN4rEj5ZCq2p7YlKNqRYqXyNa\n")
+	f.Add("agent a b")
+	f.Add("\n\n\t")
+	f.Fuzz(func(t *testing.T, text string) {
+		users, err := broker.ParseUsers(strings.NewReader(text))
+		if err != nil {
+			return
+		}
+		for _, u := range users {
+			if len(u.Hash) == 0 || (u.Role != broker.RoleAgent && u.Role != broker.RoleHost) {
+				t.Fatalf("accepted %+v", u)
+			}
+		}
+	})
 }
 
 type syncBuffer struct {

@@ -21,7 +21,7 @@ func TestConnOverBroker(t *testing.T) {
 			b := fleettest.Start(t, kind, fleettest.Options{Agents: []string{"dev1"}})
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			dev, err := proto.Connect(ctx, proto.ConnConfig{Broker: b.URL(), ClientID: "dev1", Username: "dev1",
+			dev, err := proto.Connect(ctx, proto.ConnConfig{Broker: b.URL(), ClientID: proto.AgentClientID("dev1"), Username: "dev1",
 				Password: fleettest.AgentPassword})
 			if err != nil {
 				t.Fatal(err)
@@ -87,7 +87,7 @@ func retained(t *testing.T, broker, agent string) *proto.Deploy {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl, err := proto.Connect(ctx, proto.ConnConfig{Broker: broker, ClientID: agent + "-probe", Username: agent,
+	cl, err := proto.Connect(ctx, proto.ConnConfig{Broker: broker, ClientID: proto.AgentClientID(agent) + ":probe", Username: agent,
 		Password: fleettest.AgentPassword})
 	if err != nil {
 		t.Fatal(err)

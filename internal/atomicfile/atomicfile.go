@@ -18,9 +18,22 @@ func WriteFile(path string, data []byte) error {
 	})
 }
 
+// WritePrivate is WriteFile for secrets: the file is mode 0600 from its
+// creation, so the secret is never readable by others, not even briefly.
+func WritePrivate(path string, data []byte) error {
+	return write(path, 0o600, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
 // Write atomically replaces path with what fill writes. If fill fails, the
 // target is left untouched and the temporary file removed.
-func Write(path string, fill func(w io.Writer) error) (err error) {
+func Write(path string, fill func(w io.Writer) error) error {
+	return write(path, 0o644, fill)
+}
+
+func write(path string, mode os.FileMode, fill func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -37,7 +50,7 @@ func Write(path string, fill func(w io.Writer) error) (err error) {
 	if err = fill(f); err != nil {
 		return err
 	}
-	if err = f.Chmod(0o644); err != nil {
+	if err = f.Chmod(mode); err != nil {
 		return err
 	}
 	if err = f.Sync(); err != nil {
