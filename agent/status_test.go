@@ -43,7 +43,7 @@ func TestStatusOnlyFromRunGoroutines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.client, err = proto.Connect(ctx, proto.ConnConfig{Broker: b.URL(), ClientID: "a1", Username: "a1", Password: "pw"}); err != nil {
+	if a.client, err = proto.Connect(ctx, proto.ConnConfig{Broker: b.URL(), ClientID: proto.AgentClientID("a1"), Username: "a1", Password: "pw"}); err != nil {
 		t.Fatal(err)
 	}
 	defer a.client.Disconnect(100)
