@@ -126,6 +126,9 @@ func spaceArchCommand() *command {
 			if len(args) != 1 {
 				return usagef("space arch takes one architecture string (or 'random'), got %d arguments", len(args))
 			}
+			if space.IsDAG(name) {
+				return dagSpaceArch(e, name, args[0], seed, asJSON)
+			}
 			s, err := space.Lookup(name)
 			if err != nil {
 				return usagef("%v", err)

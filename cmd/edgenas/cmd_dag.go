@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"edgenas/space"
+)
+
+// The DAG-space side of the commands that take --space: each command checks
+// space.IsDAG first and hands DAG spaces to these.
+
+// lookupDAGArch decodes a DAG space's topology string (or "random" from seed).
+func lookupDAGArch(name, arch string, seed uint64) (space.DAGArch, error) {
+	s, err := space.LookupDAG(name)
+	if err != nil {
+		return space.DAGArch{}, usagef("%v", err)
+	}
+	a, err := s.ParseOrRandomDAG(arch, seed)
+	if err != nil {
+		return space.DAGArch{}, usagef("%v", err)
+	}
+	return a, nil
+}
+
+// dagSpaceArch is `space arch` for a DAG space: the topology's cell, its
+// layers with keys, MACs and parameters.
+func dagSpaceArch(e *env, name, arch string, seed uint64, asJSON bool) error {
+	a, err := lookupDAGArch(name, arch, seed)
+	if err != nil {
+		return err
+	}
+	type node struct {
+		Node   int    `json:"node"`
+		Op     string `json:"op"`
+		Inputs []int  `json:"inputs"`
+		Leaf   bool   `json:"leaf"`
+	}
+	type layer struct {
+		Key    string `json:"key"`
+		MACs   int64  `json:"macs"`
+		Params int64  `json:"params"`
+	}
+	var ns []node
+	for _, cn := range a.CellNodes() {
+		ns = append(ns, node{cn.Index, string(cn.Op), cn.Inputs, cn.Leaf})
+	}
+	var ls []layer
+	for _, l := range a.Layers() {
+		ls = append(ls, layer{l.Key(), l.MACs(), l.Params()})
+	}
+	if asJSON {
+		return writeJSON(e.stdout, map[string]any{"space": name, "arch": a.String(), "edges": a.NumEdges(),
+			"macs": a.MACs(), "params": a.Params(), "nodes": ns, "layers": ls})
+	}
+	fmt.Fprintf(e.stdout, "%s %s\n%d edges, %.1f MMACs, %.3f M parameters\n\n", name, a, a.NumEdges(),
+		float64(a.MACs())/1e6, float64(a.Params())/1e6)
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tOP\tINPUTS\tLEAF")
+	for _, n := range ns {
+		fmt.Fprintf(tw, "%d\t%s\t%v\t%v\n", n.Node, n.Op, n.Inputs, n.Leaf)
+	}
+	tw.Flush()
+	fmt.Fprintln(e.stdout)
+	fmt.Fprintln(tw, "MMACS\tKEY")
+	for _, l := range ls {
+		fmt.Fprintf(tw, "%.2f\t%s\n", float64(l.MACs)/1e6, l.Key)
+	}
+	return tw.Flush()
+}
