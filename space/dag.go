@@ -19,7 +19,7 @@ const (
 )
 
 // DAGStage is a group of cells of one width. A stage with Pool opens with a
-// 2x2 stride-2 max-pool; a stage whose width differs from the tensor it gets
+// 2x2 stride-2 2x2 average pool; a stage whose width differs from the tensor it gets
 // opens with a 1x1 convolution to its width (see DAGSpace).
 type DAGStage struct {
 	Width int
@@ -38,9 +38,14 @@ type DAGStage struct {
 // ADD rescales each; ADD also fixes every node's input width, so a node costs
 // one latency-table entry whatever its in-degree, plus m-1 two-input ADDs for
 // m inputs. Because ADD needs equal widths, the reference's stride-2
-// max-pool in node 0 and its 1x1 residual projection become a transition in
-// front of the cell (max-pool, then 1x1 conv + BN + activation to the new
+// 2x2 average pool in node 0 and its 1x1 residual projection become a transition in
+// front of the cell (2x2 average pool, then 1x1 conv + BN + activation to the new
 // width), so inside a cell every tensor has the stage's shape.
+//
+// Second deviation: down-sampling is a 2x2 average pool, not the
+// reference's max-pool, because the reference int8 backend (runtime/ref)
+// has no MAX_POOL_2D kernel; both are parameter-free and nearly free next to
+// the convolutions, so the searched cells see the same shapes.
 type DAGSpace struct {
 	Name                   string
 	InputH, InputW, InputC int
@@ -82,7 +87,7 @@ func LookupDAG(name string) (*DAGSpace, error) {
 	switch name {
 	case "autoshrink-fmnist":
 		// The reference's search skeleton (stride-1 stem, three one-cell
-		// stages of widths 16/32/64, max-pool opening stages 2 and 3,
+		// stages of widths 16/32/64, 2x2 average pool opening stages 2 and 3,
 		// global pooling, classifier) at 28x28x1: 28 -> 14 -> 7.
 		return &DAGSpace{
 			Name: name, InputH: 28, InputW: 28, InputC: 1, StemOut: 16, StemStride: 1,
@@ -91,7 +96,7 @@ func LookupDAG(name string) (*DAGSpace, error) {
 		}, nil
 	case "autoshrink-imagenet":
 		// ShrinkCNN's ImageNet skeleton: stem 3x3 stride 2, 44 channels;
-		// five stages of 1/3/4/6/4 cells, widths 12/24/44/88/180, max-pool
+		// five stages of 1/3/4/6/4 cells, widths 12/24/44/88/180, 2x2 average pool
 		// opening stages 2-5 (112 -> 7); head 1x1 conv 1280.
 		return &DAGSpace{
 			Name: name, InputH: 224, InputW: 224, InputC: 3, StemOut: 44, StemStride: 2,
@@ -110,7 +115,7 @@ func (s *DAGSpace) Nodes() int { return len(s.Ops) + 1 }
 func (s *DAGSpace) MaxEdges() int { n := s.Nodes(); return n * (n - 1) / 2 }
 
 // Check verifies a space definition: sizes, ops, and even spatial sizes
-// wherever a max-pool halves them.
+// wherever a 2x2 average pool halves them.
 func (s *DAGSpace) Check() error {
 	n := s.Nodes()
 	if n < 2 || n > MaxDAGNodes {
@@ -142,7 +147,7 @@ func (s *DAGSpace) Check() error {
 // CellPos is where one cell of the skeleton sits and what precedes it.
 type CellPos struct {
 	Stage, InStage int
-	// Pool is the max-pool opening the stage (nil: none); Transition the 1x1
+	// Pool is the 2x2 average pool opening the stage (nil: none); Transition the 1x1
 	// convolution to the stage width (nil: none). Both precede the cell.
 	Pool, Transition *Layer
 	// H, W, C is the shape of every tensor inside the cell.
@@ -158,7 +163,7 @@ func (s *DAGSpace) CellPositions() []CellPos {
 		for ci := 0; ci < st.Cells; ci++ {
 			p := CellPos{Stage: si, InStage: ci}
 			if ci == 0 && st.Pool {
-				p.Pool = &Layer{Kind: KindMaxPool, InH: h, InW: w, InC: c, OutH: h / 2, OutW: w / 2, OutC: c,
+				p.Pool = &Layer{Kind: KindAvgPool2D, InH: h, InW: w, InC: c, OutH: h / 2, OutW: w / 2, OutC: c,
 					Kernel: 2, Stride: 2, Slot: -1}
 				h, w = h/2, w/2
 			}

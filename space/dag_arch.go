@@ -250,7 +250,7 @@ func (s *DAGSpace) RandomDAGSeed(seed uint64) DAGArch {
 }
 
 // Layers decodes the architecture into every concrete layer the network
-// runs, in execution order: stem; per cell, its max-pool and transition,
+// runs, in execution order: stem; per cell, its 2x2 average pool and transition,
 // then for each live node the m-1 ADDs merging its m inputs and its op,
 // then one ADD per leaf (summing the leaves and the residual); head.
 // It is what MACs, parameters and latency-table sums are computed from.

@@ -9,8 +9,8 @@ const (
 	KindSepConv Kind = "sepconv"
 	// KindAdd is an elementwise ADD of two tensors of the layer's shape.
 	KindAdd Kind = "add"
-	// KindMaxPool is a VALID max-pool with a KernelxKernel window and stride Stride.
-	KindMaxPool Kind = "maxpool"
+	// KindAvgPool2D is a VALID average pool with a KernelxKernel window and stride Stride.
+	KindAvgPool2D Kind = "avgpool2d"
 )
 
 // dagKey is Layer.Key for the DAG kinds.
@@ -21,8 +21,8 @@ func dagKey(l Layer) (string, bool) {
 			l.InH, l.InW, l.InC, l.OutH, l.OutW, l.OutC, l.Kernel, l.Stride, l.Act), true
 	case KindAdd:
 		return fmt.Sprintf("add-input:%dx%dx%d", l.InH, l.InW, l.InC), true
-	case KindMaxPool:
-		return fmt.Sprintf("maxpool-input:%dx%dx%d-output:%dx%dx%d-kernel:%d-stride:%d",
+	case KindAvgPool2D:
+		return fmt.Sprintf("avgpool2d-input:%dx%dx%d-output:%dx%dx%d-kernel:%d-stride:%d",
 			l.InH, l.InW, l.InC, l.OutH, l.OutW, l.OutC, l.Kernel, l.Stride), true
 	}
 	return "", false
@@ -47,7 +47,7 @@ func dagParseKey(l *Layer, dims func(string, ...*int) error, num func(string, *i
 	case KindAdd:
 		check(dims("input", &l.InH, &l.InW, &l.InC))
 		l.OutH, l.OutW, l.OutC, l.Stride = l.InH, l.InW, l.InC, 1
-	case KindMaxPool:
+	case KindAvgPool2D:
 		check(dims("input", &l.InH, &l.InW, &l.InC))
 		check(dims("output", &l.OutH, &l.OutW, &l.OutC))
 		check(num("kernel", &l.Kernel))
@@ -58,7 +58,7 @@ func dagParseKey(l *Layer, dims func(string, ...*int) error, num func(string, *i
 	return true, err
 }
 
-// dagMACs is Layer.MACs for the DAG kinds (ADD and max-pool count none).
+// dagMACs is Layer.MACs for the DAG kinds (ADD and 2x2 average pool count none).
 func dagMACs(l Layer) int64 {
 	if l.Kind == KindSepConv {
 		return int64(l.OutH*l.OutW*l.InC)*int64(l.Kernel*l.Kernel) + int64(l.OutH*l.OutW)*int64(l.InC*l.OutC)

@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"text/tabwriter"
 
+	"edgenas/quantize"
 	"edgenas/space"
+	"edgenas/tflite"
 )
 
 // The DAG-space side of the commands that take --space: each command checks
@@ -67,4 +70,30 @@ func dagSpaceArch(e *env, name, arch string, seed uint64, asJSON bool) error {
 		fmt.Fprintf(tw, "%.2f\t%s\n", float64(l.MACs)/1e6, l.Key)
 	}
 	return tw.Flush()
+}
+
+// dagModelGen is `model gen` for a DAG space.
+func dagModelGen(e *env, name, arch string, seed uint64, out string, asJSON bool) error {
+	a, err := lookupDAGArch(name, arch, seed)
+	if err != nil {
+		return err
+	}
+	m, err := quantize.DAGModel(a, seed)
+	if err != nil {
+		return fmt.Errorf("build %s: %w", a, err)
+	}
+	if err := tflite.WriteFile(out, m); err != nil {
+		return err
+	}
+	st, err := os.Stat(out)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(e.stdout, map[string]any{"path": out, "space": name, "arch": a.String(), "seed": seed,
+			"operators": len(m.Operators), "bytes": st.Size(), "macs": a.MACs(), "params": a.Params()})
+	}
+	fmt.Fprintf(e.stdout, "wrote %s: %s %s (%d operators, %.2f MB, %.1f MMACs)\n", out, name, a, len(m.Operators),
+		float64(st.Size())/1e6, float64(a.MACs())/1e6)
+	return nil
 }

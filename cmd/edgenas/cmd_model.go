@@ -43,6 +43,9 @@ func modelGenCommand() *command {
 			if len(args) != 0 {
 				return usagef("model gen takes no positional arguments, got %q", args)
 			}
+			if space.IsDAG(spaceName) {
+				return dagModelGen(e, spaceName, arch, seed, out, asJSON)
+			}
 			s, err := space.Lookup(spaceName)
 			if err != nil {
 				return usagef("%v", err)

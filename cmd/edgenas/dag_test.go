@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"edgenas/tflite"
 )
 
 func TestDAGSpaceArch(t *testing.T) {
@@ -43,5 +46,30 @@ func TestDAGSpaceArch(t *testing.T) {
 	}
 	if got.Edges != 28 || strings.Count(got.Arch, ",") != 27 || got.MACs <= 0 {
 		t.Errorf("full DAG: %+v", got)
+	}
+}
+
+func TestDAGModelGen(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "m.tflite")
+	code, stdout, errs := runCLI(t, "model", "gen", "--json", "--space", "autoshrink-fmnist", "--arch", "0-1,0-2,1-3,2-3", "-o", out)
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, errs)
+	}
+	var got struct {
+		Arch      string `json:"arch"`
+		Operators int    `json:"operators"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatal(err)
+	}
+	m, err := tflite.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Arch != "0-1,0-2,1-3,2-3" || got.Operators != len(m.Operators) || !strings.Contains(m.Description, "autoshrink-fmnist") {
+		t.Errorf("wrote %+v, model has %d operators, description %q", got, len(m.Operators), m.Description)
+	}
+	if code, _, errs := runCLI(t, "model", "gen", "--space", "autoshrink-fmnist", "--arch", "2-3", "-o", out); code != 2 || !strings.Contains(errs, "no edge reachable") {
+		t.Errorf("dead topology: code %d, stderr %q", code, errs)
 	}
 }
