@@ -231,11 +231,16 @@ func (a DAGArch) Leaves() []int {
 // RandomDAG samples a topology: a uniform edge count in [1, MaxEdges], that
 // many distinct edges uniformly, then pruning (so the count may drop).
 func (s *DAGSpace) RandomDAG(rng *rand.Rand) DAGArch {
-	all := s.AllEdges()
+	return s.RandomDAGEdges(rng, 1+rng.IntN(s.MaxEdges()))
+}
+
+// RandomDAGEdges samples m distinct edges uniformly (m clamped to
+// [1, MaxEdges]) and prunes, redrawing until an edge is live.
+func (s *DAGSpace) RandomDAGEdges(rng *rand.Rand, m int) DAGArch {
+	m = max(1, min(m, s.MaxEdges()))
 	for {
-		m := 1 + rng.IntN(len(all))
 		a := DAGArch{Space: s}
-		for _, k := range rng.Perm(len(all))[:m] {
+		for _, k := range rng.Perm(s.MaxEdges())[:m] {
 			a.Edges |= 1 << uint(k)
 		}
 		if a = a.pruned(); a.Edges != 0 {

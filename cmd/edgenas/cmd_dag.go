@@ -5,6 +5,7 @@ import (
 	"os"
 	"text/tabwriter"
 
+	"edgenas/lut"
 	"edgenas/quantize"
 	"edgenas/space"
 	"edgenas/tflite"
@@ -95,5 +96,75 @@ func dagModelGen(e *env, name, arch string, seed uint64, out string, asJSON bool
 	}
 	fmt.Fprintf(e.stdout, "wrote %s: %s %s (%d operators, %.2f MB, %.1f MMACs)\n", out, name, a, len(m.Operators),
 		float64(st.Size())/1e6, float64(a.MACs())/1e6)
+	return nil
+}
+
+// spaceKeys is every latency-table key of a chain or DAG space.
+func spaceKeys(name string) ([]space.Layer, error) {
+	if space.IsDAG(name) {
+		s, err := space.LookupDAG(name)
+		if err != nil {
+			return nil, err
+		}
+		return s.UniqueKeys(), nil
+	}
+	s, err := space.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	return s.UniqueKeys(), nil
+}
+
+// dagLUTPredict is `lut predict` for a DAG space: the LUT sum and, with a
+// calibration file, the calibrated prediction.
+func dagLUTPredict(e *env, tf *tableFlags, name, arch string, seed uint64, predictor, calibFile string, asJSON bool) error {
+	a, err := lookupDAGArch(name, arch, seed)
+	if err != nil {
+		return err
+	}
+	st, dev, err := tf.open()
+	if err != nil {
+		return err
+	}
+	tab, err := st.View(dev, tf.backend, tf.threads)
+	st.Close()
+	if err != nil {
+		return err
+	}
+	var preds []lut.DAGPredictor
+	if predictor == "all" || predictor == "lut-sum" {
+		p, err := lut.NewLUTPredictor(tab)
+		if err != nil {
+			return err
+		}
+		preds = append(preds, p)
+	}
+	if (predictor == "all" && calibFile != "") || predictor == "calibrated" {
+		if calibFile == "" {
+			return usagef("--predictor calibrated needs --calibration FILE (written by lut validate)")
+		}
+		c, err := lut.ReadCalibratedFile(calibFile, tab)
+		if err != nil {
+			return err
+		}
+		preds = append(preds, c)
+	}
+	if len(preds) == 0 {
+		return usagef("--predictor %q: a DAG space has lut-sum, calibrated or all", predictor)
+	}
+	out := map[string]float64{}
+	for _, p := range preds {
+		pd, err := p.PredictDAG(a)
+		if err != nil {
+			return err
+		}
+		out[p.Name()] = pd.Millis
+		if !asJSON {
+			fmt.Fprintf(e.stdout, "%-40s %.2f ms\n", p.Name(), pd.Millis)
+		}
+	}
+	if asJSON {
+		return writeJSON(e.stdout, map[string]any{"arch": a.String(), "space": name, "predicted_ms": out})
+	}
 	return nil
 }

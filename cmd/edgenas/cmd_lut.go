@@ -263,12 +263,15 @@ func lutPredictCommand() *command {
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
+			if arch == "" {
+				return usagef("lut predict needs --arch")
+			}
+			if space.IsDAG(spaceName) {
+				return dagLUTPredict(e, &tf, spaceName, arch, seed, predictor, calibFile, asJSON)
+			}
 			s, err := space.Lookup(spaceName)
 			if err != nil {
 				return usagef("%v", err)
-			}
-			if arch == "" {
-				return usagef("lut predict needs --arch")
 			}
 			a, err := s.ParseOrRandom(arch, seed)
 			if err != nil {
@@ -368,7 +371,14 @@ func lutValidateCommand() *command {
 			fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
-			s, err := space.Lookup(spaceName)
+			var s *space.Space
+			var ds *space.DAGSpace
+			var err error
+			if space.IsDAG(spaceName) {
+				ds, err = space.LookupDAG(spaceName)
+			} else {
+				s, err = space.Lookup(spaceName)
+			}
 			if err != nil {
 				return usagef("%v", err)
 			}
@@ -395,9 +405,15 @@ func lutValidateCommand() *command {
 			}
 			bar := progress.New(e.stderr, "validate", models+calib)
 			start := time.Now()
-			rep, err := lut.Validate(ctx, lut.ValidateJob{Space: s, Table: tab, Backend: b, Threads: tf.threads, Protocol: proto,
-				Models: models, Calib: calib, Seed: seed,
-				Progress: func(done, total int, last string) { bar.Add(done-bar.Done(), last) }})
+			onProgress := func(done, total int, last string) { bar.Add(done-bar.Done(), last) }
+			var rep *lut.ValidateReport
+			if ds != nil {
+				rep, err = lut.ValidateDAG(ctx, lut.DAGValidateJob{Space: ds, Table: tab, Backend: b, Threads: tf.threads,
+					Protocol: proto, Models: models, Calib: calib, Seed: seed, Progress: onProgress})
+			} else {
+				rep, err = lut.Validate(ctx, lut.ValidateJob{Space: s, Table: tab, Backend: b, Threads: tf.threads, Protocol: proto,
+					Models: models, Calib: calib, Seed: seed, Progress: onProgress})
+			}
 			if err != nil {
 				return err
 			}
@@ -417,7 +433,7 @@ func lutValidateCommand() *command {
 				return writeJSON(e.stdout, rep)
 			}
 			fmt.Fprintf(e.stdout, "%s: %d architectures scored (%d more fitted the calibrated predictor) in %.0f s\n",
-				s.Name, models, calib, time.Since(start).Seconds())
+				spaceName, models, calib, time.Since(start).Seconds())
 			for _, a := range rep.Accuracy {
 				fmt.Fprintln(e.stdout, "  "+a.String())
 			}

@@ -73,3 +73,56 @@ func TestDAGModelGen(t *testing.T) {
 		t.Errorf("dead topology: code %d, stderr %q", code, errs)
 	}
 }
+
+// The latency-table workflow on a DAG space through the CLI, with a loose
+// protocol: profile every node-op, ADD, pooling and transition key, predict a
+// topology, validate with a calibrated fit, predict with the calibration.
+func TestDAGLUTWorkflow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real microbenchmarks")
+	}
+	dir := t.TempDir()
+	db := filepath.Join(dir, "as.db")
+	fast := []string{"--rel-tol", "0.5", "--min-secs", "0", "--max-secs", "0.02", "--device", "dev1"}
+	code, out, errs := runCLI(t, append([]string{"profile", "--space", "autoshrink-fmnist", "--backend", "xnnpack", "--out", db, "--json"}, fast...)...)
+	if code != 0 {
+		t.Fatalf("profile: %d %s", code, errs)
+	}
+	var sum map[string]any
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatal(err)
+	}
+	// stem; 3 cell shapes x (2 ops x 2 activations + ADD); 2 pools, 2
+	// transitions; global pool, classifier.
+	if want := 1.0 + 3*5 + 4 + 2; sum["present"].(float64) != want {
+		t.Fatalf("profile summary %v, want %v keys", sum, want)
+	}
+	arch := "0-1,0-2,1-3,2-3,3-4"
+	code, out, errs = runCLI(t, "lut", "predict", "--lut", db, "--space", "autoshrink-fmnist", "--arch", arch, "--json")
+	if code != 0 {
+		t.Fatalf("predict: %s", errs)
+	}
+	var pr struct {
+		Arch      string             `json:"arch"`
+		Predicted map[string]float64 `json:"predicted_ms"`
+	}
+	if err := json.Unmarshal([]byte(out), &pr); err != nil || len(pr.Predicted) != 1 || pr.Arch != arch {
+		t.Fatalf("predict output %s (%v)", out, err)
+	}
+	vdir := filepath.Join(dir, "val")
+	code, out, errs = runCLI(t, "lut", "validate", "--space", "autoshrink-fmnist", "--lut", db, "--models", "4", "--calib", "5",
+		"--rel-tol", "0.5", "--min-secs", "0", "--max-secs", "0.05", "--out", vdir)
+	if code != 0 {
+		t.Fatalf("validate: %d %s", code, errs)
+	}
+	for _, want := range []string{"lut-sum", "calibrated", "within 5%"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, errs = runCLI(t, "lut", "predict", "--lut", db, "--space", "autoshrink-fmnist", "--arch", arch,
+		"--predictor", "calibrated", "--calibration", filepath.Join(vdir, "calibrated.json"))
+	if code != 0 || !strings.Contains(out, "calibrated-affine") {
+		t.Errorf("calibrated predict: %s %s", out, errs)
+	}
+}
