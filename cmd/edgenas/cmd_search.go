@@ -20,7 +20,7 @@ func searchCommand() *command {
 	return &command{
 		name:    "search",
 		summary: "architecture search: Single-Path NAS, and the random baseline at equal latency",
-		subs:    []*command{searchSPNASCommand(), searchRandomCommand(), searchFoxNASCommand()},
+		subs:    []*command{searchSPNASCommand(), searchRandomCommand(), searchFoxNASCommand(), searchAutoShrinkCommand()},
 	}
 }
 
@@ -154,6 +154,9 @@ func searchRandomCommand() *command {
 		run: func(ctx context.Context, e *env, args []string) error {
 			if target <= 0 || count <= 0 || tol <= 0 {
 				return usagef("search random needs --target-ms > 0, --count > 0 and --tol > 0")
+			}
+			if space.IsDAG(spaceName) {
+				return dagSearchRandom(e, &tf, spaceName, calibFile, target, tol, count, seed, out, asJSON)
 			}
 			start := time.Now()
 			rt, err := spaceRuntime(&tf, spaceName, calibFile)

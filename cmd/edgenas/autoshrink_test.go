@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"edgenas/searcher"
+)
+
+// cancelOnStep cancels a command's context once its progress reports a kept
+// step: a kill between steps.
+type cancelOnStep struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnStep) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.buf.Write(b)
+	if strings.Contains(c.buf.String(), "edges, acc") {
+		c.cancel()
+	}
+	return len(b), nil
+}
+
+// profileDAGTable measures the autoshrink-fmnist keys with a loose protocol.
+func profileDAGTable(t *testing.T, dir string) string {
+	t.Helper()
+	db := filepath.Join(dir, "as.db")
+	code, _, errs := runCLI(t, "profile", "--space", "autoshrink-fmnist", "--backend", "xnnpack", "--out", db,
+		"--rel-tol", "0.5", "--min-secs", "0", "--max-secs", "0.02", "--device", "dev1")
+	if code != 0 {
+		t.Fatalf("profile: %d %s", code, errs)
+	}
+	return db
+}
+
+// The tiny AutoShrink run of CI: a real table, the real dataset, a proxy of
+// a few images, one epoch, k=2, three steps; killed after its first step,
+// resumed, and its candidates.json read back; then the equal-latency random
+// baseline for the same table.
+func TestSearchAutoShrinkTiny(t *testing.T) {
+	if testing.Short() {
+		t.Skip("profiles a table and trains networks")
+	}
+	loadFMNIST(t)
+	dir := t.TempDir()
+	db := profileDAGTable(t, dir)
+	run := filepath.Join(dir, "run")
+	args := []string{"search", "autoshrink", "--lut", db, "--k", "2", "--epochs", "1", "--train-per-class", "4",
+		"--val-per-class", "2", "--batch", "20", "--keep", "0.9", "--seed", "3", "--out", run}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out bytes.Buffer
+	killer := &cancelOnStep{cancel: cancel}
+	if code := execute(ctx, &env{stdout: &out, stderr: killer}, args); code == 0 {
+		t.Fatalf("the interrupted search exited 0: %s", killer.buf.String())
+	}
+	code, stdout, errs := runCLI(t, append(args, "--json")...)
+	if code != 0 {
+		t.Fatalf("resume: %d %s", code, errs)
+	}
+	var res struct {
+		Snapshots []struct {
+			Edges int `json:"edges"`
+		} `json:"snapshots"`
+		Resumed int `json:"resumed_from"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	// Three steps at most; a removal that kills a node prunes its edges
+	// too, so the 25-edge budget may be reached sooner.
+	n := len(res.Snapshots)
+	if res.Resumed != 1 || n < 2 || n > 3 || (n < 3 && res.Snapshots[n-1].Edges > 25) {
+		t.Errorf("resumed from %d with snapshots %+v, want 1 and 2-3 steps down to 25 edges", res.Resumed, res.Snapshots)
+	}
+	rc, err := searcher.ReadCandidates(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc.Method != "autoshrink" || rc.Space != "autoshrink-fmnist" || len(rc.Candidates) != n {
+		t.Errorf("candidates.json %+v", rc)
+	}
+	target := rc.Candidates[0].PredictedMS
+	rnd := filepath.Join(dir, "random")
+	code, _, errs = runCLI(t, "search", "random", "--space", "autoshrink-fmnist", "--lut", db, "--target-ms",
+		strings.TrimRight(strings.TrimRight(jsonFloat(target), "0"), "."), "--count", "2", "--tol", "0.05", "--out", rnd)
+	if code != 0 {
+		t.Fatalf("search random: %d %s", code, errs)
+	}
+	rr, err := searcher.ReadCandidates(rnd)
+	if err != nil || rr.Method != "random" || len(rr.Candidates) != 2 {
+		t.Fatalf("random run %+v %v", rr, err)
+	}
+}
+
+func jsonFloat(v float64) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
