@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"edgenas/searcher"
+	"edgenas/searcher/evaluate"
 )
 
 // cancelOnStep cancels a command's context once its progress reports a kept
@@ -53,8 +55,23 @@ func TestSearchAutoShrinkTiny(t *testing.T) {
 	loadFMNIST(t)
 	dir := t.TempDir()
 	db := profileDAGTable(t, dir)
+	// The target is the complete DAG's latency: every snapshot meets it.
+	code, stdout, errs := runCLI(t, "lut", "predict", "--lut", db, "--space", "autoshrink-fmnist", "--arch", "full", "--json")
+	if code != 0 {
+		t.Fatalf("predict: %s", errs)
+	}
+	var pr struct {
+		Predicted map[string]float64 `json:"predicted_ms"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &pr); err != nil || len(pr.Predicted) != 1 {
+		t.Fatalf("predict output %s (%v)", stdout, err)
+	}
+	var target string
+	for _, ms := range pr.Predicted {
+		target = strconv.FormatFloat(ms, 'g', 6, 64)
+	}
 	run := filepath.Join(dir, "run")
-	args := []string{"search", "autoshrink", "--lut", db, "--k", "2", "--epochs", "1", "--train-per-class", "4",
+	args := []string{"search", "autoshrink", "--lut", db, "--target-ms", target, "--k", "2", "--epochs", "1", "--train-per-class", "4",
 		"--val-per-class", "2", "--batch", "20", "--keep", "0.9", "--seed", "3", "--out", run}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -63,7 +80,7 @@ func TestSearchAutoShrinkTiny(t *testing.T) {
 	if code := execute(ctx, &env{stdout: &out, stderr: killer}, args); code == 0 {
 		t.Fatalf("the interrupted search exited 0: %s", killer.buf.String())
 	}
-	code, stdout, errs := runCLI(t, append(args, "--json")...)
+	code, stdout, errs = runCLI(t, append(args, "--json")...)
 	if code != 0 {
 		t.Fatalf("resume: %d %s", code, errs)
 	}
@@ -89,10 +106,9 @@ func TestSearchAutoShrinkTiny(t *testing.T) {
 	if rc.Method != "autoshrink" || rc.Space != "autoshrink-fmnist" || len(rc.Candidates) != n {
 		t.Errorf("candidates.json %+v", rc)
 	}
-	target := rc.Candidates[0].PredictedMS
 	rnd := filepath.Join(dir, "random")
-	code, _, errs = runCLI(t, "search", "random", "--space", "autoshrink-fmnist", "--lut", db, "--target-ms",
-		strings.TrimRight(strings.TrimRight(jsonFloat(target), "0"), "."), "--count", "2", "--tol", "0.05", "--out", rnd)
+	code, _, errs = runCLI(t, "search", "random", "--space", "autoshrink-fmnist", "--lut", db, "--target-ms", target,
+		"--count", "2", "--tol", "0.05", "--out", rnd)
 	if code != 0 {
 		t.Fatalf("search random: %d %s", code, errs)
 	}
@@ -100,9 +116,33 @@ func TestSearchAutoShrinkTiny(t *testing.T) {
 	if err != nil || rr.Method != "random" || len(rr.Candidates) != 2 {
 		t.Fatalf("random run %+v %v", rr, err)
 	}
-}
-
-func jsonFloat(v float64) string {
-	b, _ := json.Marshal(v)
-	return string(b)
+	// evaluate accepts both runs: trains the pick and the random
+	// topologies with the fixed recipe, quantizes, times, compares.
+	code, out2, errs := runCLI(t, "evaluate", "--runs", run, rnd, "--picks-only", "--work", filepath.Join(dir, "work"),
+		"--epochs", "0.02", "--data-frac", "0.1", "--test-images", "100", "--calib", "8", "--max-secs", "0.2",
+		"--rounds", "1", "--out", filepath.Join(dir, "eval"), "--json")
+	if code != 0 {
+		t.Fatalf("evaluate: %d %s", code, errs)
+	}
+	var rep evaluate.Report
+	if err := json.Unmarshal([]byte(out2), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Trainings) != 3 || len(rep.Groups) != 2 {
+		t.Fatalf("%d trainings in %d groups, want 3 in 2", len(rep.Trainings), len(rep.Groups))
+	}
+	for _, tr := range rep.Trainings {
+		if !(tr.MeasuredMS > 0) || !(tr.FloatAcc > 0) || !(tr.Int8Acc > 0) {
+			t.Errorf("training %+v", tr)
+		}
+	}
+	var found bool
+	for _, g := range rep.Groups {
+		if g.Method == "autoshrink" {
+			found = g.RIFloat != nil
+		}
+	}
+	if !found {
+		t.Errorf("no autoshrink group with an RI against random: %+v", rep.Groups)
+	}
 }
