@@ -126,3 +126,46 @@ func TestDAGLUTWorkflow(t *testing.T) {
 		t.Errorf("calibrated predict: %s %s", out, errs)
 	}
 }
+
+// `train` and `quantize` on a DAG topology: the fixed recipe (a sliver of
+// it), the training directory, and the int8 model from its checkpoint.
+func TestDAGTrainQuantize(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a network")
+	}
+	loadFMNIST(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "train")
+	code, stdout, errs := runCLI(t, "train", "--space", "autoshrink-fmnist", "--arch", "0-1,0-2,1-3,2-3", "--epochs", "0.02",
+		"--data-frac", "0.1", "--eval-images", "100", "--seed", "2", "--out", out, "--json")
+	if code != 0 {
+		t.Fatalf("train: %d %s", code, errs)
+	}
+	var res struct {
+		Space  string  `json:"space"`
+		Arch   string  `json:"arch"`
+		ValAcc float64 `json:"val_accuracy"`
+		MACs   int64   `json:"macs"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Space != "autoshrink-fmnist" || res.Arch != "0-1,0-2,1-3,2-3" || !(res.ValAcc > 0) || res.MACs <= 0 {
+		t.Errorf("train result %+v", res)
+	}
+	model := filepath.Join(dir, "m.tflite")
+	code, stdout, errs = runCLI(t, "quantize", "--checkpoint", out, "-o", model, "--calib", "8", "--test-images", "50",
+		"--ref-test-images", "20", "--json")
+	if code != 0 {
+		t.Fatalf("quantize: %d %s", code, errs)
+	}
+	if !strings.Contains(stdout, "0-1,0-2,1-3,2-3") {
+		t.Errorf("quantize report does not name the topology: %s", stdout)
+	}
+	if _, err := tflite.ReadFile(model); err != nil {
+		t.Error(err)
+	}
+	if code, _, errs := runCLI(t, "train", "--space", "autoshrink-fmnist", "--arch", "0-1,1-1", "--out", out); code != 2 || !strings.Contains(errs, "FROM < TO") {
+		t.Errorf("bad topology: code %d %s", code, errs)
+	}
+}

@@ -204,3 +204,31 @@ func TestRandomWithin(t *testing.T) {
 		t.Error("an unreachable target gave topologies")
 	}
 }
+
+func TestStopReason(t *testing.T) {
+	cfg := tinyConfig(t)
+	cfg.TargetMS = 1.0
+	s, err := NewSearch(cfg, &Proxy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		prev []Snapshot
+		snap Snapshot
+		stop bool
+	}{
+		{name: "above target", prev: []Snapshot{{PredictedMS: 0.9, Score: 0.9}}, snap: Snapshot{PredictedMS: 1.1, Score: 0.1}},
+		{name: "first under target", prev: []Snapshot{{PredictedMS: 1.2, Score: 0.9}}, snap: Snapshot{PredictedMS: 0.9, Score: 0.5}},
+		{name: "score rises", prev: []Snapshot{{PredictedMS: 0.9, Score: 0.5}}, snap: Snapshot{PredictedMS: 0.8, Score: 0.6}},
+		{name: "score falls", prev: []Snapshot{{PredictedMS: 0.9, Score: 0.6}}, snap: Snapshot{PredictedMS: 0.8, Score: 0.5}, stop: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s.st.Snapshots = append(append([]Snapshot(nil), tc.prev...), tc.snap)
+			if got := s.stopReason(tc.snap); (got != "") != tc.stop {
+				t.Errorf("stopReason = %q, want stop %v", got, tc.stop)
+			}
+		})
+	}
+}
