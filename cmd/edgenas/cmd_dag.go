@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"text/tabwriter"
 
@@ -165,6 +166,78 @@ func dagLUTPredict(e *env, tf *tableFlags, name, arch string, seed uint64, predi
 	}
 	if asJSON {
 		return writeJSON(e.stdout, map[string]any{"arch": a.String(), "space": name, "predicted_ms": out})
+	}
+	return nil
+}
+
+// dagSpaceRow is a DAG space's line in `space list`: searchable edges and
+// the number of edge sets.
+type dagSpaceRow struct {
+	name, input string
+	searchable  int
+	size        float64
+}
+
+func dagSpaceRows() []dagSpaceRow {
+	var rows []dagSpaceRow
+	for _, n := range space.DAGNames() {
+		s, err := space.LookupDAG(n)
+		if err != nil {
+			continue // DAGNames lists only built-in spaces
+		}
+		rows = append(rows, dagSpaceRow{n, fmt.Sprintf("%dx%dx%d", s.InputH, s.InputW, s.InputC), s.MaxEdges(), math.Ldexp(1, s.MaxEdges())})
+	}
+	return rows
+}
+
+// dagSpaceShow is `space show` for a DAG space: the skeleton, the node ops
+// and every latency-table key.
+func dagSpaceShow(e *env, name string, asJSON bool) error {
+	s, err := space.LookupDAG(name)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	type cell struct {
+		Stage int    `json:"stage"`
+		Shape string `json:"shape"`
+		Pool  bool   `json:"pool"`
+		Trans bool   `json:"transition"`
+	}
+	var cells []cell
+	for _, p := range s.CellPositions() {
+		cells = append(cells, cell{p.Stage + 1, fmt.Sprintf("%dx%dx%d", p.H, p.W, p.C), p.Pool != nil, p.Transition != nil})
+	}
+	var keys []string
+	for _, l := range s.UniqueKeys() {
+		keys = append(keys, l.Key())
+	}
+	if asJSON {
+		return writeJSON(e.stdout, map[string]any{"space": name, "nodes": s.Nodes(), "ops": s.Ops, "edges": s.MaxEdges(),
+			"cells": cells, "keys": keys})
+	}
+	fmt.Fprintf(e.stdout, "%s: cell of %d nodes (node 0 the input), ops %v, %d possible edges; %d cells\n\n", name,
+		s.Nodes(), s.Ops, s.MaxEdges(), len(cells))
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STAGE\tSHAPE\tPOOL\tTRANSITION")
+	for _, c := range cells {
+		fmt.Fprintf(tw, "%d\t%s\t%v\t%v\n", c.Stage, c.Shape, c.Pool, c.Trans)
+	}
+	tw.Flush()
+	fmt.Fprintf(e.stdout, "\n%d latency-table keys:\n", len(keys))
+	for _, k := range keys {
+		fmt.Fprintln(e.stdout, "  "+k)
+	}
+	return nil
+}
+
+// dagSpaceSample is `space sample` for a DAG space.
+func dagSpaceSample(e *env, name string, seed uint64, count int) error {
+	s, err := space.LookupDAG(name)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	for i := 0; i < count; i++ {
+		fmt.Fprintln(e.stdout, s.RandomDAGSeed(seed+uint64(i)))
 	}
 	return nil
 }

@@ -169,3 +169,26 @@ func TestDAGTrainQuantize(t *testing.T) {
 		t.Errorf("bad topology: code %d %s", code, errs)
 	}
 }
+
+func TestDAGSpaceListShowSample(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		inStdout string
+		inStderr string
+	}{
+		{name: "list", args: []string{"space", "list"}, inStdout: "autoshrink-imagenet"},
+		{name: "show", args: []string{"space", "show", "--space", "autoshrink-fmnist"}, inStdout: "add-input:7x7x64"},
+		{name: "sample", args: []string{"space", "sample", "--space", "autoshrink-fmnist", "--seed", "4"}, inStdout: "0-"},
+		{name: "unknown", args: []string{"space", "sample", "--space", "nope"}, code: 2, inStderr: "autoshrink-fmnist"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := runCLI(t, tc.args...)
+			if code != tc.code || !strings.Contains(out, tc.inStdout) || !strings.Contains(errs, tc.inStderr) {
+				t.Errorf("code %d stdout %q stderr %q", code, trunc(out), errs)
+			}
+		})
+	}
+}
