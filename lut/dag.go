@@ -7,7 +7,6 @@ import (
 
 	"edgenas/profiler"
 	"edgenas/quantize"
-	"edgenas/runtime"
 	"edgenas/space"
 	"edgenas/tflite"
 )
@@ -66,22 +65,6 @@ func (c *Calibrated) FitDAG(samples []DAGSample) error {
 	return c.fitRows(X, y)
 }
 
-// DAGValidateJob is ValidateJob for a DAG space: random topologies built and
-// measured end to end, scored against the LUT sum and a calibrated
-// predictor fitted on separately measured topologies.
-type DAGValidateJob struct {
-	Space         *space.DAGSpace
-	Table         *Table
-	Backend       runtime.Backend
-	Threads       int
-	Protocol      profiler.Protocol
-	Models, Calib int
-	Seed          uint64
-	// Group is how many models are measured together (default 5).
-	Group    int
-	Progress func(done, total int, last string)
-}
-
 // SpreadDAGs returns n topologies whose edge counts step evenly from 1 to
 // the complete DAG, so a calibration spans the latency range.
 func SpreadDAGs(s *space.DAGSpace, n int, seed uint64) []space.DAGArch {
@@ -97,12 +80,15 @@ func SpreadDAGs(s *space.DAGSpace, n int, seed uint64) []space.DAGArch {
 	return out
 }
 
-// ValidateDAG runs the job.
-func ValidateDAG(ctx context.Context, job DAGValidateJob) (*ValidateReport, error) {
+// ValidateDAG is Validate for DAG space s (job.Space is not used): random
+// topologies built and measured end to end, scored against the LUT sum and
+// a calibrated predictor fitted on separately measured topologies spread
+// over the edge counts.
+func ValidateDAG(ctx context.Context, s *space.DAGSpace, job ValidateJob) (*ValidateReport, error) {
 	if job.Models < 2 {
 		return nil, fmt.Errorf("validate: need at least 2 models, got %d", job.Models)
 	}
-	if job.Space == nil {
+	if s == nil {
 		return nil, fmt.Errorf("validate: no DAG space")
 	}
 	group := job.Group
@@ -113,9 +99,9 @@ func ValidateDAG(ctx context.Context, job DAGValidateJob) (*ValidateReport, erro
 	if err != nil {
 		return nil, err
 	}
-	archs := SpreadDAGs(job.Space, job.Calib, job.Seed+1_000_000)
+	archs := SpreadDAGs(s, job.Calib, job.Seed+1_000_000)
 	for i := 0; i < job.Models; i++ {
-		archs = append(archs, job.Space.RandomDAGSeed(job.Seed+uint64(i)))
+		archs = append(archs, s.RandomDAGSeed(job.Seed+uint64(i)))
 	}
 	rows := make([]ValidateRow, len(archs))
 	for start := 0; start < len(archs); start += group {
@@ -140,7 +126,7 @@ func ValidateDAG(ctx context.Context, job DAGValidateJob) (*ValidateReport, erro
 			job.Progress(end, len(archs), fmt.Sprintf("%.2f ms", rows[end-1].Measured))
 		}
 	}
-	rep := &ValidateReport{Space: job.Space.Name, Table: job.Table.String(), Rows: rows}
+	rep := &ValidateReport{Space: s.Name, Table: job.Table.String(), Rows: rows}
 	preds := []DAGPredictor{sum}
 	if job.Calib > 0 {
 		cal, err := NewCalibrated(job.Table, FormAffine)

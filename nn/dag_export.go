@@ -123,16 +123,5 @@ func cellInto(qc *quantize.DAGCell, c *Cell) error {
 
 // QuantizeDAG is Quantize for a network made by BuildDAG(a).
 func QuantizeDAG(n *Net, a space.DAGArch, calib [][]float32, opts quantize.CalibOptions) (*tflite.Model, error) {
-	if len(calib) == 0 {
-		return nil, fmt.Errorf("quantize: no calibration images")
-	}
-	qn, err := ExportDAG(n, a)
-	if err != nil {
-		return nil, err
-	}
-	fm, err := qn.FloatModel()
-	if err != nil {
-		return nil, fmt.Errorf("quantize: %w", err)
-	}
-	return quantizeFloat(fm, calib, opts)
+	return quantizeExported(calib, opts, func() (floatModeler, error) { return ExportDAG(n, a) })
 }

@@ -1,13 +1,10 @@
 package nn
 
 import (
-	"math"
 	"math/rand/v2"
 	"testing"
 
 	"edgenas/quantize"
-	"edgenas/runtime"
-	"edgenas/runtime/ref"
 	"edgenas/space"
 )
 
@@ -64,65 +61,12 @@ func TestExportDAGMatchesEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for _, p := range n.Buffers() {
-		for i := range p.W {
-			if p.Name[len(p.Name)-3:] == "var" {
-				p.W[i] = 0.5 + rng.Float32()
-			} else {
-				p.W[i] = 0.2 * float32(rng.NormFloat64())
-			}
-		}
-	}
-	for _, p := range n.Params() {
-		if len(p.Shape) == 1 {
-			for i := range p.W {
-				p.W[i] += 0.1 * float32(rng.NormFloat64())
-			}
-		}
-	}
-	img := make([]float32, 28*28)
-	for i := range img {
-		img[i] = rng.Float32()
-	}
-	logits, err := n.Forward(img, 1, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := append([]float32(nil), logits.Data...)
-	qn, err := ExportDAG(n, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fm, err := qn.FloatModel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	it, err := ref.Backend{}.Load(fm, runtime.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer it.Close()
-	if err := it.SetInput(0, quantize.Float32Bytes(img)); err != nil {
-		t.Fatal(err)
-	}
-	if err := it.Invoke(); err != nil {
-		t.Fatal(err)
-	}
-	got := quantize.Float32s(it.Output(0))
-	var maxd, scale float64
-	for i := range want {
-		maxd = math.Max(maxd, math.Abs(float64(got[i]-want[i])))
-		scale = math.Max(scale, math.Abs(float64(want[i])))
-	}
-	if maxd > 1e-3*math.Max(1, scale) {
-		t.Errorf("exported model differs from the engine by %g (logit scale %g)\nengine %v\nexport %v", maxd, scale, want, got)
-	}
+	exportMatches(t, n, func() (floatModeler, error) { return ExportDAG(n, a) })
 	if _, err := ExportDAG(n, dagArch(t, "0-1,0-2")); err == nil {
 		t.Error("export to a different topology accepted")
 	}
-	calib := [][]float32{img}
-	if _, err := QuantizeDAG(n, a, calib, quantize.CalibOptions{}); err != nil {
+	img := make([]float32, 28*28)
+	if _, err := QuantizeDAG(n, a, [][]float32{img}, quantize.CalibOptions{}); err != nil {
 		t.Errorf("quantize: %v", err)
 	}
 }

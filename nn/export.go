@@ -151,10 +151,21 @@ func mbconvInto(ql *quantize.Layer, b *MBConv) error {
 // with batch norm folded, calibrate activation ranges on calib (images, each
 // InH*InW*InC floats), and quantize to TFLite's int8 spec.
 func Quantize(n *Net, arch space.Arch, calib [][]float32, opts quantize.CalibOptions) (*tflite.Model, error) {
+	return quantizeExported(calib, opts, func() (floatModeler, error) { return Export(n, arch) })
+}
+
+// floatModeler is an exported float network (quantize.Net, quantize.DAGNet).
+type floatModeler interface {
+	FloatModel() (*tflite.Model, error)
+}
+
+// quantizeExported exports a network, builds its float graph and quantizes
+// it on calib images.
+func quantizeExported(calib [][]float32, opts quantize.CalibOptions, export func() (floatModeler, error)) (*tflite.Model, error) {
 	if len(calib) == 0 {
 		return nil, fmt.Errorf("quantize: no calibration images")
 	}
-	qn, err := Export(n, arch)
+	qn, err := export()
 	if err != nil {
 		return nil, err
 	}

@@ -211,16 +211,7 @@ func (n *DAGNet) FloatModel() (*tflite.Model, error) {
 	fc := tail[len(tail)-1]
 	cur = g.mean("pool", cur, fc.InC)
 	cur = g.fc("fc", cur, n.FC, tflite.ActNone, false, []int32{1, int32(fc.OutC)})
-	if n.Softmax {
-		o := g.tensor("probs", tflite.Float32, []int32{1, int32(fc.OutC)}, nil)
-		cur = g.op(tflite.OpSoftmax, &tflite.SoftmaxOptions{Beta: 1}, o, cur)
-	}
-	g.m.Outputs = []int{cur}
-	setVersions(g.m)
-	if err := g.m.Validate(); err != nil {
-		return nil, fmt.Errorf("quantize: float model: %w", err)
-	}
-	return g.m, nil
+	return g.finish(cur, n.Softmax)
 }
 
 func (g *graph) avgPool2D(name string, in int, l space.Layer) int {
@@ -352,12 +343,11 @@ func dagLayerModel(l space.Layer, seed uint64) (*tflite.Model, error) {
 	default:
 		return nil, fmt.Errorf("quantize: layer kind %q is not a DAG kind", l.Kind)
 	}
-	g.m.Outputs = []int{out}
-	setVersions(g.m)
-	if err := g.m.Validate(); err != nil {
-		return nil, fmt.Errorf("quantize: layer %s: %w", l.Key(), err)
+	fm, err := g.finish(out, false)
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: %w", l.Key(), err)
 	}
-	m, err := calibrateRandom(g.m, []space.Layer{l}, seed, GenOptions{})
+	m, err := calibrateRandom(fm, []space.Layer{l}, seed, GenOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("layer %s: %w", l.Key(), err)
 	}

@@ -134,10 +134,7 @@ func dagSearchRandom(e *env, tf *tableFlags, spaceName, calibFile string, target
 		for _, c := range snaps {
 			rc.Candidates = append(rc.Candidates, searcher.RunCandidate{Arch: c.Arch, PredictedMS: c.PredictedMS})
 		}
-		if err := os.MkdirAll(out, 0o755); err != nil {
-			return fmt.Errorf("search random: %w", err)
-		}
-		if err := searcher.WriteCandidates(out, rc); err != nil {
+		if err := writeRunDir(out, rc); err != nil {
 			return err
 		}
 	}
@@ -151,4 +148,12 @@ func dagSearchRandom(e *env, tf *tableFlags, spaceName, calibFile string, target
 		fmt.Fprintf(tw, "%.4f\t%d\t%s\n", c.PredictedMS, c.Edges, c.Arch)
 	}
 	return tw.Flush()
+}
+
+// writeRunDir creates a search run directory and writes its candidates.json.
+func writeRunDir(dir string, rc searcher.RunCandidates) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("search %s: %w", rc.Method, err)
+	}
+	return searcher.WriteCandidates(dir, rc)
 }

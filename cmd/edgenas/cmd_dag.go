@@ -3,13 +3,11 @@ package main
 import (
 	"fmt"
 	"math"
-	"os"
 	"text/tabwriter"
 
 	"edgenas/lut"
 	"edgenas/quantize"
 	"edgenas/space"
-	"edgenas/tflite"
 )
 
 // The DAG-space side of the commands that take --space: each command checks
@@ -84,20 +82,7 @@ func dagModelGen(e *env, name, arch string, seed uint64, out string, asJSON bool
 	if err != nil {
 		return fmt.Errorf("build %s: %w", a, err)
 	}
-	if err := tflite.WriteFile(out, m); err != nil {
-		return err
-	}
-	st, err := os.Stat(out)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		return writeJSON(e.stdout, map[string]any{"path": out, "space": name, "arch": a.String(), "seed": seed,
-			"operators": len(m.Operators), "bytes": st.Size(), "macs": a.MACs(), "params": a.Params()})
-	}
-	fmt.Fprintf(e.stdout, "wrote %s: %s %s (%d operators, %.2f MB, %.1f MMACs)\n", out, name, a, len(m.Operators),
-		float64(st.Size())/1e6, float64(a.MACs())/1e6)
-	return nil
+	return writeModel(e, out, m, name, a.String(), seed, a.MACs(), a.Params(), asJSON)
 }
 
 // spaceKeys is every latency-table key of a chain or DAG space.

@@ -407,12 +407,12 @@ func lutValidateCommand() *command {
 			start := time.Now()
 			onProgress := func(done, total int, last string) { bar.Add(done-bar.Done(), last) }
 			var rep *lut.ValidateReport
+			job := lut.ValidateJob{Space: s, Table: tab, Backend: b, Threads: tf.threads, Protocol: proto,
+				Models: models, Calib: calib, Seed: seed, Progress: onProgress}
 			if ds != nil {
-				rep, err = lut.ValidateDAG(ctx, lut.DAGValidateJob{Space: ds, Table: tab, Backend: b, Threads: tf.threads,
-					Protocol: proto, Models: models, Calib: calib, Seed: seed, Progress: onProgress})
+				rep, err = lut.ValidateDAG(ctx, ds, job)
 			} else {
-				rep, err = lut.Validate(ctx, lut.ValidateJob{Space: s, Table: tab, Backend: b, Threads: tf.threads, Protocol: proto,
-					Models: models, Calib: calib, Seed: seed, Progress: onProgress})
+				rep, err = lut.Validate(ctx, job)
 			}
 			if err != nil {
 				return err

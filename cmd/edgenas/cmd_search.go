@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -173,10 +172,7 @@ func searchRandomCommand() *command {
 				for _, c := range cands {
 					rc.Candidates = append(rc.Candidates, searcher.RunCandidate{Arch: c.Arch, PredictedMS: c.TableMS})
 				}
-				if err := os.MkdirAll(out, 0o755); err != nil {
-					return fmt.Errorf("search random: %w", err)
-				}
-				if err := searcher.WriteCandidates(out, rc); err != nil {
+				if err := writeRunDir(out, rc); err != nil {
 					return err
 				}
 			}
