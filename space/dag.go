@@ -250,3 +250,20 @@ func (s *DAGSpace) UniqueKeys() []Layer {
 	}
 	return sortedLayers(seen)
 }
+
+// KeysOf returns every latency-table key of a built-in space of either kind
+// (chain or DAG): what a profile of the space measures.
+func KeysOf(name string) ([]Layer, error) {
+	if IsDAG(name) {
+		s, err := LookupDAG(name)
+		if err != nil {
+			return nil, err
+		}
+		return s.UniqueKeys(), nil
+	}
+	s, err := Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	return s.UniqueKeys(), nil
+}

@@ -227,3 +227,23 @@ func FuzzParseDAG(f *testing.F) {
 		}
 	})
 }
+
+func TestKeysOf(t *testing.T) {
+	tests := []struct {
+		name string
+		keys int
+		err  bool
+	}{
+		{name: "autoshrink-fmnist", keys: 22},
+		{name: "spnas-fmnist", keys: 70},
+		{name: "nope", err: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ks, err := KeysOf(tc.name)
+			if (err != nil) != tc.err || len(ks) != tc.keys {
+				t.Errorf("KeysOf(%s) = %d keys, %v; want %d, error %v", tc.name, len(ks), err, tc.keys, tc.err)
+			}
+		})
+	}
+}

@@ -85,22 +85,6 @@ func dagModelGen(e *env, name, arch string, seed uint64, out string, asJSON bool
 	return writeModel(e, out, m, name, a.String(), seed, a.MACs(), a.Params(), asJSON)
 }
 
-// spaceKeys is every latency-table key of a chain or DAG space.
-func spaceKeys(name string) ([]space.Layer, error) {
-	if space.IsDAG(name) {
-		s, err := space.LookupDAG(name)
-		if err != nil {
-			return nil, err
-		}
-		return s.UniqueKeys(), nil
-	}
-	s, err := space.Lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	return s.UniqueKeys(), nil
-}
-
 // dagLUTPredict is `lut predict` for a DAG space: the LUT sum and, with a
 // calibration file, the calibrated prediction.
 func dagLUTPredict(e *env, tf *tableFlags, name, arch string, seed uint64, predictor, calibFile string, asJSON bool) error {

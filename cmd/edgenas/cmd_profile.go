@@ -95,7 +95,7 @@ func profileCommand() *command {
 			if len(args) != 0 {
 				return usagef("profile takes no positional arguments, got %q", args)
 			}
-			all, err := spaceKeys(spaceName)
+			all, err := space.KeysOf(spaceName)
 			if err != nil {
 				return usagef("%v", err)
 			}
