@@ -26,7 +26,7 @@ func (c *cancelOnStep) Write(b []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.buf.Write(b)
-	if strings.Contains(c.buf.String(), "edges, acc") {
+	if strings.Contains(c.buf.String(), "kept -") {
 		c.cancel()
 	}
 	return len(b), nil

@@ -48,8 +48,17 @@ func Run(ctx context.Context, cfg Config, data *fmnist.Data, dir string, progres
 	if err != nil {
 		return Result{}, err
 	}
+	logOut := progressOut
+	if logOut == nil {
+		logOut = io.Discard
+	}
 	next := 0
-	bar := progress.New(progressOut, "autoshrink", s.Steps())
+	// The bar counts candidate trainings (k per step), so the ETA moves
+	// within a step too; a step with fewer candidates counts as k.
+	bar := progress.New(progressOut, "autoshrink", s.Steps()*cfg.K)
+	s.OnCandidate = func(step int, c Candidate) {
+		bar.Add(1, fmt.Sprintf("step %d -%s: acc %.3f (%d epochs, %s)", step, c.Edge, c.ValAcc, c.Epochs, c.Exit))
+	}
 	loop := searcher.Loop[StepRecord]{
 		Name: "search autoshrink", Tag: cfg.tag(), Checkpoint: filepath.Join(dir, CheckpointFile),
 		Log: filepath.Join(dir, LogFile), Every: 1, Total: s.Steps(),
@@ -63,15 +72,17 @@ func Run(ctx context.Context, cfg Config, data *fmnist.Data, dir string, progres
 		Snapshot: s.snapshot,
 		Restore: func(ck *nn.Checkpoint) error {
 			next = int(ck.Step)
-			bar.Add(next-bar.Done(), "resumed")
+			bar.Add(next*cfg.K-bar.Done(), "resumed")
 			return s.restore(ck)
 		},
 		OnStep: func(rec StepRecord) {
 			note := "idle"
 			if sn := rec.Snapshot; sn != nil {
 				note = fmt.Sprintf("-%s: %d edges, acc %.3f, %.3f ms, score %.4f", sn.Removed, sn.Edges, sn.ValAcc, sn.PredictedMS, sn.Score)
+				// One unthrottled line per kept removal: the search's log on stderr.
+				fmt.Fprintf(logOut, "autoshrink step %d kept %s\n", rec.Step, note)
 			}
-			bar.Add(1, note)
+			bar.Add((rec.Step+1)*cfg.K-bar.Done(), note)
 			if rec.Snapshot != nil {
 				// A failed plot must not stop the search; Run redraws at the end.
 				_ = writeOutputs(dir, cfg, s.Snapshots())

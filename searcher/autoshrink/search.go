@@ -123,6 +123,11 @@ type state struct {
 
 // Search is a shrinking search in progress.
 type Search struct {
+	// OnCandidate (may be nil) sees every trained candidate as it finishes,
+	// one call at a time.
+	OnCandidate func(step int, c Candidate)
+
+	mu    sync.Mutex
 	cfg   Config
 	proxy *Proxy
 	cur   space.DAGArch
@@ -165,6 +170,7 @@ func (s *Search) Step(ctx context.Context, step int) (StepRecord, error) {
 	tries := live[:min(s.cfg.K, len(live))]
 	var cands []Candidate
 	var archs []space.DAGArch
+	var edges []space.Edge
 	for _, e := range tries {
 		b, err := s.cur.Without(e)
 		if err != nil {
@@ -175,14 +181,14 @@ func (s *Search) Step(ctx context.Context, step int) (StepRecord, error) {
 			return StepRecord{}, fmt.Errorf("autoshrink step %d: %w", step, err)
 		}
 		cands = append(cands, Candidate{Edge: e.String(), Arch: b.String(), PredictedMS: ms.Millis})
-		archs = append(archs, b)
+		archs, edges = append(archs, b), append(edges, e)
 	}
 	if len(cands) == 0 {
 		rec.Idle = true
 		s.st.Stopped = "no removable edge"
 		return rec, nil
 	}
-	if err := s.trainAll(ctx, step, cands, archs); err != nil {
+	if err := s.trainAll(ctx, step, cands, archs, edges); err != nil {
 		return StepRecord{}, err
 	}
 	best := 0
@@ -220,7 +226,7 @@ func (s *Search) stopReason(snap Snapshot) string {
 // trainAll trains every candidate on the proxy, Workers at a time; each
 // candidate's seed depends only on the search seed, the step and the edge,
 // so the result does not depend on the concurrency.
-func (s *Search) trainAll(ctx context.Context, step int, cands []Candidate, archs []space.DAGArch) error {
+func (s *Search) trainAll(ctx context.Context, step int, cands []Candidate, archs []space.DAGArch, edges []space.Edge) error {
 	workers := s.cfg.Workers
 	if workers == 0 {
 		workers = runtime.NumCPU()
@@ -242,7 +248,7 @@ func (s *Search) trainAll(ctx context.Context, step int, cands []Candidate, arch
 			}
 			defer func() { <-sem }()
 			t0 := time.Now()
-			e := s.cfg.Space.EdgeIndex(mustEdge(cands[i].Edge))
+			e := s.cfg.Space.EdgeIndex(edges[i])
 			seed := s.cfg.Seed*1_000_003 + uint64(step)*97 + uint64(e)
 			res, err := TrainProxy(ctx, s.cfg.Proxy, s.proxy, archs[i], seed)
 			if err != nil {
@@ -252,6 +258,11 @@ func (s *Search) trainAll(ctx context.Context, step int, cands []Candidate, arch
 			}
 			cands[i].ProxyResult, cands[i].Seconds = res, time.Since(t0).Seconds()
 			cands[i].Score = s.Score(res.ValAcc, cands[i].PredictedMS)
+			if s.OnCandidate != nil {
+				s.mu.Lock()
+				s.OnCandidate(step, cands[i])
+				s.mu.Unlock()
+			}
 		}()
 	}
 	wg.Wait()
@@ -261,13 +272,6 @@ func (s *Search) trainAll(ctx context.Context, step int, cands []Candidate, arch
 		}
 	}
 	return nil
-}
-
-// mustEdge decodes an edge token this package formatted.
-func mustEdge(tok string) space.Edge {
-	var e space.Edge
-	fmt.Sscanf(tok, "%d-%d", &e.From, &e.To)
-	return e
 }
 
 // snapshot stores the search state in a checkpoint.

@@ -56,7 +56,7 @@ type cancelAfter struct {
 func (c *cancelAfter) Write(b []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if strings.Contains(string(b), "edges, acc") {
+	if strings.Contains(string(b), "kept -") {
 		c.cancel()
 	}
 	return len(b), nil
