@@ -247,3 +247,24 @@ func TestKeysOf(t *testing.T) {
 		})
 	}
 }
+
+// ParseKey on DAG keys (and anything else): an error or a layer whose key
+// is the input, never a panic.
+func FuzzParseKeyDAG(f *testing.F) {
+	s, err := LookupDAG("autoshrink-fmnist")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, l := range s.UniqueKeys() {
+		f.Add(l.Key())
+	}
+	f.Add("add-input:0x1x2")
+	f.Add("avgpool2d-input:4x4x2-output:2x2x2-kernel:2")
+	f.Add("sepconv-input:1x1x1-output:1x1x1-kernel:-3-stride:1-act:relu")
+	f.Fuzz(func(t *testing.T, key string) {
+		l, err := ParseKey(key)
+		if err == nil && l.Key() != key {
+			t.Fatalf("ParseKey(%q) accepted a key whose canonical form is %q", key, l.Key())
+		}
+	})
+}
