@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -144,5 +145,40 @@ func TestSearchAutoShrinkTiny(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no autoshrink group with an RI against random: %+v", rep.Groups)
+	}
+}
+
+// The demo's whole loop with --method autoshrink on a tiny budget: fleet
+// profile of the DAG space over MQTT, calibration, AutoShrink at the middle
+// of the space's range, training, quantization, rollout, report.
+func TestDemoAutoShrink(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns a broker and an agent and trains networks")
+	}
+	loadFMNIST(t)
+	t.Setenv(beCLI, "1")
+	out := filepath.Join(t.TempDir(), "demo")
+	code, stdout, stderr := runCLI(t, "demo", "--method", "autoshrink", "--out", out, "--autoshrink-k", "2",
+		"--autoshrink-per-class", "4", "--autoshrink-epochs", "1", "--autoshrink-keep", "0.9", "--train-epochs", "0.05",
+		"--calib", "64", "--validate-models", "3", "--fast-profile", "--eval-images", "300", "--ref-test-images", "50")
+	if code != 0 {
+		b, _ := os.ReadFile(filepath.Join(out, "logs", "agent.log"))
+		t.Fatalf("demo exited %d\nstdout: %s\nstderr (tail): %s\nagent log: %s", code, stdout, tail(stderr, 3000), tail(string(b), 2000))
+	}
+	var rep demoReport
+	b, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Method != "autoshrink" || rep.LUT.Entries != 22 || rep.Search.Arch == "" || rep.Search.Steps == 0 ||
+		rep.Train.TestAcc <= 0 || rep.LocalMS <= 0 || rep.AgentState != "committed" {
+		t.Errorf("report misses figures: %+v", rep)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil || !strings.Contains(string(md), "AutoShrink on `autoshrink-fmnist`") || strings.Contains(string(md), "Single-Path formula") {
+		t.Errorf("report.md does not describe the AutoShrink run (%v):\n%s", err, md)
 	}
 }

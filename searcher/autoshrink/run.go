@@ -30,8 +30,9 @@ type Result struct {
 
 // Run searches in dir with cfg on a proxy drawn from data, resuming dir's
 // checkpoint if any (one checkpoint per edge removal, through searcher.Loop),
-// and writes LogFile, SnapshotsFile, the two step plots and
-// searcher.CandidatesFile (the ranked snapshots, the pick first).
+// and writes LogFile, SnapshotsFile, the two step plots,
+// searcher.CandidatesFile (the ranked snapshots, the pick first) and
+// ArchFile (the pick, for `edgenas train --arch @FILE`).
 // Progress lines (with ETA) go to progressOut (nil discards).
 func Run(ctx context.Context, cfg Config, data *fmnist.Data, dir string, progressOut io.Writer) (Result, error) {
 	if err := cfg.validate(); err != nil {
@@ -110,6 +111,9 @@ func Run(ctx context.Context, cfg Config, data *fmnist.Data, dir string, progres
 		rc.Candidates = append(rc.Candidates, searcher.RunCandidate{Arch: sn.Arch, PredictedMS: sn.PredictedMS})
 	}
 	if err := searcher.WriteCandidates(dir, rc); err != nil {
+		return Result{}, err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, ArchFile), []byte(res.Pick.Arch+"\n")); err != nil {
 		return Result{}, err
 	}
 	res.Candidates = rc

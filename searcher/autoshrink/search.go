@@ -78,6 +78,7 @@ const (
 	ScorePlotFile   = "steps-score.png"
 	LatencyPlotFile = "steps-latency.png"
 	SnapshotsFile   = "snapshots.json"
+	ArchFile        = "arch.txt"
 )
 
 // Candidate is one tried removal.
