@@ -156,23 +156,10 @@ func TestDemoAutoShrink(t *testing.T) {
 		t.Skip("spawns a broker and an agent and trains networks")
 	}
 	loadFMNIST(t)
-	t.Setenv(beCLI, "1")
 	out := filepath.Join(t.TempDir(), "demo")
-	code, stdout, stderr := runCLI(t, "demo", "--method", "autoshrink", "--out", out, "--autoshrink-k", "2",
-		"--autoshrink-per-class", "4", "--autoshrink-epochs", "1", "--autoshrink-keep", "0.9", "--train-epochs", "0.05",
-		"--calib", "64", "--validate-models", "3", "--fast-profile", "--eval-images", "300", "--ref-test-images", "50")
-	if code != 0 {
-		b, _ := os.ReadFile(filepath.Join(out, "logs", "agent.log"))
-		t.Fatalf("demo exited %d\nstdout: %s\nstderr (tail): %s\nagent log: %s", code, stdout, tail(stderr, 3000), tail(string(b), 2000))
-	}
-	var rep demoReport
-	b, err := os.ReadFile(filepath.Join(out, "report.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := runDemoReport(t, out, "--method", "autoshrink", "--autoshrink-k", "2", "--autoshrink-per-class", "4",
+		"--autoshrink-epochs", "1", "--autoshrink-keep", "0.9", "--train-epochs", "0.05", "--calib", "64",
+		"--validate-models", "3", "--fast-profile", "--eval-images", "300", "--ref-test-images", "50")
 	if rep.Method != "autoshrink" || rep.LUT.Entries != 22 || rep.Search.Arch == "" || rep.Search.Steps == 0 ||
 		rep.Train.TestAcc <= 0 || rep.LocalMS <= 0 || rep.AgentState != "committed" {
 		t.Errorf("report misses figures: %+v", rep)

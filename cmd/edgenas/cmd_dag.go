@@ -101,23 +101,16 @@ func dagLUTPredict(e *env, tf *tableFlags, name, arch string, seed uint64, predi
 	if err != nil {
 		return err
 	}
-	var preds []lut.DAGPredictor
-	if predictor == "all" || predictor == "lut-sum" {
-		p, err := lut.NewLUTPredictor(tab)
-		if err != nil {
-			return err
-		}
-		preds = append(preds, p)
+	sum, cal, err := tablePredictors(tab, predictor, calibFile)
+	if err != nil {
+		return err
 	}
-	if (predictor == "all" && calibFile != "") || predictor == "calibrated" {
-		if calibFile == "" {
-			return usagef("--predictor calibrated needs --calibration FILE (written by lut validate)")
-		}
-		c, err := lut.ReadCalibratedFile(calibFile, tab)
-		if err != nil {
-			return err
-		}
-		preds = append(preds, c)
+	var preds []lut.DAGPredictor
+	if sum != nil {
+		preds = append(preds, sum)
+	}
+	if cal != nil {
+		preds = append(preds, cal)
 	}
 	if len(preds) == 0 {
 		return usagef("--predictor %q: a DAG space has lut-sum, calibrated or all", predictor)
@@ -209,4 +202,27 @@ func dagSpaceSample(e *env, name string, seed uint64, count int) error {
 		fmt.Fprintln(e.stdout, s.RandomDAGSeed(seed+uint64(i)))
 	}
 	return nil
+}
+
+// tablePredictors makes the table predictors --predictor asks for (any of
+// them may be nil): the LUT sum ("lut-sum" or "all") and the calibrated
+// predictor ("calibrated", or "all" with a calibration file).
+func tablePredictors(tab *lut.Table, predictor, calibFile string) (*lut.LUTPredictor, *lut.Calibrated, error) {
+	var sum *lut.LUTPredictor
+	var cal *lut.Calibrated
+	var err error
+	if predictor == "all" || predictor == "lut-sum" {
+		if sum, err = lut.NewLUTPredictor(tab); err != nil {
+			return nil, nil, err
+		}
+	}
+	if (predictor == "all" && calibFile != "") || predictor == "calibrated" {
+		if calibFile == "" {
+			return nil, nil, usagef("--predictor calibrated needs --calibration FILE (written by lut validate)")
+		}
+		if cal, err = lut.ReadCalibratedFile(calibFile, tab); err != nil {
+			return nil, nil, err
+		}
+	}
+	return sum, cal, nil
 }

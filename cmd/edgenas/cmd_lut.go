@@ -299,12 +299,12 @@ func lutPredictCommand() *command {
 				if err != nil {
 					return err
 				}
-				if predictor == "all" || predictor == "lut-sum" {
-					p, err := lut.NewLUTPredictor(tab)
-					if err != nil {
-						return err
-					}
-					preds = append(preds, p)
+				sum, cal, err := tablePredictors(tab, predictor, calibFile)
+				if err != nil {
+					return err
+				}
+				if sum != nil {
+					preds = append(preds, sum)
 				}
 				if predictor == "all" || predictor == "spnas-formula" {
 					rt, err := lut.NewSpaceRuntime(s, tab)
@@ -313,15 +313,8 @@ func lutPredictCommand() *command {
 					}
 					preds = append(preds, rt)
 				}
-				if (predictor == "all" && calibFile != "") || predictor == "calibrated" {
-					if calibFile == "" {
-						return usagef("--predictor calibrated needs --calibration FILE (written by lut validate)")
-					}
-					c, err := lut.ReadCalibratedFile(calibFile, tab)
-					if err != nil {
-						return err
-					}
-					preds = append(preds, c)
+				if cal != nil {
+					preds = append(preds, cal)
 				}
 				if len(preds) == 0 {
 					return usagef("unknown --predictor %q (lut-sum, spnas-formula, calibrated, all)", predictor)
