@@ -94,9 +94,13 @@ func Run(ctx context.Context, cfg Config, data *fmnist.Data, dir string, progres
 	if err != nil {
 		return Result{}, err
 	}
-	snaps := s.Snapshots()
+	return finish(dir, cfg, s.Snapshots(), out)
+}
+
+// finish writes a completed search's outputs and ranks its snapshots.
+func finish(dir string, cfg Config, snaps []Snapshot, out searcher.Outcome) (Result, error) {
 	if len(snaps) == 0 {
-		return Result{}, fmt.Errorf("autoshrink: the search kept no topology (k=%d, %d steps)", cfg.K, s.Steps())
+		return Result{}, fmt.Errorf("autoshrink: the search kept no topology (k=%d, %d steps)", cfg.K, out.Steps)
 	}
 	if err := writeOutputs(dir, cfg, snaps); err != nil {
 		return Result{}, err
