@@ -10,7 +10,7 @@ import (
 // Random DAG-space models agree across backends as the chain models do: per
 // operator the kernels differ by one quantum at most, compounded through
 // depth. The DAG models are shallower than spnas-fmnist's (no SE, no
-// MEAN inside cells), so they agree more closely: measured 99.25% of logits
+// MEAN inside cells), so they agree more closely: measured 99.12% of logits
 // within one quantum, largest difference 2, top-1 80/80; the bounds sit a
 // little under that so a kernel bug breaks them.
 func TestDAGModelAgreement(t *testing.T) {
