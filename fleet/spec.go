@@ -13,12 +13,12 @@ import (
 
 // NewSpec defines a fleet profile of every latency-table key of a space.
 func NewSpec(spaceName, class string, chunk, replicas, threads int, p profiler.Protocol) (RunSpec, error) {
-	s, err := space.Lookup(spaceName)
+	ls, err := space.KeysOf(spaceName)
 	if err != nil {
 		return RunSpec{}, err
 	}
 	var keys []string
-	for _, l := range s.UniqueKeys() {
+	for _, l := range ls {
 		keys = append(keys, l.Key())
 	}
 	spec := RunSpec{Run: NewRunID(), Space: spaceName, Class: class, Keys: keys, Chunk: chunk, Replicas: replicas,

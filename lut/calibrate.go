@@ -78,12 +78,15 @@ func (c *Calibrated) features(a space.Arch) ([]float64, Prediction, error) {
 	if err != nil {
 		return nil, Prediction{}, err
 	}
-	switch c.Form {
-	case FormScale:
-		return []float64{p.Millis, 1}, p, nil
-	default:
-		return []float64{p.Millis, float64(len(p.Terms)), 1}, p, nil
+	return c.row(p), p, nil
+}
+
+// row is the regression row of a LUT prediction.
+func (c *Calibrated) row(p Prediction) []float64 {
+	if c.Form == FormScale {
+		return []float64{p.Millis, 1}
 	}
+	return []float64{p.Millis, float64(len(p.Terms)), 1}
 }
 
 // Fit estimates the coefficients from measured models. It needs more samples
@@ -91,21 +94,27 @@ func (c *Calibrated) features(a space.Arch) ([]float64, Prediction, error) {
 // models that all have the same layer count cannot tell overhead from the
 // constant, and says so).
 func (c *Calibrated) Fit(samples []Sample) error {
-	k := len(c.Features)
-	if len(samples) <= k {
-		return fmt.Errorf("%s: %d samples, need more than %d", c.Name(), len(samples), k)
-	}
 	X := make([][]float64, len(samples))
 	y := make([]float64, len(samples))
 	for i, s := range samples {
-		if !(s.Millis > 0) || math.IsInf(s.Millis, 0) {
-			return fmt.Errorf("%s: sample %d: latency %g ms must be positive", c.Name(), i, s.Millis)
-		}
 		row, _, err := c.features(s.Arch)
 		if err != nil {
 			return fmt.Errorf("%s: sample %d: %w", c.Name(), i, err)
 		}
 		X[i], y[i] = row, s.Millis
+	}
+	return c.fitRows(X, y)
+}
+
+// fitRows fits the coefficients on regression rows X and measured latencies y.
+func (c *Calibrated) fitRows(X [][]float64, y []float64) error {
+	if k := len(c.Features); len(y) <= k {
+		return fmt.Errorf("%s: %d samples, need more than %d", c.Name(), len(y), k)
+	}
+	for i, ms := range y {
+		if !(ms > 0) || math.IsInf(ms, 0) {
+			return fmt.Errorf("%s: sample %d: latency %g ms must be positive", c.Name(), i, ms)
+		}
 	}
 	coef, err := leastSquares(X, y)
 	if err != nil {
@@ -116,7 +125,7 @@ func (c *Calibrated) Fit(samples []Sample) error {
 		d := floats.Dot(X[i], coef) - y[i]
 		ss += d * d
 	}
-	c.Coef, c.Samples, c.RMSE = coef, len(samples), math.Sqrt(ss/float64(len(samples)))
+	c.Coef, c.Samples, c.RMSE = coef, len(y), math.Sqrt(ss/float64(len(y)))
 	return nil
 }
 

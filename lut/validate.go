@@ -14,6 +14,7 @@ import (
 	"edgenas/quantize"
 	"edgenas/runtime"
 	"edgenas/space"
+	"edgenas/tflite"
 )
 
 // ValidateJob describes an honest check of a table: random architectures,
@@ -118,27 +119,36 @@ func Validate(ctx context.Context, job ValidateJob) (*ValidateReport, error) {
 		preds = append(preds, cal)
 	}
 	for _, p := range preds {
-		name := shortName(p)
-		rep.Predictors = append(rep.Predictors, name)
-		var meas, pr []float64
-		for k, a := range archs {
-			pd, err := p.Predict(a)
-			if err != nil {
-				return nil, fmt.Errorf("validate: %s on %s: %w", name, a, err)
-			}
-			rows[k].Predicted[name] = pd.Millis
-			if !rows[k].Calib {
-				meas = append(meas, rows[k].Measured)
-				pr = append(pr, pd.Millis)
-			}
-		}
-		acc, err := Score(name, meas, pr)
+		err := rep.score(shortName(p), func(k int) (Prediction, error) { return p.Predict(archs[k]) })
 		if err != nil {
 			return nil, err
 		}
-		rep.Accuracy = append(rep.Accuracy, acc)
 	}
 	return rep, nil
+}
+
+// score adds predictor name's predictions of every row (predict(k) for row
+// k) and its accuracy on the rows not used for calibration.
+func (r *ValidateReport) score(name string, predict func(k int) (Prediction, error)) error {
+	r.Predictors = append(r.Predictors, name)
+	var meas, pr []float64
+	for k := range r.Rows {
+		pd, err := predict(k)
+		if err != nil {
+			return fmt.Errorf("validate: %s on %s: %w", name, r.Rows[k].Arch, err)
+		}
+		r.Rows[k].Predicted[name] = pd.Millis
+		if !r.Rows[k].Calib {
+			meas = append(meas, r.Rows[k].Measured)
+			pr = append(pr, pd.Millis)
+		}
+	}
+	acc, err := Score(name, meas, pr)
+	if err != nil {
+		return err
+	}
+	r.Accuracy = append(r.Accuracy, acc)
+	return nil
 }
 
 func shortName(p Predictor) string {
@@ -154,29 +164,42 @@ func shortName(p Predictor) string {
 // measureArchs builds each architecture's int8 model and measures them
 // together with the profiler's interleaved protocol.
 func measureArchs(ctx context.Context, job ValidateJob, archs []space.Arch) ([]profiler.Measurement, error) {
+	names := make([]string, len(archs))
+	for i, a := range archs {
+		names[i] = a.String()
+	}
+	return measureModels(ctx, job.Backend, job.Threads, job.Protocol, names, func(i int) (*tflite.Model, error) {
+		return quantize.ArchModel(archs[i], profiler.ModelSeed(names[i]))
+	})
+}
+
+// measureModels builds model i of names with build and measures them all
+// together with the profiler's interleaved protocol.
+func measureModels(ctx context.Context, b runtime.Backend, threads int, proto profiler.Protocol, names []string,
+	build func(i int) (*tflite.Model, error)) ([]profiler.Measurement, error) {
 	var its []runtime.Interpreter
 	defer func() {
 		for _, it := range its {
 			it.Close()
 		}
 	}()
-	cands := make([]profiler.Candidate, len(archs))
-	for i, a := range archs {
-		m, err := quantize.ArchModel(a, profiler.ModelSeed(a.String()))
+	cands := make([]profiler.Candidate, len(names))
+	for i, name := range names {
+		m, err := build(i)
 		if err != nil {
-			return nil, fmt.Errorf("build %s: %w", a, err)
+			return nil, fmt.Errorf("build %s: %w", name, err)
 		}
-		it, err := job.Backend.Load(m, runtime.Options{Threads: job.Threads})
+		it, err := b.Load(m, runtime.Options{Threads: threads})
 		if err != nil {
-			return nil, fmt.Errorf("load %s: %w", a, err)
+			return nil, fmt.Errorf("load %s: %w", name, err)
 		}
 		its = append(its, it)
 		if err := profiler.FillRandomInputs(it, 1); err != nil {
 			return nil, err
 		}
-		cands[i] = profiler.Candidate{Name: a.String(), Invoke: it.Invoke}
+		cands[i] = profiler.Candidate{Name: name, Invoke: it.Invoke}
 	}
-	return profiler.Measure(ctx, cands, job.Protocol, job.Backend.Name(), job.Threads)
+	return profiler.Measure(ctx, cands, proto, b.Name(), threads)
 }
 
 // WriteFiles writes rows.csv (one row per architecture, every predictor) and

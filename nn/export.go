@@ -93,6 +93,22 @@ func convInto(w *quantize.Weights, c *Conv, bn *BatchNorm) error {
 	return w.FoldBatchNorm(bn.Gamma.W, bn.Beta.W, bn.RunMean.W, bn.RunVar.W, bn.Eps)
 }
 
+// depthwiseInto copies a depthwise convolution with its batch norm folded.
+// The engine stores depthwise weights [K][K][C]; TFLite's [1][K][K][C] is
+// the same order.
+func depthwiseInto(w *quantize.Weights, d *Depthwise, bn *BatchNorm) error {
+	if err := copyW(w, d.Weight.W, "depthwise"); err != nil {
+		return err
+	}
+	for j := range w.B {
+		w.B[j] = 0
+	}
+	if err := w.FoldBatchNorm(bn.Gamma.W, bn.Beta.W, bn.RunMean.W, bn.RunVar.W, bn.Eps); err != nil {
+		return fmt.Errorf("depthwise: %w", err)
+	}
+	return nil
+}
+
 func denseInto(w *quantize.Weights, d *Dense) error {
 	if err := copyW(w, d.Weight.W, "dense"); err != nil {
 		return err
@@ -114,15 +130,8 @@ func mbconvInto(ql *quantize.Layer, b *MBConv) error {
 			return fmt.Errorf("expand: %w", err)
 		}
 	}
-	// The engine stores depthwise weights [K][K][C]; TFLite's [1][K][K][C] is the same order.
-	if err := copyW(ql.Depthwise, b.DW.Weight.W, "depthwise"); err != nil {
+	if err := depthwiseInto(ql.Depthwise, b.DW, b.DWBN); err != nil {
 		return err
-	}
-	for j := range ql.Depthwise.B {
-		ql.Depthwise.B[j] = 0
-	}
-	if err := ql.Depthwise.FoldBatchNorm(b.DWBN.Gamma.W, b.DWBN.Beta.W, b.DWBN.RunMean.W, b.DWBN.RunVar.W, b.DWBN.Eps); err != nil {
-		return fmt.Errorf("depthwise: %w", err)
 	}
 	if b.SE != nil {
 		if err := denseInto(ql.SEReduce, b.SE.Reduce); err != nil {
@@ -142,10 +151,21 @@ func mbconvInto(ql *quantize.Layer, b *MBConv) error {
 // with batch norm folded, calibrate activation ranges on calib (images, each
 // InH*InW*InC floats), and quantize to TFLite's int8 spec.
 func Quantize(n *Net, arch space.Arch, calib [][]float32, opts quantize.CalibOptions) (*tflite.Model, error) {
+	return quantizeExported(calib, opts, func() (floatModeler, error) { return Export(n, arch) })
+}
+
+// floatModeler is an exported float network (quantize.Net, quantize.DAGNet).
+type floatModeler interface {
+	FloatModel() (*tflite.Model, error)
+}
+
+// quantizeExported exports a network, builds its float graph and quantizes
+// it on calib images.
+func quantizeExported(calib [][]float32, opts quantize.CalibOptions, export func() (floatModeler, error)) (*tflite.Model, error) {
 	if len(calib) == 0 {
 		return nil, fmt.Errorf("quantize: no calibration images")
 	}
-	qn, err := Export(n, arch)
+	qn, err := export()
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +173,11 @@ func Quantize(n *Net, arch space.Arch, calib [][]float32, opts quantize.CalibOpt
 	if err != nil {
 		return nil, fmt.Errorf("quantize: %w", err)
 	}
+	return quantizeFloat(fm, calib, opts)
+}
+
+// quantizeFloat calibrates a float model on images and quantizes it.
+func quantizeFloat(fm *tflite.Model, calib [][]float32, opts quantize.CalibOptions) (*tflite.Model, error) {
 	samples := make([][][]float32, len(calib))
 	for i, img := range calib {
 		samples[i] = [][]float32{img}

@@ -22,6 +22,19 @@ func TestExportMatchesEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	exportMatches(t, n, func() (floatModeler, error) { return Export(n, a) })
+	// A network of another architecture is refused.
+	other := s.Uniform(space.Choice{Kernel: 3, Expand: 3})
+	if _, err := Export(n, other); err == nil {
+		t.Error("export to a different architecture accepted")
+	}
+}
+
+// exportMatches gives n non-trivial batch-norm state, as after training,
+// and checks the exported float model computes the engine's eval-mode
+// logits on a random image (run on the ref backend).
+func exportMatches(t *testing.T, n *Net, export func() (floatModeler, error)) {
+	t.Helper()
 	rng := rand.New(rand.NewPCG(1, 2))
 	// Non-trivial batch-norm state, as after training.
 	for _, p := range n.Buffers() {
@@ -49,7 +62,7 @@ func TestExportMatchesEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := append([]float32(nil), logits.Data...)
-	qn, err := Export(n, a)
+	qn, err := export()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,10 +89,5 @@ func TestExportMatchesEngine(t *testing.T) {
 	}
 	if maxd > 1e-3*math.Max(1, scale) {
 		t.Errorf("exported model differs from the engine by %g (logit scale %g)\nengine %v\nexport %v", maxd, scale, want, got)
-	}
-	// A network of another architecture is refused.
-	other := s.Uniform(space.Choice{Kernel: 3, Expand: 3})
-	if _, err := Export(n, other); err == nil {
-		t.Error("export to a different architecture accepted")
 	}
 }

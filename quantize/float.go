@@ -105,11 +105,17 @@ func (n *Net) FloatModel() (*tflite.Model, error) {
 	for i := range n.Layers {
 		cur = g.layer(&n.Layers[i], cur)
 	}
-	if n.Softmax {
-		o := g.tensor("probs", tflite.Float32, append([]int32(nil), g.m.Tensors[cur].Shape...), nil)
-		cur = g.op(tflite.OpSoftmax, &tflite.SoftmaxOptions{Beta: 1}, o, cur)
+	return g.finish(cur, n.Softmax)
+}
+
+// finish makes out (through a SOFTMAX when softmax is set) the graph's
+// output, versions the operators and validates the model.
+func (g *graph) finish(out int, softmax bool) (*tflite.Model, error) {
+	if softmax {
+		o := g.tensor("probs", tflite.Float32, append([]int32(nil), g.m.Tensors[out].Shape...), nil)
+		out = g.op(tflite.OpSoftmax, &tflite.SoftmaxOptions{Beta: 1}, o, out)
 	}
-	g.m.Outputs = []int{cur}
+	g.m.Outputs = []int{out}
 	setVersions(g.m)
 	if err := g.m.Validate(); err != nil {
 		return nil, fmt.Errorf("quantize: float model: %w", err)

@@ -51,6 +51,9 @@ func LayerModel(l space.Layer, seed uint64) (*tflite.Model, error) {
 	if l.Kind == space.KindSkip {
 		return nil, fmt.Errorf("quantize: a skip layer has no operators to build")
 	}
+	if isDAGKind(l.Kind) {
+		return dagLayerModel(l, seed)
+	}
 	m, err := Generate([]space.Layer{l}, seed, GenOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("layer %s: %w", l.Key(), err)
@@ -71,12 +74,7 @@ func Generate(layers []space.Layer, seed uint64, opts GenOptions) (*tflite.Model
 	if err != nil {
 		return nil, err
 	}
-	samples := RandomInputs(fm, opts.samples(layers), seed, opts.inputRange(layers))
-	ranges, err := Calibrate(fm, samples, opts.Calib)
-	if err != nil {
-		return nil, err
-	}
-	return Quantize(fm, ranges, opts.Quant)
+	return calibrateRandom(fm, layers, seed, opts)
 }
 
 func (o GenOptions) samples(layers []space.Layer) int {

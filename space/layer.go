@@ -93,6 +93,9 @@ func (l Layer) Key() string {
 	case KindFC:
 		return fmt.Sprintf("fc-input:%d-output:%d", l.InC, l.OutC)
 	}
+	if k, ok := dagKey(l); ok {
+		return k
+	}
 	return "skip"
 }
 
@@ -183,7 +186,11 @@ func ParseKey(key string) (Layer, error) {
 		check(num("output", &l.OutC))
 		l.InH, l.InW, l.OutH, l.OutW = 1, 1, 1, 1
 	default:
-		return Layer{}, fmt.Errorf("layer key %q: unknown layer kind %q", key, parts[0])
+		ok, e := dagParseKey(&l, dims, num, fields)
+		if !ok {
+			return Layer{}, fmt.Errorf("layer key %q: unknown layer kind %q", key, parts[0])
+		}
+		check(e)
 	}
 	if err != nil {
 		return Layer{}, err
@@ -225,7 +232,7 @@ func (l Layer) MACs() int64 {
 	case KindFC:
 		return int64(l.InC * l.OutC)
 	}
-	return 0
+	return dagMACs(l)
 }
 
 // Params is the number of weights and biases of the layer (batch norm folded).
@@ -248,5 +255,5 @@ func (l Layer) Params() int64 {
 	case KindFC:
 		return int64(l.InC*l.OutC + l.OutC)
 	}
-	return 0
+	return dagParams(l)
 }

@@ -78,7 +78,7 @@ func Lookup(name string) (*Space, error) {
 			SE: true, SERatio: 0.25, Act: "relu6",
 		}, nil
 	}
-	return nil, fmt.Errorf("unknown search space %q (known: %s)", name, strings.Join(Names(), ", "))
+	return nil, fmt.Errorf("unknown search space %q (known: %s)", name, strings.Join(append(Names(), DAGNames()...), ", "))
 }
 
 // MustLookup is Lookup for names known to be built in; it panics otherwise.

@@ -35,6 +35,10 @@ type demoConfig struct {
 	fastProfile  bool
 	refImages    int
 	evalImages   int
+	// method is the search: "spnas" or "autoshrink" (on autoshrink-fmnist,
+	// with the shrink settings below).
+	method string
+	shrink demoShrink
 }
 
 func demoCommand() *command {
@@ -61,6 +65,7 @@ func demoCommand() *command {
 			fs.Uint64Var(&c.seed, "seed", c.seed, "seed of the search and the training")
 			fs.StringVar(&c.backend, "backend", c.backend, "backend of the local agent")
 			fs.BoolVar(&c.fastProfile, "fast-profile", false, "profile with a quick, less precise protocol (smoke tests)")
+			registerDemoShrink(fs, &c.method, &c.shrink)
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 0 {
@@ -68,6 +73,9 @@ func demoCommand() *command {
 			}
 			if c.searchEpochs <= 0 || c.trainEpochs <= 0 || c.calib <= 0 {
 				return usagef("--search-epochs, --train-epochs and --calib must be positive")
+			}
+			if err := c.shrink.apply(&c); err != nil {
+				return err
 			}
 			return runDemo(ctx, e, c)
 		},
@@ -104,6 +112,7 @@ func runDemo(ctx context.Context, e *env, cfg demoConfig) (err error) {
 	d.r.Started = d.start
 	d.r.Out = out
 	d.r.EvalImages = cfg.evalImages
+	d.r.Method = cfg.method
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -356,6 +365,9 @@ func (d *demo) search(ctx context.Context) error {
 		}
 		d.cfg.target = t
 		d.r.SpaceLoMS, d.r.SpaceHiMS = lo, hi
+	}
+	if d.cfg.method == "autoshrink" {
+		return d.searchAutoShrink(ctx)
 	}
 	d.announce("Single-Path NAS at a target of %.3f ms", d.cfg.target)
 	var res struct {

@@ -12,6 +12,7 @@ import (
 
 	"edgenas/internal/atomicfile"
 	"edgenas/lut"
+	"edgenas/space"
 )
 
 // demoReport is everything report.md says, also written as report.json.
@@ -28,6 +29,7 @@ type demoReport struct {
 	CalibCheck    []lut.Accuracy  `json:"calibration_check,omitempty"`
 	SpaceLoMS     float64         `json:"space_lo_ms,omitempty"`
 	SpaceHiMS     float64         `json:"space_hi_ms,omitempty"`
+	Method        string          `json:"method,omitempty"`
 	Search        demoSearch      `json:"search"`
 	SearchSeconds float64         `json:"search_seconds"`
 	Train         demoTrain       `json:"train"`
@@ -86,6 +88,9 @@ type demoQuant struct {
 // range on the measured (and, given calibFile, calibrated) table, a target
 // every run can reach.
 func demoTarget(store, device, backend, spaceName, calibFile string) (target, lo, hi float64, err error) {
+	if space.IsDAG(spaceName) {
+		return dagTarget(&tableFlags{store: store, device: device, backend: backend, threads: 1}, spaceName, calibFile)
+	}
 	rt, err := spaceRuntime(&tableFlags{store: store, device: device, backend: backend, threads: 1}, spaceName, calibFile)
 	if err != nil {
 		return 0, 0, 0, err
@@ -266,8 +271,13 @@ func (r *demoReport) mdArchitecture(b *mdText) {
 	if c := r.Calibration; c != nil {
 		model = "this table, calibrated"
 	}
-	b.p("Single-Path NAS on `spnas-fmnist` at a target of %.3f ms (the space spans %.3f to %.3f ms on %s): %d steps, %.0f s, final lambda %.3g.",
-		r.Search.TargetMS, r.SpaceLoMS, r.SpaceHiMS, model, r.Search.Steps, r.SearchSeconds, r.Search.Lambda)
+	if r.Method == "autoshrink" {
+		b.p("AutoShrink on `autoshrink-fmnist` at a target of %.3f ms (the space spans %.3f to %.3f ms on %s): %d edge removals kept, %.0f s.",
+			r.Search.TargetMS, r.SpaceLoMS, r.SpaceHiMS, model, r.Search.Steps, r.SearchSeconds)
+	} else {
+		b.p("Single-Path NAS on `spnas-fmnist` at a target of %.3f ms (the space spans %.3f to %.3f ms on %s): %d steps, %.0f s, final lambda %.3g.",
+			r.Search.TargetMS, r.SpaceLoMS, r.SpaceHiMS, model, r.Search.Steps, r.SearchSeconds, r.Search.Lambda)
+	}
 	if c := r.Calibration; c != nil {
 		b.p("")
 		b.p("The table was calibrated on %d whole models measured right after it (%s = %.4g, in-sample RMSE %.4f ms), so the target and the predictions below are measured milliseconds, not sums of blocks. On 4 more models:",
@@ -279,8 +289,12 @@ func (r *demoReport) mdArchitecture(b *mdText) {
 	}
 	if r.Search.TargetMS > 0 {
 		b.p("")
-		b.p("The architecture's predicted latency is %.3f ms, %+.1f%% from the target (within 5%%: %v).",
-			r.Search.TableMS, 100*(r.Search.TableMS/r.Search.TargetMS-1), r.Search.Within)
+		verdict := "within 5%"
+		if r.Method == "autoshrink" {
+			verdict = "at or under it"
+		}
+		b.p("The architecture's predicted latency is %.3f ms, %+.1f%% from the target (%s: %v).",
+			r.Search.TableMS, 100*(r.Search.TableMS/r.Search.TargetMS-1), verdict, r.Search.Within)
 	}
 }
 
@@ -318,12 +332,17 @@ func (r *demoReport) mdLatency(b *mdText) {
 	b.p("| figure | ms |")
 	b.p("|---|---|")
 	b.p("| target | %.3f |", r.Search.TargetMS)
+	spnas := r.Method != "autoshrink"
 	if r.Calibration != nil {
 		b.p("| predicted by the calibrated table | %.3f |", r.Search.TableMS)
-		b.p("| predicted by the calibrated Single-Path formula | %.3f |", r.Search.FormulaMS)
+		if spnas {
+			b.p("| predicted by the calibrated Single-Path formula | %.3f |", r.Search.FormulaMS)
+		}
 	} else {
 		b.p("| predicted by the latency table (sum of blocks) | %.3f |", r.Search.TableMS)
-		b.p("| predicted by the Single-Path formula | %.3f |", r.Search.FormulaMS)
+		if spnas {
+			b.p("| predicted by the Single-Path formula | %.3f |", r.Search.FormulaMS)
+		}
 	}
 	b.p("| measured here, whole int8 model, median (CV %.1f%%) | %.3f |", 100*r.LocalCV, r.LocalMS)
 	if r.AgentMS > 0 {

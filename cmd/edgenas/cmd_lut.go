@@ -282,12 +282,15 @@ func lutPredictCommand() *command {
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
+			if arch == "" {
+				return usagef("lut predict needs --arch")
+			}
+			if space.IsDAG(spaceName) {
+				return dagLUTPredict(e, &tf, spaceName, arch, seed, predictor, calibFile, asJSON)
+			}
 			s, err := space.Lookup(spaceName)
 			if err != nil {
 				return usagef("%v", err)
-			}
-			if arch == "" {
-				return usagef("lut predict needs --arch")
 			}
 			a, err := s.ParseOrRandom(arch, seed)
 			if err != nil {
@@ -297,7 +300,7 @@ func lutPredictCommand() *command {
 			if spnasFile != "" {
 				preds, err = spnasPredictors(spnasFile, fixedMs)
 			} else {
-				preds, err = tablePredictors(&tf, s, predictor, calibFile)
+				preds, err = chainPredictors(&tf, s, predictor, calibFile)
 			}
 			if err != nil {
 				return err
@@ -341,20 +344,20 @@ func spnasPredictors(file string, fixedMs float64) ([]lut.Predictor, error) {
 	return []lut.Predictor{lut.SPNASPredictor{Table: t}, lut.SPNASPredictor{Table: t, Exact: true}}, nil
 }
 
-// tablePredictors are the predictors --predictor names over a stored table
-// ("all": every one the flags allow).
-func tablePredictors(tf *tableFlags, s *space.Space, predictor, calibFile string) ([]lut.Predictor, error) {
+// chainPredictors are the predictors --predictor names over a stored table
+// of a chain space ("all": every one the flags allow).
+func chainPredictors(tf *tableFlags, s *space.Space, predictor, calibFile string) ([]lut.Predictor, error) {
 	tab, err := tf.table()
 	if err != nil {
 		return nil, err
 	}
+	sum, cal, err := tablePredictors(tab, predictor, calibFile)
+	if err != nil {
+		return nil, err
+	}
 	var preds []lut.Predictor
-	if predictor == "all" || predictor == "lut-sum" {
-		p, err := lut.NewLUTPredictor(tab)
-		if err != nil {
-			return nil, err
-		}
-		preds = append(preds, p)
+	if sum != nil {
+		preds = append(preds, sum)
 	}
 	if predictor == "all" || predictor == "spnas-formula" {
 		rt, err := lut.NewSpaceRuntime(s, tab)
@@ -363,15 +366,8 @@ func tablePredictors(tf *tableFlags, s *space.Space, predictor, calibFile string
 		}
 		preds = append(preds, rt)
 	}
-	if (predictor == "all" && calibFile != "") || predictor == "calibrated" {
-		if calibFile == "" {
-			return nil, usagef("--predictor calibrated needs --calibration FILE (written by lut validate)")
-		}
-		c, err := lut.ReadCalibratedFile(calibFile, tab)
-		if err != nil {
-			return nil, err
-		}
-		preds = append(preds, c)
+	if cal != nil {
+		preds = append(preds, cal)
 	}
 	if len(preds) == 0 {
 		return nil, usagef("unknown --predictor %q (lut-sum, spnas-formula, calibrated, all)", predictor)
@@ -419,7 +415,14 @@ func lutValidateCommand() *command {
 			fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
-			s, err := space.Lookup(spaceName)
+			var s *space.Space
+			var ds *space.DAGSpace
+			var err error
+			if space.IsDAG(spaceName) {
+				ds, err = space.LookupDAG(spaceName)
+			} else {
+				s, err = space.Lookup(spaceName)
+			}
 			if err != nil {
 				return usagef("%v", err)
 			}
@@ -441,9 +444,15 @@ func lutValidateCommand() *command {
 			}
 			bar := progress.New(e.stderr, "validate", models+calib)
 			start := time.Now()
-			rep, err := lut.Validate(ctx, lut.ValidateJob{Space: s, Table: tab, Backend: b, Threads: tf.threads, Protocol: proto,
-				Models: models, Calib: calib, Seed: seed,
-				Progress: func(done, total int, last string) { bar.Add(done-bar.Done(), last) }})
+			onProgress := func(done, total int, last string) { bar.Add(done-bar.Done(), last) }
+			var rep *lut.ValidateReport
+			job := lut.ValidateJob{Space: s, Table: tab, Backend: b, Threads: tf.threads, Protocol: proto,
+				Models: models, Calib: calib, Seed: seed, Progress: onProgress}
+			if ds != nil {
+				rep, err = lut.ValidateDAG(ctx, ds, job)
+			} else {
+				rep, err = lut.Validate(ctx, job)
+			}
 			if err != nil {
 				return err
 			}
@@ -455,7 +464,7 @@ func lutValidateCommand() *command {
 				return writeJSON(e.stdout, rep)
 			}
 			fmt.Fprintf(e.stdout, "%s: %d architectures scored (%d more fitted the calibrated predictor) in %.0f s\n",
-				s.Name, models, calib, time.Since(start).Seconds())
+				spaceName, models, calib, time.Since(start).Seconds())
 			for _, a := range rep.Accuracy {
 				fmt.Fprintln(e.stdout, "  "+a.String())
 			}

@@ -45,6 +45,9 @@ func modelGenCommand() *command {
 			if len(args) != 0 {
 				return usagef("model gen takes no positional arguments, got %q", args)
 			}
+			if space.IsDAG(spaceName) {
+				return dagModelGen(e, spaceName, arch, seed, out, asJSON)
+			}
 			s, err := space.Lookup(spaceName)
 			if err != nil {
 				return usagef("%v", err)
@@ -57,22 +60,27 @@ func modelGenCommand() *command {
 			if err != nil {
 				return fmt.Errorf("build %s: %w", a, err)
 			}
-			if err := tflite.WriteFile(out, m); err != nil {
-				return err
-			}
-			st, err := os.Stat(out)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(e.stdout, map[string]any{"path": out, "space": s.Name, "arch": a.String(), "seed": seed,
-					"operators": len(m.Operators), "bytes": st.Size(), "macs": a.MACs(), "params": a.Params()})
-			}
-			fmt.Fprintf(e.stdout, "wrote %s: %s %s (%d operators, %.2f MB, %.1f MMACs)\n", out, s.Name, a, len(m.Operators),
-				float64(st.Size())/1e6, float64(a.MACs())/1e6)
-			return nil
+			return writeModel(e, out, m, s.Name, a.String(), seed, a.MACs(), a.Params(), asJSON)
 		},
 	}
+}
+
+// writeModel writes a generated model and reports what was written.
+func writeModel(e *env, out string, m *tflite.Model, spaceName, arch string, seed uint64, macs, params int64, asJSON bool) error {
+	if err := tflite.WriteFile(out, m); err != nil {
+		return err
+	}
+	st, err := os.Stat(out)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(e.stdout, map[string]any{"path": out, "space": spaceName, "arch": arch, "seed": seed,
+			"operators": len(m.Operators), "bytes": st.Size(), "macs": macs, "params": params})
+	}
+	fmt.Fprintf(e.stdout, "wrote %s: %s %s (%d operators, %.2f MB, %.1f MMACs)\n", out, spaceName, arch, len(m.Operators),
+		float64(st.Size())/1e6, float64(macs)/1e6)
+	return nil
 }
 
 func modelInspectCommand() *command {

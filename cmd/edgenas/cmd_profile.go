@@ -129,7 +129,7 @@ func profileCommand() *command {
 			if len(args) != 0 {
 				return usagef("profile takes no positional arguments, got %q", args)
 			}
-			s, err := space.Lookup(spaceName)
+			all, err := space.KeysOf(spaceName)
 			if err != nil {
 				return usagef("%v", err)
 			}
@@ -157,13 +157,12 @@ func profileCommand() *command {
 			if err := st.PutDevice(lut.Device{ID: dev, Class: class, Description: desc}); err != nil {
 				return err
 			}
-			all := s.UniqueKeys()
 			todo, err := keysToMeasure(st, dev, backend, pf.threads, all, force)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stderr, "profile %s on %s/%s/%d threads: %d keys, %d to measure, %d already in %s\n",
-				s.Name, dev, backend, pf.threads, len(all), len(todo), len(all)-len(todo), out)
+				spaceName, dev, backend, pf.threads, len(all), len(todo), len(all)-len(todo), out)
 			start := time.Now()
 			bar := progress.New(e.stderr, "profile", len(todo))
 			ver := buildVersion().Version
@@ -173,7 +172,7 @@ func profileCommand() *command {
 				Progress: func(done, total int, last string) { bar.Add(done-bar.Done(), last) },
 			})
 			if err != nil {
-				return fmt.Errorf("profile %s (completed groups are saved; rerun to resume): %w", s.Name, err)
+				return fmt.Errorf("profile %s (completed groups are saved; rerun to resume): %w", spaceName, err)
 			}
 			tab, err := st.View(dev, backend, pf.threads)
 			if err != nil {
@@ -187,7 +186,7 @@ func profileCommand() *command {
 				return writeJSON(e.stdout, sum)
 			}
 			fmt.Fprintf(e.stdout, "%s: %d/%d keys for %s, median CV %.2f%%, median CI half-width %.2f%%, %d unstable, %d measured in %.0f s\n",
-				out, sum["present"], len(all), s.Name, 100*sum["median_cv"].(float64), 100*sum["median_ci_rel"].(float64),
+				out, sum["present"], len(all), spaceName, 100*sum["median_cv"].(float64), 100*sum["median_ci_rel"].(float64),
 				sum["unstable"], len(todo), sum["wall_seconds"])
 			return nil
 		},

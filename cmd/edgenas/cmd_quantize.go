@@ -84,7 +84,7 @@ func quantizeCommand() *command {
 			if testImages > 0 && testImages < test.Len() {
 				test = test.Slice(0, testImages)
 			}
-			fmt.Fprintf(e.stderr, "quantize: %s, calibrating on %d training images (%s)\n", tr.Arch, calib, ptq)
+			fmt.Fprintf(e.stderr, "quantize: %s, calibrating on %d training images (%s)\n", tr.Result.Arch, calib, ptq)
 			model, err := tr.Quantize(data.Train, ptq)
 			if err != nil {
 				return err
@@ -92,7 +92,7 @@ func quantizeCommand() *command {
 			if err := tflite.WriteFile(out, model); err != nil {
 				return fmt.Errorf("quantize: write %s: %w", out, err)
 			}
-			rep := quantizeReport{Checkpoint: ckpt, Arch: tr.Arch.String(), Model: out, Calib: calib, Method: ptq.String(),
+			rep := quantizeReport{Checkpoint: ckpt, Arch: tr.Result.Arch, Model: out, Calib: calib, Method: ptq.String(),
 				TestImages: test.Len(), Int8Acc: map[string]float64{}, GapPP: map[string]float64{}}
 			if rep.FloatAcc, _, err = tr.Net.Evaluate(test.Images, test.Labels, 500); err != nil {
 				return fmt.Errorf("quantize: float accuracy: %w", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -20,7 +19,7 @@ func searchCommand() *command {
 	return &command{
 		name:    "search",
 		summary: "architecture search: Single-Path NAS, and the random baseline at equal latency",
-		subs:    []*command{searchSPNASCommand(), searchRandomCommand(), searchFoxNASCommand()},
+		subs:    []*command{searchSPNASCommand(), searchRandomCommand(), searchFoxNASCommand(), searchAutoShrinkCommand()},
 	}
 }
 
@@ -155,6 +154,9 @@ func searchRandomCommand() *command {
 			if target <= 0 || count <= 0 || tol <= 0 {
 				return usagef("search random needs --target-ms > 0, --count > 0 and --tol > 0")
 			}
+			if space.IsDAG(spaceName) {
+				return dagSearchRandom(e, &tf, spaceName, calibFile, target, tol, count, seed, out, asJSON)
+			}
 			start := time.Now()
 			rt, err := spaceRuntime(&tf, spaceName, calibFile)
 			if err != nil {
@@ -170,10 +172,7 @@ func searchRandomCommand() *command {
 				for _, c := range cands {
 					rc.Candidates = append(rc.Candidates, searcher.RunCandidate{Arch: c.Arch, PredictedMS: c.TableMS})
 				}
-				if err := os.MkdirAll(out, 0o755); err != nil {
-					return fmt.Errorf("search random: %w", err)
-				}
-				if err := searcher.WriteCandidates(out, rc); err != nil {
+				if err := writeRunDir(out, rc); err != nil {
 					return err
 				}
 			}

@@ -43,6 +43,9 @@ func spaceListCommand() *command {
 				s := space.MustLookup(n)
 				rows = append(rows, row{n, s.NumSearchable(), s.Size(), fmt.Sprintf("%dx%dx%d", s.InputH, s.InputW, s.InputC)})
 			}
+			for _, d := range dagSpaceRows() {
+				rows = append(rows, row{d.name, d.searchable, d.size, d.input})
+			}
 			if asJSON {
 				return writeJSON(e.stdout, rows)
 			}
@@ -67,6 +70,9 @@ func spaceShowCommand() *command {
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
+			if space.IsDAG(name) {
+				return dagSpaceShow(e, name, asJSON)
+			}
 			s, err := space.Lookup(name)
 			if err != nil {
 				return usagef("%v", err)
@@ -126,6 +132,9 @@ func spaceArchCommand() *command {
 			if len(args) != 1 {
 				return usagef("space arch takes one architecture string (or 'random'), got %d arguments", len(args))
 			}
+			if space.IsDAG(name) {
+				return dagSpaceArch(e, name, args[0], seed, asJSON)
+			}
 			s, err := space.Lookup(name)
 			if err != nil {
 				return usagef("%v", err)
@@ -175,12 +184,15 @@ func spaceSampleCommand() *command {
 			fs.IntVar(&count, "count", 1, "how many")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
+			if count < 1 {
+				return usagef("--count must be at least 1")
+			}
+			if space.IsDAG(name) {
+				return dagSpaceSample(e, name, seed, count)
+			}
 			s, err := space.Lookup(name)
 			if err != nil {
 				return usagef("%v", err)
-			}
-			if count < 1 {
-				return usagef("--count must be at least 1")
 			}
 			for i := 0; i < count; i++ {
 				fmt.Fprintln(e.stdout, s.RandomSeed(seed+uint64(i)))

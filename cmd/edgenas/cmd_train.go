@@ -9,6 +9,7 @@ import (
 
 	"edgenas/dataset/fmnist"
 	"edgenas/internal/progress"
+	"edgenas/searcher/autoshrink"
 	"edgenas/searcher/recipe"
 	"edgenas/space"
 )
@@ -39,10 +40,6 @@ func trainCommand() *command {
 			if arch == "" || out == "" {
 				return usagef("train needs --arch and --out")
 			}
-			s, err := space.Lookup(spaceName)
-			if err != nil {
-				return usagef("%v", err)
-			}
 			if name, ok := strings.CutPrefix(arch, "@"); ok {
 				b, err := os.ReadFile(name)
 				if err != nil {
@@ -50,9 +47,9 @@ func trainCommand() *command {
 				}
 				arch = strings.TrimSpace(string(b))
 			}
-			a, err := s.ParseOrRandom(arch, cfg.Seed)
+			trainIt, err := trainer(ctx, spaceName, arch, cfg, out)
 			if err != nil {
-				return usagef("%v", err)
+				return err
 			}
 			data, err := fmnist.LoadDefault()
 			if err != nil {
@@ -67,7 +64,7 @@ func trainCommand() *command {
 				data = &d
 			}
 			var bar *progress.Bar
-			res, err := recipe.Train(ctx, cfg, a, data, out, func(step, total int, loss, acc float64) {
+			res, err := trainIt(data, func(step, total int, loss, acc float64) {
 				if bar == nil {
 					bar = progress.New(e.stderr, "train "+out, total)
 				}
@@ -83,4 +80,29 @@ func trainCommand() *command {
 			return nil
 		},
 	}
+}
+
+// trainer decodes arch in its space (chain or DAG) and returns the fixed
+// recipe's training of it into out.
+func trainer(ctx context.Context, spaceName, arch string, cfg recipe.Config, out string) (func(*fmnist.Data, func(step, total int, loss, acc float64)) (recipe.Result, error), error) {
+	if space.IsDAG(spaceName) {
+		a, err := lookupDAGArch(spaceName, arch, cfg.Seed)
+		if err != nil {
+			return nil, err
+		}
+		return func(d *fmnist.Data, on func(step, total int, loss, acc float64)) (recipe.Result, error) {
+			return autoshrink.TrainRecipe(ctx, cfg, a, d, out, on)
+		}, nil
+	}
+	s, err := space.Lookup(spaceName)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	a, err := s.ParseOrRandom(arch, cfg.Seed)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return func(d *fmnist.Data, on func(step, total int, loss, acc float64)) (recipe.Result, error) {
+		return recipe.Train(ctx, cfg, a, d, out, on)
+	}, nil
 }

@@ -17,23 +17,10 @@ func TestDemoEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns a broker and an agent and trains a network")
 	}
-	t.Setenv(beCLI, "1")
 	out := filepath.Join(t.TempDir(), "demo")
-	code, stdout, stderr := runCLI(t, "demo", "--out", out, "--search-epochs", "0.08", "--search-data-frac", "0.05",
+	rep := runDemoReport(t, out, "--search-epochs", "0.08", "--search-data-frac", "0.05",
 		"--train-epochs", "0.05", "--calib", "64", "--validate-models", "3", "--fast-profile",
 		"--eval-images", "500", "--ref-test-images", "100")
-	if code != 0 {
-		b, _ := os.ReadFile(filepath.Join(out, "logs", "agent.log"))
-		t.Fatalf("demo exited %d\nstdout: %s\nstderr (tail): %s\nagent log: %s", code, stdout, tail(stderr, 3000), tail(string(b), 2000))
-	}
-	var rep demoReport
-	b, err := os.ReadFile(filepath.Join(out, "report.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
 	// The budget is far too small to learn much: check the figures are there.
 	if rep.LUT.Entries == 0 || rep.Search.Arch == "" || rep.Train.TestAcc <= 0 || rep.LocalMS <= 0 {
 		t.Errorf("report misses figures: %+v", rep)
@@ -88,4 +75,24 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// runDemoReport runs the demo into out with the CLI and returns its report.
+func runDemoReport(t *testing.T, out string, args ...string) demoReport {
+	t.Helper()
+	t.Setenv(beCLI, "1")
+	code, stdout, stderr := runCLI(t, append([]string{"demo", "--out", out}, args...)...)
+	if code != 0 {
+		b, _ := os.ReadFile(filepath.Join(out, "logs", "agent.log"))
+		t.Fatalf("demo exited %d\nstdout: %s\nstderr (tail): %s\nagent log: %s", code, stdout, tail(stderr, 3000), tail(string(b), 2000))
+	}
+	var rep demoReport
+	b, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }

@@ -18,6 +18,7 @@ import (
 	"edgenas/profiler"
 	"edgenas/runtime"
 	"edgenas/runtime/backends"
+	"edgenas/searcher/autoshrink"
 	"edgenas/searcher/recipe"
 	"edgenas/space"
 	"edgenas/tflite"
@@ -93,6 +94,9 @@ type Training struct {
 	Cached bool `json:"cached"`
 
 	parsed space.Arch
+	// dag is set instead of parsed for a DAG-space run (AutoShrink, and
+	// random topologies of a DAG space).
+	dag *space.DAGArch
 }
 
 // Plan reads the runs and lists their trainings (without running any).
@@ -107,7 +111,7 @@ func Plan(cfg Config) ([]Run, []*Training, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		s, err := space.Lookup(r.Space)
+		parse, err := archParser(r.Space)
 		if err != nil {
 			return nil, nil, fmt.Errorf("run %s: %w", dir, err)
 		}
@@ -116,14 +120,14 @@ func Plan(cfg Config) ([]Run, []*Training, error) {
 		}
 		runs = append(runs, r)
 		for ci, c := range r.Candidates {
-			a, err := s.Parse(c.Arch)
+			t0, err := parse(c.Arch)
 			if err != nil {
 				return nil, nil, fmt.Errorf("run %s candidate %d: %w", dir, ci, err)
 			}
 			for _, seed := range Seeds(r, cfg.Seeds) {
 				t := &Training{Method: r.Method, TargetMS: r.TargetMS, Run: dir, RunSeed: r.Seed, SearchSeconds: r.SearchSeconds,
-					Candidate: ci, Arch: a.String(), Seed: seed, PredictedMS: c.PredictedMS, parsed: a}
-				t.Dir = filepath.Join(cfg.Work, trainKey(cfg.Recipe, cfg.TestImages, a, seed))
+					Candidate: ci, Arch: t0.Arch, Seed: seed, PredictedMS: c.PredictedMS, parsed: t0.parsed, dag: t0.dag}
+				t.Dir = filepath.Join(cfg.Work, trainKeyOf(cfg.Recipe, cfg.TestImages, r.Space, t0.Arch, seed))
 				out = append(out, t)
 			}
 		}
@@ -134,8 +138,13 @@ func Plan(cfg Config) ([]Run, []*Training, error) {
 // trainKey names a training's cache directory: a hash of everything that
 // determines its result (space, architecture, seed and the recipe).
 func trainKey(rc recipe.Config, evalImages int, a space.Arch, seed uint64) string {
+	return trainKeyOf(rc, evalImages, a.Space.Name, a.String(), seed)
+}
+
+// trainKeyOf is trainKey for an architecture string of a named space.
+func trainKeyOf(rc recipe.Config, evalImages int, spaceName, arch string, seed uint64) string {
 	key := fmt.Sprintf("%s|%s|seed=%d|epochs=%g|frac=%g|batch=%d|lr=%g|wd=%g|smooth=%g",
-		a.Space.Name, a, seed, rc.Epochs, rc.DataFrac, rc.Batch, rc.LR, rc.WeightDecay, rc.Smoothing)
+		spaceName, arch, seed, rc.Epochs, rc.DataFrac, rc.Batch, rc.LR, rc.WeightDecay, rc.Smoothing)
 	if evalImages > 0 {
 		key += fmt.Sprintf("|eval=%d", evalImages)
 	}
@@ -212,9 +221,14 @@ func train(ctx context.Context, cfg Config, data *fmnist.Data, ts []*Training) e
 		rc := cfg.Recipe
 		rc.Seed = t.Seed
 		note := fmt.Sprintf("%d/%d %s seed %d", i+1, len(todo), t.Arch, t.Seed)
-		res, err := recipe.Train(ctx, rc, t.parsed, data, t.Dir, func(step, total int, loss, acc float64) {
-			bar.Add(1, note)
-		})
+		onStep := func(step, total int, loss, acc float64) { bar.Add(1, note) }
+		var res recipe.Result
+		var err error
+		if t.dag != nil {
+			res, err = autoshrink.TrainRecipe(ctx, rc, *t.dag, data, t.Dir, onStep)
+		} else {
+			res, err = recipe.Train(ctx, rc, t.parsed, data, t.Dir, onStep)
+		}
 		if err != nil {
 			return fmt.Errorf("evaluate: train %s seed %d in %s: %w", t.Arch, t.Seed, t.Dir, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"edgenas/quantize"
 	"edgenas/runtime"
 	"edgenas/runtime/backends"
+	"edgenas/searcher/autoshrink"
 	"edgenas/searcher/recipe"
 	"edgenas/space"
 	"edgenas/tflite"
@@ -22,8 +23,10 @@ import (
 type Trained struct {
 	Dir    string
 	Result recipe.Result
-	Arch   space.Arch
-	Net    *nn.Net
+	// Arch is set for a chain space, dag for a DAG space; Net for both.
+	Arch space.Arch
+	Net  *nn.Net
+	dag  *autoshrink.Trained
 }
 
 // LoadTrained restores the network a finished training left in dir (its
@@ -37,6 +40,13 @@ func LoadTrained(dir string) (*Trained, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load trained %s: %w", dir, err)
+	}
+	if space.IsDAG(res.Space) {
+		dt, err := autoshrink.LoadTrained(dir)
+		if err != nil {
+			return nil, err
+		}
+		return &Trained{Dir: dir, Result: res, Net: dt.Net, dag: dt}, nil
 	}
 	s, err := space.Lookup(res.Space)
 	if err != nil {
@@ -94,6 +104,9 @@ func ParseMethod(s string) (quantize.Method, error) {
 // Quantize folds the trained network's batch norms, calibrates on p.Calib
 // training images and returns the int8 model (int8 input and output).
 func (t *Trained) Quantize(train *fmnist.Set, p PTQ) (*tflite.Model, error) {
+	if t.dag != nil {
+		return t.dag.Quantize(train, p.Calib, p.Opts)
+	}
 	if p.Calib <= 0 || p.Calib > train.Len() {
 		return nil, fmt.Errorf("quantize: --calib %d must be in 1..%d (training images)", p.Calib, train.Len())
 	}
