@@ -10,7 +10,6 @@ import (
 
 	"edgenas/internal/refdata"
 	"edgenas/quantize"
-	"edgenas/runtime"
 	"edgenas/runtime/litert"
 	"edgenas/runtime/runtimetest"
 	"edgenas/runtime/xnnpack"
@@ -86,33 +85,6 @@ func inputSets(m *tflite.Model, n int, seed uint64) [][][]byte {
 	return sets
 }
 
-// runXNNPACK runs m on edgenas's xnnpack backend.
-func runXNNPACK(t *testing.T, m *tflite.Model, sets [][][]byte) [][][]byte {
-	t.Helper()
-	ip, err := xnnpack.Backend{}.Load(m, runtime.Options{Threads: 1})
-	if err != nil {
-		t.Fatalf("xnnpack load: %v", err)
-	}
-	defer ip.Close()
-	var out [][][]byte
-	for _, set := range sets {
-		for i, b := range set {
-			if err := ip.SetInput(i, b); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := ip.Invoke(); err != nil {
-			t.Fatal(err)
-		}
-		var got [][]byte
-		for i := range m.Outputs {
-			got = append(got, ip.Output(i))
-		}
-		out = append(out, got)
-	}
-	return out
-}
-
 // TestConformance runs models edgenas writes, and the MobileNetV2 of the
 // shared data, on LiteRT and on edgenas's xnnpack backend: every output
 // byte must be the same.
@@ -159,7 +131,7 @@ func TestConformance(t *testing.T) {
 			t.Errorf("%s: %v", cm.name, res.Err)
 			continue
 		}
-		want := runXNNPACK(t, cm.m, jobs[i].Inputs)
+		want := runOn(t, xnnpack.Backend{}, cm.m, jobs[i].Inputs)
 		same := true
 		for k := range want {
 			for o := range want[k] {
@@ -167,13 +139,8 @@ func TestConformance(t *testing.T) {
 					continue
 				}
 				same = false
-				why, err := explainDifference(t, r, cm.m, jobs[i].Inputs[k])
-				if err != nil {
-					t.Errorf("%s: input set %d output %d differs (LiteRT %x..., edgenas xnnpack %x...): %v",
-						cm.name, k, o, head(res.Outputs[k][o]), head(want[k][o]), err)
-				} else {
-					t.Logf("%s: input set %d output %d differs, not bit-exact: %s", cm.name, k, o, why)
-				}
+				t.Errorf("%s: input set %d output %d differs (LiteRT %x..., edgenas xnnpack %x...): %s",
+					cm.name, k, o, head(res.Outputs[k][o]), head(want[k][o]), firstDifference(t, r, cm.m, jobs[i].Inputs[k]))
 			}
 		}
 		if same && cm.name != mobileNetV2 {
