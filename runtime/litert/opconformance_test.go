@@ -2,13 +2,10 @@ package litert_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"edgenas/runtime"
 	"edgenas/runtime/litert"
@@ -88,12 +85,7 @@ type opStats struct {
 // refQuanta where LiteRT delegates to XNNPACK.
 func TestOpConformance(t *testing.T) {
 	r := litert.ForTest(t)
-	if !xnnpack.Available() {
-		if os.Getenv("CI") != "" {
-			t.Fatal("LiteRT op conformance under CI: edgenas's xnnpack backend is not available")
-		}
-		t.Skip("LiteRT op conformance compares with the xnnpack backend, which is not available here")
-	}
+	requireXNNPACK(t)
 	var cases []runtimetest.OpCase
 	for _, seed := range opConformanceSeeds {
 		for _, c := range runtimetest.OpCases(seed) {
@@ -101,22 +93,11 @@ func TestOpConformance(t *testing.T) {
 			cases = append(cases, c)
 		}
 	}
-	jobs := make([]litert.Job, len(cases))
+	ms := make([]*tflite.Model, len(cases))
 	for i, c := range cases {
-		b, err := tflite.Write(c.Model)
-		if err != nil {
-			t.Fatalf("%s: %v", c.Name, err)
-		}
-		jobs[i] = litert.Job{Model: b, Inputs: inputSets(c.Model, 3, uint64(i))}
+		ms[i] = c.Model
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	start := time.Now()
-	results, err := r.RunBatch(ctx, jobs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("LiteRT ran %d one-operator models in %v", len(jobs), time.Since(start).Round(time.Millisecond))
+	jobs, results := runBatch(t, r, ms, 3)
 	stats := map[tflite.Opcode]*opStats{}
 	for i, c := range cases {
 		rule, ok := opRules[c.Op]

@@ -66,12 +66,7 @@ func personImages(t *testing.T, m *tflite.Model) [][][]byte {
 // exactly, ref its top-1 class within refQuanta.
 func TestRealModels(t *testing.T) {
 	r := litert.ForTest(t)
-	if !xnnpack.Available() {
-		if os.Getenv("CI") != "" {
-			t.Fatal("LiteRT real-model conformance under CI: edgenas's xnnpack backend is not available")
-		}
-		t.Skip("LiteRT real-model conformance compares with the xnnpack backend, which is not available here")
-	}
+	requireXNNPACK(t)
 	cases := []realModel{
 		{file: "micro_speech_quantized.tflite", inputs: randomSets(8), refQuanta: 1, refTop5: true},
 		{file: "person_detect.tflite", inputs: personImages, refQuanta: 3, refTop5: true},
@@ -119,9 +114,9 @@ func TestRealModels(t *testing.T) {
 				}
 				worst = max(worst, d)
 				if len(want) <= 4 {
-					t.Logf("input set %d: LiteRT and xnnpack %v, ref %v", k, int8s(want), int8s(rf[k][0]))
+					t.Logf("input set %d: LiteRT and xnnpack %v, ref %v", k, runtimetest.Int8s(want), runtimetest.Int8s(rf[k][0]))
 				}
-				if top := argmax(rf[k][0]); c.refTop5 && !inTop5(want, top) {
+				if top := runtimetest.Argmax(rf[k][0]); c.refTop5 && !runtimetest.InTopK(want, top, 5) {
 					t.Errorf("input set %d: ref's top-1 class %d is not among LiteRT's five best", k, top)
 				}
 			}
@@ -154,34 +149,4 @@ func liteRTAxes(m *tflite.Model, data []byte) ([]byte, error) {
 		return data, nil
 	}
 	return tflite.Write(&fixed)
-}
-
-// inTop5 reports whether class c is among the five largest values of b.
-func inTop5(b []byte, c int) bool {
-	above := 0
-	for i := range b {
-		if int8(b[i]) > int8(b[c]) {
-			above++
-		}
-	}
-	return above < 5
-}
-
-func int8s(b []byte) []int8 {
-	v := make([]int8, len(b))
-	for i := range b {
-		v[i] = int8(b[i])
-	}
-	return v
-}
-
-// argmax is the index of the largest int8 value.
-func argmax(b []byte) int {
-	best := 0
-	for i := range b {
-		if int8(b[i]) > int8(b[best]) {
-			best = i
-		}
-	}
-	return best
 }
