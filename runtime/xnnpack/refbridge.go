@@ -12,8 +12,8 @@ import (
 type refKernel = ref.Kernel
 
 // newRefKernel builds the kernel for operator op that runs outside XNNPACK:
-// the reference kernel, or for an int8 MEAN over H and W the delegate's
-// arithmetic (meanKernel); its error names
+// the reference kernel, or for an int8 MEAN over H and W and an int8
+// per-channel TRANSPOSE_CONV the delegate's arithmetic; its error names
 // the operator and what the reference kernels do not support. Constant
 // operands are checked against their shapes first: the reference kernels
 // read weights straight from the model.
@@ -29,9 +29,14 @@ func newRefKernel(m *tflite.Model, op int) (refKernel, error) {
 			return nil, fmt.Errorf("operator %d (%v): %w", op, m.Operators[op].Op, err)
 		}
 	}
-	// An int8 MEAN XNNPACK refused for its rounding follows TFLite's
-	// XNNPACK delegate, not the reference kernel (mean.go).
+	// An int8 MEAN XNNPACK refused for its rounding, and an int8
+	// TRANSPOSE_CONV with a per-channel filter this XNNPACK cannot run,
+	// follow TFLite's XNNPACK delegate, not the reference kernel (mean.go,
+	// deconv.go).
 	if k, ok := newMeanKernel(m, &m.Operators[op]); ok {
+		return k, nil
+	}
+	if k, ok := newDeconvKernel(m, &m.Operators[op]); ok {
 		return k, nil
 	}
 	return ref.NewKernel(m, op)
