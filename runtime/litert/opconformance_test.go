@@ -199,7 +199,7 @@ func logOpTable(t *testing.T, stats map[tflite.Opcode]*opStats) {
 		strings.Join(rows, "\n"))
 }
 
-// runOn runs m on backend bk once per input set and copies the outputs.
+// runOn runs m on backend bk once per input set.
 func runOn(t *testing.T, bk runtime.Backend, m *tflite.Model, sets [][][]byte) [][][]byte {
 	t.Helper()
 	ip, err := bk.Load(m, runtime.Options{Threads: 1})
@@ -209,17 +209,9 @@ func runOn(t *testing.T, bk runtime.Backend, m *tflite.Model, sets [][][]byte) [
 	defer ip.Close()
 	var out [][][]byte
 	for _, set := range sets {
-		for i, b := range set {
-			if err := ip.SetInput(i, b); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := ip.Invoke(); err != nil {
+		got, err := runtimetest.Run(ip, set)
+		if err != nil {
 			t.Fatalf("%s: %v", bk.Name(), err)
-		}
-		var got [][]byte
-		for i := range m.Outputs {
-			got = append(got, bytes.Clone(ip.Output(i)))
 		}
 		out = append(out, got)
 	}
