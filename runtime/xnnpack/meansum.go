@@ -9,8 +9,10 @@ package xnnpack
 
 // edgenas_sum_pixels sets sums[c] to the sum of channel c over n pixels of
 // ch interleaved int8 channels: a plain loop, vectorized at O3 (cgo's
-// default O2 leaves it scalar with older compilers).
+// default O2 leaves it scalar with GCC before 12).
+#if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("O3")))
+#endif
 static void edgenas_sum_pixels(const int8_t* img, size_t n, size_t ch, int32_t* sums) {
 	memset(sums, 0, ch * sizeof(int32_t));
 	for (size_t p = 0; p < n; p++) {
