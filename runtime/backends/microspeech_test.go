@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"edgenas/internal/refdata"
+	"edgenas/runtime/runtimetest"
 	"edgenas/tflite"
 )
 
@@ -44,12 +45,12 @@ func TestMicroSpeechExact(t *testing.T) {
 		if bytes.Equal(gx, gr) {
 			same++
 		} else {
-			t.Logf("input %d: xnnpack %v, ref %v", k, int8s(gx), int8s(gr))
+			t.Logf("input %d: xnnpack %v, ref %v", k, runtimetest.Int8s(gx), runtimetest.Int8s(gr))
 		}
-		if top1(gx) != top1(gr) {
-			t.Errorf("input %d: top-1 %d on xnnpack, %d on ref", k, top1(gx), top1(gr))
+		if runtimetest.Argmax(gx) != runtimetest.Argmax(gr) {
+			t.Errorf("input %d: top-1 %d on xnnpack, %d on ref", k, runtimetest.Argmax(gx), runtimetest.Argmax(gr))
 		}
-		classes[top1(gr)] = true
+		classes[runtimetest.Argmax(gr)] = true
 	}
 	t.Logf("%d of %d outputs identical; top-1 classes seen: %v", same, inputs, classes)
 	if same < inputs*9/10 {
@@ -58,22 +59,4 @@ func TestMicroSpeechExact(t *testing.T) {
 	if len(classes) < 2 {
 		t.Errorf("inputs reach only classes %v: the check says little", classes)
 	}
-}
-
-func top1(b []byte) int {
-	best := 0
-	for i := range b {
-		if int8(b[i]) > int8(b[best]) {
-			best = i
-		}
-	}
-	return best
-}
-
-func int8s(b []byte) []int8 {
-	out := make([]int8, len(b))
-	for i, v := range b {
-		out[i] = int8(v)
-	}
-	return out
 }

@@ -1,15 +1,14 @@
 package backends
 
 import (
-	"math"
 	"math/rand/v2"
-	"os"
 	"testing"
 	"time"
 
 	"edgenas/internal/refdata"
 	"edgenas/profiler"
 	"edgenas/quantize"
+	"edgenas/runtime/runtimetest"
 	"edgenas/space"
 	"edgenas/tflite"
 )
@@ -87,26 +86,13 @@ func naturalInput(t *testing.T, m *tflite.Model, k int) []byte {
 		return b
 	}
 	name := []string{"person.bmp", "no_person.bmp"}[k%2]
-	raw, err := os.ReadFile(refdata.Path(t, name))
-	if err != nil || len(raw) < 1078+96*96 {
-		t.Fatalf("read %s: %v (%d bytes)", name, err, len(raw))
+	gray, err := runtimetest.ReadGrayBMP(refdata.Path(t, name), 96, 96)
+	if err != nil {
+		t.Fatal(err)
 	}
-	mean, std := []float64{0.485, 0.456, 0.406}, []float64{0.229, 0.224, 0.225}
-	scale, zp := float64(in.Quant.Scale[0]), float64(in.Quant.ZeroPoint[0])
-	out := make([]byte, in.Bytes())
-	for c := 0; c < 3; c++ {
-		for y := 0; y < 224; y++ {
-			for x := 0; x < 224; x++ {
-				sx := x * 96 / 224
-				if k/2%2 == 1 {
-					sx = 95 - sx
-				}
-				// BMP rows are stored bottom-up.
-				p := float64(raw[1078+(95-y*96/224)*96+sx]) / 255
-				q := math.Round((p-mean[c])/std[c]/scale + zp)
-				out[(c*224+y)*224+x] = byte(int8(max(-128, min(127, q))))
-			}
-		}
+	out, err := runtimetest.ImageNetInput(in, gray, 96, k/2%2 == 1)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

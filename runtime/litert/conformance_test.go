@@ -10,7 +10,6 @@ import (
 
 	"edgenas/internal/refdata"
 	"edgenas/quantize"
-	"edgenas/runtime"
 	"edgenas/runtime/litert"
 	"edgenas/runtime/runtimetest"
 	"edgenas/runtime/xnnpack"
@@ -86,44 +85,12 @@ func inputSets(m *tflite.Model, n int, seed uint64) [][][]byte {
 	return sets
 }
 
-// runXNNPACK runs m on edgenas's xnnpack backend.
-func runXNNPACK(t *testing.T, m *tflite.Model, sets [][][]byte) [][][]byte {
-	t.Helper()
-	ip, err := xnnpack.Backend{}.Load(m, runtime.Options{Threads: 1})
-	if err != nil {
-		t.Fatalf("xnnpack load: %v", err)
-	}
-	defer ip.Close()
-	var out [][][]byte
-	for _, set := range sets {
-		for i, b := range set {
-			if err := ip.SetInput(i, b); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := ip.Invoke(); err != nil {
-			t.Fatal(err)
-		}
-		var got [][]byte
-		for i := range m.Outputs {
-			got = append(got, ip.Output(i))
-		}
-		out = append(out, got)
-	}
-	return out
-}
-
 // TestConformance runs models edgenas writes, and the MobileNetV2 of the
 // shared data, on LiteRT and on edgenas's xnnpack backend: every output
 // byte must be the same.
 func TestConformance(t *testing.T) {
 	r := litert.ForTest(t)
-	if !xnnpack.Available() {
-		if os.Getenv("CI") != "" {
-			t.Fatal("LiteRT conformance under CI: edgenas's xnnpack backend is not available")
-		}
-		t.Skip("LiteRT conformance compares with the xnnpack backend, which is not available here")
-	}
+	requireXNNPACK(t)
 	models := generatedModels(t)
 	// Without the shared data (and outside CI) the generated models are
 	// still checked; refdata.Path fails the test under CI.
@@ -136,22 +103,11 @@ func TestConformance(t *testing.T) {
 	} else {
 		t.Logf("MobileNetV2 left out: %v", err)
 	}
-	jobs := make([]litert.Job, len(models))
+	ms := make([]*tflite.Model, len(models))
 	for i, cm := range models {
-		b, err := tflite.Write(cm.m)
-		if err != nil {
-			t.Fatalf("%s: %v", cm.name, err)
-		}
-		jobs[i] = litert.Job{Model: b, Inputs: inputSets(cm.m, 2, uint64(i))}
+		ms[i] = cm.m
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	start := time.Now()
-	results, err := r.RunBatch(ctx, jobs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("LiteRT ran %d models in %v", len(jobs), time.Since(start).Round(time.Millisecond))
+	jobs, results := runBatch(t, r, ms, 2)
 	var withSE, withoutSE int
 	for i, cm := range models {
 		res := results[i]
@@ -159,7 +115,7 @@ func TestConformance(t *testing.T) {
 			t.Errorf("%s: %v", cm.name, res.Err)
 			continue
 		}
-		want := runXNNPACK(t, cm.m, jobs[i].Inputs)
+		want := runOn(t, xnnpack.Backend{}, cm.m, jobs[i].Inputs)
 		same := true
 		for k := range want {
 			for o := range want[k] {
@@ -167,13 +123,8 @@ func TestConformance(t *testing.T) {
 					continue
 				}
 				same = false
-				why, err := explainDifference(t, r, cm.m, jobs[i].Inputs[k])
-				if err != nil {
-					t.Errorf("%s: input set %d output %d differs (LiteRT %x..., edgenas xnnpack %x...): %v",
-						cm.name, k, o, head(res.Outputs[k][o]), head(want[k][o]), err)
-				} else {
-					t.Logf("%s: input set %d output %d differs, not bit-exact: %s", cm.name, k, o, why)
-				}
+				t.Errorf("%s: input set %d output %d differs (LiteRT %x..., edgenas xnnpack %x...): %s",
+					cm.name, k, o, head(res.Outputs[k][o]), head(want[k][o]), firstDifference(t, r, cm.m, jobs[i].Inputs[k]))
 			}
 		}
 		if same && cm.name != mobileNetV2 {
@@ -192,3 +143,39 @@ func TestConformance(t *testing.T) {
 }
 
 func head(b []byte) []byte { return b[:min(len(b), 12)] }
+
+// requireXNNPACK skips the test where edgenas's xnnpack backend is not
+// built (no cgo or no library), and fails it there under CI.
+func requireXNNPACK(t *testing.T) {
+	t.Helper()
+	if xnnpack.Available() {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("LiteRT conformance under CI: edgenas's xnnpack backend is not available")
+	}
+	t.Skip("LiteRT conformance compares with the xnnpack backend, which is not available here")
+}
+
+// runBatch writes each model and runs it on LiteRT on nSets seeded input
+// sets, all in one node process; it returns the jobs and their results.
+func runBatch(t *testing.T, r *litert.Runtime, models []*tflite.Model, nSets int) ([]litert.Job, []litert.Result) {
+	t.Helper()
+	jobs := make([]litert.Job, len(models))
+	for i, m := range models {
+		b, err := tflite.Write(m)
+		if err != nil {
+			t.Fatalf("model %d: %v", i, err)
+		}
+		jobs[i] = litert.Job{Model: b, Inputs: inputSets(m, nSets, uint64(i))}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	results, err := r.RunBatch(ctx, jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("LiteRT ran %d models in %v", len(jobs), time.Since(start).Round(time.Millisecond))
+	return jobs, results
+}

@@ -1,7 +1,6 @@
 package ref_test
 
 import (
-	"os"
 	"testing"
 
 	"edgenas/internal/refdata"
@@ -15,19 +14,11 @@ import (
 // byte reinterpreted as int8, which is what person_detect.tflite takes.
 func bmpPixels(tb testing.TB, path string) []byte {
 	tb.Helper()
-	data, err := os.ReadFile(path)
+	px, err := runtimetest.ReadGrayBMP(path, 96, 96)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	const offset, w, h = 1078, 96, 96
-	if len(data) < offset+w*h {
-		tb.Fatalf("%s: %d bytes, want at least %d", path, len(data), offset+w*h)
-	}
-	out := make([]byte, 0, w*h)
-	for row := h - 1; row >= 0; row-- { // BMP rows are stored bottom-up
-		out = append(out, data[offset+row*w:offset+(row+1)*w]...)
-	}
-	return out
+	return px
 }
 
 func readPersonDetect(tb testing.TB) *tflite.Model {

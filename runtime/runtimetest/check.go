@@ -71,7 +71,7 @@ func (e TensorError) String() string {
 // errors.
 func Compare(it runtime.Interpreter, inputs [][]byte) ([]TensorError, error) {
 	m := it.Model()
-	got, err := run(it, inputs)
+	got, err := Run(it, inputs)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func Compare(it runtime.Interpreter, inputs [][]byte) ([]TensorError, error) {
 		return nil, fmt.Errorf("float reference: %w", err)
 	}
 	defer fit.Close()
-	want, err := run(fit, floatInputs(m, inputs))
+	want, err := Run(fit, floatInputs(m, inputs))
 	if err != nil {
 		return nil, fmt.Errorf("float reference: %w", err)
 	}
@@ -92,7 +92,8 @@ func Compare(it runtime.Interpreter, inputs [][]byte) ([]TensorError, error) {
 	return out, nil
 }
 
-func run(it runtime.Interpreter, inputs [][]byte) ([][]byte, error) {
+// Run sets every input of it, invokes it once and returns its outputs.
+func Run(it runtime.Interpreter, inputs [][]byte) ([][]byte, error) {
 	m := it.Model()
 	if len(inputs) != len(m.Inputs) {
 		return nil, fmt.Errorf("%d inputs given, model has %d", len(inputs), len(m.Inputs))
@@ -196,7 +197,7 @@ func ComparePerOp(b runtime.Backend, m *tflite.Model, inputs [][]byte) ([]OpErro
 		return nil, err
 	}
 	defer it.Close()
-	outs, err := run(it, inputs)
+	outs, err := Run(it, inputs)
 	if err != nil {
 		return nil, err
 	}

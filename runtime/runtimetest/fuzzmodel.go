@@ -8,10 +8,13 @@ import (
 	"edgenas/tflite"
 )
 
-// fuzzOps are the operators FuzzModel builds, indexed by a byte.
+// fuzzOps are the operators FuzzModel builds, indexed by a byte: every
+// operator of OpCases.
 var fuzzOps = []tflite.Opcode{tflite.OpMaxPool2D, tflite.OpConcatenation, tflite.OpSqueeze, tflite.OpStridedSlice,
 	tflite.OpResizeBilinear, tflite.OpResizeNearestNeighbor, tflite.OpSub, tflite.OpMaximum, tflite.OpMinimum,
-	tflite.OpTransposeConv}
+	tflite.OpTransposeConv, tflite.OpAveragePool2D, tflite.OpSoftmax, tflite.OpHardSwish, tflite.OpLogistic,
+	tflite.OpReshape, tflite.OpPad, tflite.OpQuantize, tflite.OpDequantize, tflite.OpTranspose, tflite.OpMul,
+	tflite.OpMean}
 
 // FuzzModel builds, for kernel fuzz tests, one vision or audio operator
 // (chosen by opSel) from raw bytes. With the top bit of opts clear the
@@ -88,6 +91,8 @@ func FuzzModel(opSel byte, dims []byte, ints []byte, opts uint32) *tflite.Model 
 		if op == tflite.OpSub {
 			o.Options = &tflite.SubOptions{Activation: act}
 		}
+	default:
+		o = rawClassicOp(op, rawParts{m: m, x: x, y: y, add: add, consts: consts, pad: pad, act: act, opts: opts, d: d})
 	case tflite.OpTransposeConv:
 		f := shape(8, 4)
 		n := int(f[0] * f[1] * f[2] * f[3])
@@ -195,6 +200,8 @@ func consistentFuzzModel(op tflite.Opcode, dims, ints []byte, opts uint32) *tfli
 	case tflite.OpTransposeConv:
 		g.TransposeConv(x, TransposeConvSpec{OutChannels: 1 + at(ints, 0)%5, KernelH: 1 + at(ints, 1)%4, KernelW: 1 + at(ints, 2)%4,
 			Stride: 1 + at(ints, 3)%3, Padding: pad, Activation: act, NoBias: bit(10), PerTensor: bit(11)})
+	default:
+		consistentClassicOp(g, op, x, func(i int) int { return at(ints, i) }, bit, pad, act)
 	}
 	return g.Model()
 }

@@ -195,7 +195,11 @@ func addClassicCases(add addCase) {
 		g.Mul(g.Input(sh, randQuant(r)), g.Input([]int32{1, 1, 1, sh[3]}, randQuant(r)), tflite.ActNone, Quant{})
 	})
 	add("MEAN", tflite.OpMean, false, rounding, func(g *Graph, r *rand.Rand) {
-		g.Mean(randInput(g, r, 2, 7), []int32{1, 2}, r.IntN(2) == 0, Quant{})
+		keep, out := r.IntN(2) == 0, Quant{}
+		if r.IntN(2) == 0 {
+			out = randQuant(r) // requantizing, as in a converter's SE block
+		}
+		g.Mean(randInput(g, r, 2, 7), []int32{1, 2}, keep, out)
 	})
 	add("QUANTIZE", tflite.OpQuantize, false, rounding, func(g *Graph, r *rand.Rand) {
 		g.Quantize(g.FloatInput(randShape(r, 2, 6)), randQuant(r))

@@ -109,3 +109,36 @@ func TestWriteOpCaseFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestFuzzModelSeeds checks the consistent seed of every operator FuzzModel
+// builds is a valid model ref runs, so each fuzz seed exercises its kernel
+// rather than a refusal, and that the seeds cover every OpCases operator.
+func TestFuzzModelSeeds(t *testing.T) {
+	seeded := map[tflite.Opcode]bool{}
+	runtimetest.FuzzModelSeeds(func(op byte, dims, ints []byte, opts uint32) {
+		m := runtimetest.FuzzModel(op, dims, ints, opts)
+		if opts>>31 == 1 {
+			return // the unchecked form may well be refused
+		}
+		name := m.Operators[len(m.Operators)-1].Op
+		if err := m.Validate(); err != nil {
+			t.Errorf("%v seed: %v", name, err)
+			return
+		}
+		it, err := ref.Backend{}.Load(m, runtime.Options{})
+		if err != nil {
+			t.Errorf("%v seed: %v", name, err)
+			return
+		}
+		defer it.Close()
+		if err := it.Invoke(); err != nil {
+			t.Errorf("%v seed: %v", name, err)
+		}
+		seeded[name] = true
+	})
+	for _, c := range runtimetest.OpCases(1) {
+		if !seeded[c.Op] {
+			t.Errorf("no valid fuzz seed for %v", c.Op)
+		}
+	}
+}

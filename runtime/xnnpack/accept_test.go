@@ -109,14 +109,15 @@ func probePool(code tflite.Opcode, k, s int32, pad tflite.Padding) *tflite.Model
 	return p.one(code, &tflite.Pool2DOptions{Padding: pad, StrideH: s, StrideW: s, FilterHeight: k, FilterWidth: k}, p.q8(0.05, 3, 1, oh, oh, 4), x)
 }
 
-func probeMean(keep bool, axes ...int32) *tflite.Model {
+// probeMean averages a side x side image; outScale is the output's scale.
+func probeMean(keep bool, side int32, outScale float32, axes ...int32) *tflite.Model {
 	p := newProbe()
-	x := p.q8(0.05, 3, 1, 5, 5, 8)
+	x := p.q8(0.05, 3, 1, side, side, 8)
 	out := []int32{1, 8}
 	if keep {
 		out = []int32{1, 1, 1, 8}
 	}
-	return p.one(tflite.OpMean, &tflite.ReducerOptions{KeepDims: keep}, p.q8(0.04, 1, out...), x, p.b.ints([]int32{int32(len(axes))}, axes...))
+	return p.one(tflite.OpMean, &tflite.ReducerOptions{KeepDims: keep}, p.q8(outScale, 2, out...), x, p.b.ints([]int32{int32(len(axes))}, axes...))
 }
 
 func probeUnary(code tflite.Opcode, opts any, outScale float32, outZP int64) *tflite.Model {
@@ -170,9 +171,14 @@ func TestAcceptedOperators(t *testing.T) {
 		{"MAX_POOL_2D 2x2 s2 VALID", probePool(tflite.OpMaxPool2D, 2, 2, valid), true},
 		{"MAX_POOL_2D 3x3 s2 SAME", probePool(tflite.OpMaxPool2D, 3, 2, same), true},
 		{"AVERAGE_POOL_2D 3x3 s2 SAME", probePool(tflite.OpAveragePool2D, 3, 2, same), false},
-		{"MEAN over H,W keep_dims", probeMean(true, 1, 2), true},
-		{"MEAN over H,W no keep_dims", probeMean(false, 1, 2), true},
-		{"MEAN over C", probeMean(false, 3), false},
+		// 4x4, equal scales, even output zero point: global average pooling
+		// rounds every sum as TFLite's XNNPACK delegate does (with its fp32
+		// kernels, x86); 5x5 to another scale it does not (mean.go), and the
+		// operator goes to the delegate's arithmetic.
+		{"MEAN over H,W keep_dims", probeMean(true, 4, 0.05, 1, 2), gavgpoolFP32},
+		{"MEAN over H,W no keep_dims", probeMean(false, 4, 0.05, 1, 2), gavgpoolFP32},
+		{"MEAN over H,W rounding unlike the delegate's", probeMean(true, 5, 0.04, 1, 2), false},
+		{"MEAN over C", probeMean(false, 4, 0.05, 3), false},
 		{"LOGISTIC (output 1/256, -128)", probeUnary(tflite.OpLogistic, nil, 1.0/256, -128), true},
 		{"LOGISTIC (other output quantization)", probeUnary(tflite.OpLogistic, nil, 0.01, 0), false},
 		{"HARD_SWISH", probeUnary(tflite.OpHardSwish, nil, 0.05, 3), false},

@@ -89,6 +89,9 @@ func (b *builder) defineOp(i int) error {
 		if err := meanOverHW(m, op); err != nil {
 			return err
 		}
+		if err := checkMeanRounding(m, op); err != nil {
+			return err
+		}
 		lo, hi, err := b.outputRange(tflite.ActNone, out)
 		if err != nil {
 			return err

@@ -193,6 +193,9 @@ func (b *builder) transposeConv(op *tflite.Operator) error {
 	if err != nil {
 		return err
 	}
+	if q := m.Tensors[op.Inputs[1]].Quant; q != nil && q.PerChannel() {
+		return fmt.Errorf("int8 TRANSPOSE_CONV with a per-channel filter: this XNNPACK has no qcint8 deconvolution; runs on edgenas's copy of TFLite's XNNPACK delegate's arithmetic")
+	}
 	w, err := b.filter(op.Inputs[1], 0, 4)
 	if err != nil {
 		return err

@@ -49,7 +49,7 @@ func TestDefineOpRejects(t *testing.T) {
 		{"depthwise per-channel zero point", dw, func(m *tflite.Model) { in(m, 1).Quant.ZeroPoint[1] = 4 }, "zero point 4"},
 		{"fc 3-D filter", fc, func(m *tflite.Model) { in(m, 1).Shape = []int32{6, 4, 4} }, "must be [out, in]"},
 		{"fc rows do not divide", fc, func(m *tflite.Model) { in(m, 0).Shape = []int32{1, 15} }, "does not flatten"},
-		{"mean over channels", func() *tflite.Model { return probeMean(true, 3) }, func(*tflite.Model) {}, "only averages over H and W"},
+		{"mean over channels", func() *tflite.Model { return probeMean(true, 4, 0.05, 3) }, func(*tflite.Model) {}, "only averages over H and W"},
 		{"reshape with a computed shape", dynReshape, func(*tflite.Model) {}, "shape input"},
 		{"pad negative", padModelFixed, func(m *tflite.Model) {
 			d := in(m, 1).Data

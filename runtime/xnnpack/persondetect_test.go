@@ -3,13 +3,12 @@
 package xnnpack
 
 import (
-	"encoding/binary"
 	"fmt"
-	"os"
 	"testing"
 
 	"edgenas/internal/refdata"
 	"edgenas/runtime"
+	"edgenas/runtime/runtimetest"
 	"edgenas/tflite"
 )
 
@@ -24,34 +23,6 @@ func loadPersonDetect(t *testing.T) *tflite.Model {
 		t.Fatal(err)
 	}
 	return m
-}
-
-// readGrayBMP returns the pixels of a 96x96 8-bit BMP in top-down row
-// order, as the model's input expects (BMP stores rows bottom-up).
-func readGrayBMP(path string, w, h int) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if len(b) < 54 || string(b[:2]) != "BM" {
-		return nil, fmt.Errorf("%s: not a BMP", path)
-	}
-	off := int(binary.LittleEndian.Uint32(b[10:]))
-	bw, bh := int(int32(binary.LittleEndian.Uint32(b[18:]))), int(int32(binary.LittleEndian.Uint32(b[22:])))
-	bpp := int(binary.LittleEndian.Uint16(b[28:]))
-	if bw != w || bh != h || bpp != 8 {
-		return nil, fmt.Errorf("%s: %dx%d at %d bits, want %dx%d at 8", path, bw, bh, bpp, w, h)
-	}
-	stride := (w + 3) &^ 3
-	if off+stride*h > len(b) {
-		return nil, fmt.Errorf("%s: pixel data truncated", path)
-	}
-	px := make([]byte, w*h)
-	for y := 0; y < h; y++ {
-		src := b[off+(h-1-y)*stride:]
-		copy(px[y*w:(y+1)*w], src[:w])
-	}
-	return px, nil
 }
 
 // TestPersonDetectPlacement checks what XNNPACK takes from the real model:
@@ -97,7 +68,7 @@ func TestPersonDetect(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range cases {
-			px, err := readGrayBMP(refdata.Path(t, c.image), 96, 96)
+			px, err := runtimetest.ReadGrayBMP(refdata.Path(t, c.image), 96, 96)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,7 +115,7 @@ func TestPersonDetectConvStack(t *testing.T) {
 	sub := *m
 	sub.Operators = m.Operators[:last+1]
 	sub.Outputs = []int{m.Operators[last].Outputs[0]}
-	px, err := readGrayBMP(refdata.Path(t, "person.bmp"), 96, 96)
+	px, err := runtimetest.ReadGrayBMP(refdata.Path(t, "person.bmp"), 96, 96)
 	if err != nil {
 		t.Fatal(err)
 	}

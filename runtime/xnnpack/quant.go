@@ -91,7 +91,14 @@ func sameQuant(a, b *tflite.Tensor) error {
 // Passing the exact real values of TFLite's quantized bounds makes XNNPACK
 // land on the same integers, so clamping agrees with TFLite bit for bit.
 func activationRange(act tflite.Activation, scale float32, zp int32) (lo, hi float32, err error) {
-	qmin, qmax := int32(math.MinInt8), int32(math.MaxInt8)
+	qmin, qmax, err := activationQRange(act, scale, zp)
+	return float32(qmin-zp) * scale, float32(qmax-zp) * scale, err
+}
+
+// activationQRange is activationRange in quantized values: the int8 range
+// a fused activation leaves.
+func activationQRange(act tflite.Activation, scale float32, zp int32) (qmin, qmax int32, err error) {
+	qmin, qmax = int32(math.MinInt8), int32(math.MaxInt8)
 	quant := func(f float64) int32 { return zp + int32(math.Round(f/float64(scale))) }
 	switch act {
 	case tflite.ActNone:
@@ -109,5 +116,5 @@ func activationRange(act tflite.Activation, scale float32, zp int32) (lo, hi flo
 	if qmin >= qmax {
 		return 0, 0, fmt.Errorf("fused activation %v leaves an empty range [%d, %d]", act, qmin, qmax)
 	}
-	return float32(qmin-zp) * scale, float32(qmax-zp) * scale, nil
+	return qmin, qmax, nil
 }
