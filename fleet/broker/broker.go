@@ -51,6 +51,10 @@ type Config struct {
 	AgentPassword string
 	// Logger receives connection refusals and ACL denials (nil: discarded).
 	Logger *slog.Logger
+	// Store, if set, is a file the broker keeps retained messages and
+	// sessions in across restarts (see storage.go); empty keeps them in
+	// memory only.
+	Store string
 }
 
 // Broker is a running embedded broker.
@@ -97,6 +101,9 @@ func Start(cfg Config) (*Broker, error) {
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	if err := addStorage(srv, cfg.Store); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
 	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: cfg.Addr})
 	if err := srv.AddListener(tcp); err != nil {
 		return nil, fmt.Errorf("broker: listen %s: %w", cfg.Addr, err)
@@ -115,7 +122,7 @@ func (b *Broker) Addr() string { return b.addr }
 func (b *Broker) URL() string { return "tcp://" + b.addr }
 
 // Close disconnects every client and stops listening. Retained messages and
-// sessions are not persisted: the protocol never depends on them.
+// sessions survive only with Config.Store.
 func (b *Broker) Close() error { return b.srv.Close() }
 
 // authHook authenticates CONNECTs and applies the ACL.
