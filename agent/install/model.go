@@ -382,7 +382,9 @@ func (s *Models) download(ctx context.Context, t *Task, part string) error {
 				t.pause(proto.InstallDownloading)
 			}
 		}}
-	return d.Run(ctx)
+	return d.RunPatient(ctx, func(err error, next time.Duration) {
+		t.Report(proto.InstallDownloading, func(r *proto.Install) { r.Reason = fmt.Sprintf("%v; retrying in %s", err, next) })
+	})
 }
 
 // stage moves the verified download and the signed manifest into the
