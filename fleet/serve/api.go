@@ -167,10 +167,12 @@ func (s *Server) postRollout(w http.ResponseWriter, r *http.Request, want string
 		if !bytes.Equal(old.Manifest, ro.Manifest) {
 			return fail(http.StatusConflict, "rollout %s already exists with another manifest", ro.ID)
 		}
+		// Marshalled before launch: from then on the engine owns old.
+		body := mustJSON(old)
 		if !ended(old) && s.servable(old) == nil {
 			s.launch(old)
 		}
-		writeJSON(w, http.StatusOK, old)
+		writeRaw(w, http.StatusOK, body)
 		return nil
 	}
 	if err := s.checkRollout(&ro); err != nil {
@@ -179,8 +181,9 @@ func (s *Server) postRollout(w http.ResponseWriter, r *http.Request, want string
 	if err := s.st.Save(&ro); err != nil {
 		return err
 	}
+	body := mustJSON(&ro)
 	s.launch(&ro)
-	writeJSON(w, http.StatusCreated, &ro)
+	writeRaw(w, http.StatusCreated, body)
 	return nil
 }
 
@@ -275,15 +278,18 @@ func (s *Server) resumeRollout(w http.ResponseWriter, r *http.Request, _ string)
 	if err := s.servable(ro); err != nil {
 		return fail(http.StatusConflict, "rollout %s: %v", ro.ID, err)
 	}
+	body := mustJSON(RolloutStatus{Rollout: ro, Running: true})
 	s.launch(ro)
-	writeJSON(w, http.StatusOK, RolloutStatus{Rollout: ro, Running: true})
+	writeRaw(w, http.StatusOK, body)
 	return nil
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+func writeJSON(w http.ResponseWriter, status int, v any) { writeRaw(w, status, mustJSON(v)) }
+
+func writeRaw(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(mustJSON(v))
+	w.Write(body)
 }
 
 // mustJSON marshals values that always marshal (plain structs and maps).

@@ -19,7 +19,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"edgenas/agent/proto"
 	"edgenas/fleet/rollout"
@@ -84,6 +87,7 @@ type Server struct {
 	wg    sync.WaitGroup
 	rctx  context.Context // ends at shutdown; engines run under it
 	start time.Time
+	up    atomic.Bool // set once the first connection is made and engines may run
 
 	regMu   sync.Mutex // serialises registrations (check, then save)
 	mu      sync.Mutex
@@ -94,6 +98,10 @@ type Server struct {
 type engineRun struct {
 	reports chan *proto.Install
 	done    chan struct{}
+	// cancel stops the current Run; with resend set the engine runs again
+	// at once (see resync).
+	cancel context.CancelFunc
+	resend bool
 }
 
 // routed is the Fleet of one rollout: the shared connection, with the
@@ -152,6 +160,7 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	go s.dispatch(rctx)
 	servers := s.serveHTTP(lns)
 	s.resumeAll()
+	s.up.Store(true)
 	info := Info{PID: os.Getpid(), API: "http://" + lns[0].Addr().String(), Artifacts: s.base, Started: s.start}
 	if err := atomicfile.WriteFile(filepath.Join(st.Dir(), InfoFile), mustJSON(info)); err != nil {
 		log.Error("cannot write serve info", "err", err)
@@ -240,6 +249,11 @@ func (s *Server) dial(ctx context.Context) (*rollout.Conn, error) {
 	cfg := s.cfg.Broker
 	if cfg.ClientID == "" {
 		cfg.ClientID = fmt.Sprintf("edgenas-serve-%d", os.Getpid())
+	}
+	cfg.OnConnect = func(paho.Client) {
+		if s.up.Load() {
+			s.resync()
+		}
 	}
 	backoff := 500 * time.Millisecond
 	for {
@@ -344,8 +358,7 @@ func (s *Server) launch(r *rollout.Rollout) bool {
 			s.mu.Unlock()
 			close(er.done)
 		}()
-		s.log.Info("rollout running", "rollout", r.ID, "phase", r.Phase, "devices", len(r.Devices))
-		err := rollout.Run(s.rctx, s.st, r, routed{Conn: s.conn, ch: er.reports}, rollout.Options{Tick: s.cfg.Tick, Logger: s.log})
+		err := s.drive(er, r)
 		switch {
 		case s.rctx.Err() != nil:
 			s.log.Info("rollout interrupted by shutdown; resumes at the next start", "rollout", r.ID)
@@ -356,6 +369,42 @@ func (s *Server) launch(r *rollout.Rollout) bool {
 		}
 	}()
 	return true
+}
+
+// drive runs r's engine, again each time resync asks, until the rollout
+// ends or serve stops.
+func (s *Server) drive(er *engineRun, r *rollout.Rollout) error {
+	for {
+		ctx, cancel := context.WithCancel(s.rctx)
+		s.mu.Lock()
+		er.cancel, er.resend = cancel, false
+		s.mu.Unlock()
+		s.log.Info("rollout running", "rollout", r.ID, "phase", r.Phase, "devices", len(r.Devices))
+		err := rollout.Run(ctx, s.st, r, routed{Conn: s.conn, ch: er.reports}, rollout.Options{Tick: s.cfg.Tick, Logger: s.log})
+		cancel()
+		s.mu.Lock()
+		again := er.resend && s.rctx.Err() == nil && !ended(r)
+		s.mu.Unlock()
+		if !again {
+			return err
+		}
+	}
+}
+
+// resync runs after the broker connection came back: install reports sent
+// while it was down are lost (they are not retained), so every engine is
+// restarted, which re-publishes the deploy to each device not yet final and
+// makes it report again.
+func (s *Server) resync() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, er := range s.running {
+		s.log.Info("broker reconnected: re-sending the rollout's deploys", "rollout", id)
+		er.resend = true
+		if er.cancel != nil {
+			er.cancel()
+		}
+	}
 }
 
 // Running lists the rollouts being driven now.
