@@ -114,6 +114,28 @@ func TestServeOfflineAgentAndRestarts(t *testing.T) {
 	if s.Name != "late" || s.Version != 1 || s.Phase != "canary" {
 		t.Fatalf("registered rollout %+v", s)
 	}
+	deployCLI := []string{"deploy", "--model", mpath, "--keys", r.keys, "--broker", r.brokerURL(), "--wait", "300ms"}
+	cli := []struct {
+		name    string
+		args    []string
+		code    int
+		inOut   string
+		inErr   string
+		exclErr string
+	}{
+		{name: "help", args: []string{"serve", "--help"}, code: 0, inOut: "Example:"},
+		{name: "artifact flags with serve", args: append(deployCLI, "--to", "late", "--state", r.state, "--listen", "127.0.0.1:0"),
+			code: 2, inErr: "edgenas serve (pid"},
+		{name: "no serve: in-process", args: append(deployCLI, "--to", "nobody", "--state", filepath.Join(dir, "other")),
+			code: 1, inErr: "running the rollout in this process", exclErr: "registered"},
+	}
+	for _, c := range cli {
+		code, out, errs := runCLI(t, c.args...)
+		if code != c.code || !strings.Contains(out, c.inOut) || !strings.Contains(errs, c.inErr) ||
+			(c.exclErr != "" && strings.Contains(errs, c.exclErr)) {
+			t.Errorf("%s: edgenas %v: exit %d\n%s\n%s", c.name, c.args, code, out, errs)
+		}
+	}
 	fleettest.Eventually(t, 15*time.Second, "serve to send the deploy", func() bool {
 		code, o, _ := runCLI(t, "deploy", "status", "--state", r.state, "--keys", r.keys, "--json")
 		return code == 0 && strings.Contains(o, `"state": "sent"`)
