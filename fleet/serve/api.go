@@ -116,7 +116,7 @@ func readBody(r *http.Request, limit int64, want string) ([]byte, error) {
 
 // postArtifact stores the body as an artifact (content-addressed).
 func (s *Server) postArtifact(w http.ResponseWriter, r *http.Request, want string) error {
-	tmpDir := filepath.Join(s.st.Dir(), "uploads")
+	tmpDir := filepath.Join(s.st.Dir(), uploadDir)
 	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
 		return fmt.Errorf("upload: %w", err)
 	}

@@ -36,6 +36,8 @@ const (
 	// at a clean shutdown and overwritten at the next start.
 	InfoFile = "serve.json"
 	lockFile = "serve.lock"
+	// uploadDir holds artifacts being uploaded, before they enter the store.
+	uploadDir = "uploads"
 )
 
 // DefaultListen is the API's default address: loopback, and a fixed port so
@@ -141,6 +143,10 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 		return fmt.Errorf("serve: another serve owns %s: %w", st.Dir(), err)
 	}
 	defer lock.Release()
+	// Uploads cut short by a crash are never resumed.
+	if err := os.RemoveAll(filepath.Join(st.Dir(), uploadDir)); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	s := &Server{cfg: cfg, log: log, st: st, auth: newVerifier(cfg.Trust), mux: http.NewServeMux(),
 		running: map[string]*engineRun{}, start: time.Now().UTC()}
 	s.routes()
@@ -150,6 +156,9 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	}
 	if s.conn, err = s.dial(ctx); err != nil {
 		closeAll(lns)
+		if ctx.Err() != nil {
+			return nil // stopped while waiting for the broker: nothing was running
+		}
 		return err
 	}
 	defer s.conn.Close()
