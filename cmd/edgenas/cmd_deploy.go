@@ -43,7 +43,7 @@ type deployFlags struct {
 	checkBackend      string
 	minAgent          string
 	asJSON, verbose   bool
-	inProcess         bool
+	inProcess, follow bool
 	fs                *flag.FlagSet
 }
 
@@ -72,6 +72,7 @@ func (d *deployFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&d.asJSON, "json", false, "print the rollout as JSON")
 	fs.BoolVar(&d.verbose, "v", false, "log every install report")
 	fs.BoolVar(&d.inProcess, "in-process", false, "run the rollout in this process even when an edgenas serve owns --state")
+	fs.BoolVar(&d.follow, "follow", false, "with edgenas serve: wait for the registered rollout to end, as an in-process deploy does")
 }
 
 func (d *deployFlags) stateDir() (string, error) {
@@ -100,7 +101,8 @@ func deployCommand() *command {
 		usage: "--model m.tflite --to AGENT|class:C|all [--name N] [--version V] [--canary N] [--max-failure-pct P] [--timeout D]\n" +
 			"         [--listen ADDR] [--advertise URL] [--broker URL] [--keys DIR] [--state DIR] [--json]\n" +
 			"       edgenas deploy status [--state DIR] [--rollout ID] [--keys DIR] [--json]\n" +
-			"       (with an edgenas serve owning --state, deploy registers the rollout with it and returns; --in-process runs it here)",
+			"       (with an edgenas serve owning --state, deploy registers the rollout with it and returns, or with --follow waits\n" +
+			"       for its end; --in-process runs it here)",
 		example: "EDGENAS_HOST_PASSWORD=h edgenas deploy --model fmnist.tflite --to class:pi4 --canary 2 --max-failure-pct 20 \\\n" +
 			"    --listen 0.0.0.0:8080 --advertise http://192.168.1.10:8080\n" +
 			"edgenas deploy status --json",

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"edgenas/agent/proto"
 	"edgenas/fleet/rollout"
@@ -18,11 +19,16 @@ import (
 // state directory, if one is running (and --in-process is not given), and
 // says which way the rollout runs. done reports that serve took it.
 func deployToServe(ctx context.Context, e *env, d *deployFlags, st *rollout.Store, log *slog.Logger) (done bool, err error) {
+	info, err := serve.Discover(ctx, st.Dir())
 	if d.inProcess {
+		if err == nil && d.resume != "" {
+			// Two engines on one rollout would both write its state.
+			return false, usagef("--in-process --resume: edgenas serve (pid %d) owns %s; let it resume %s (drop --in-process)",
+				info.PID, st.Dir(), d.resume)
+		}
 		fmt.Fprintf(e.stderr, "deploy: --in-process: running the rollout in this process (it stops when this command does)\n")
 		return false, nil
 	}
-	info, err := serve.Discover(ctx, st.Dir())
 	if errors.Is(err, serve.ErrNotRunning) {
 		fmt.Fprintf(e.stderr, "deploy: no edgenas serve owns %s: running the rollout in this process (it stops when this command does)\n", st.Dir())
 		return false, nil
@@ -54,7 +60,52 @@ func deployToServe(ctx context.Context, e *env, d *deployFlags, st *rollout.Stor
 	fmt.Fprintf(e.stderr, "deploy %s: registered with edgenas serve (pid %d, %s): it runs the rollout to its end, "+
 		"devices offline now included (silent ones time out after %gs); follow with `edgenas deploy status --rollout %s --state %s`\n",
 		r.ID, info.PID, info.API, r.TimeoutSecs, r.ID, st.Dir())
+	if d.follow {
+		return true, followServe(ctx, e, d, c, r.ID)
+	}
 	return true, printRollout(e.stdout, r, d.asJSON)
+}
+
+// followPoll is how often --follow asks serve for the rollout's state.
+const followPoll = 500 * time.Millisecond
+
+// followServe waits for a rollout serve runs to end, noting each change of
+// its counts on stderr, then prints it and fails as an in-process deploy
+// would (aborted, or any device failed). Interrupting it leaves the rollout
+// running in serve.
+func followServe(ctx context.Context, e *env, d *deployFlags, c *serve.Client, id string) error {
+	last := ""
+	tick := time.NewTicker(followPoll)
+	defer tick.Stop()
+	for {
+		s, err := c.Rollout(ctx, id)
+		if err != nil {
+			return err
+		}
+		cnt := s.Counts()
+		if now := fmt.Sprintf("phase %s: %d committed, %d failed, %d skipped, %d in progress of %d", s.Phase, cnt.Committed,
+			cnt.Failed, cnt.Skipped, cnt.Pending, cnt.Total); now != last {
+			fmt.Fprintf(e.stderr, "deploy %s: %s\n", id, now)
+			last = now
+		}
+		if s.Phase == rollout.PhaseDone || s.Phase == rollout.PhaseAborted {
+			if err := printRollout(e.stdout, s.Rollout, d.asJSON); err != nil {
+				return err
+			}
+			if s.Phase == rollout.PhaseAborted {
+				return fmt.Errorf("%w: %s", rollout.ErrAborted, s.Reason)
+			}
+			if cnt.Failed > 0 {
+				return fmt.Errorf("rollout %s: %d of %d devices failed", id, cnt.Failed, cnt.Total)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stopped following rollout %s; edgenas serve still runs it: %w", id, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 // registerWithServe uploads the artifact to serve, plans and signs the

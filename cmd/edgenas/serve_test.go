@@ -126,6 +126,8 @@ func TestServeOfflineAgentAndRestarts(t *testing.T) {
 		{name: "help", args: []string{"serve", "--help"}, code: 0, inOut: "Example:"},
 		{name: "artifact flags with serve", args: append(deployCLI, "--to", "late", "--state", r.state, "--listen", "127.0.0.1:0"),
 			code: 2, inErr: "edgenas serve (pid"},
+		{name: "in-process resume of serve's rollout", args: []string{"deploy", "--in-process", "--resume", s.ID, "--state", r.state},
+			code: 2, inErr: "let it resume"},
 		{name: "no serve: in-process", args: append(deployCLI, "--to", "nobody", "--state", filepath.Join(dir, "other")),
 			code: 1, inErr: "running the rollout in this process", exclErr: "registered"},
 	}
@@ -173,6 +175,14 @@ func TestServeOfflineAgentAndRestarts(t *testing.T) {
 	}
 	if st := parseStatus(t, out); st.ID != s.ID || st.Counts.Committed != 1 || st.Devices[0].LatencyMS <= 0 {
 		t.Errorf("final status %+v", st)
+	}
+	// --follow waits for serve's rollout to end, as an in-process deploy does.
+	code, out, errs = runCLI(t, append(deployCLI, "--to", "late", "--state", r.state, "--timeout", "60s", "--follow", "--json")...)
+	if st := parseStatus(t, out); code != 0 || st.Version != 2 || st.Phase != "done" || st.Counts.Committed != 1 {
+		t.Fatalf("deploy --follow: exit %d %+v\n%s", code, st, errs)
+	}
+	if v, err := a.Models().Committed("late"); v != 2 || err != nil {
+		t.Errorf("agent committed v%d (%v) after --follow, want 2", v, err)
 	}
 	stop()
 
