@@ -382,9 +382,7 @@ func (s *Models) download(ctx context.Context, t *Task, part string) error {
 				t.pause(proto.InstallDownloading)
 			}
 		}}
-	return d.RunPatient(ctx, func(err error, next time.Duration) {
-		t.Report(proto.InstallDownloading, func(r *proto.Install) { r.Reason = fmt.Sprintf("%v; retrying in %s", err, next) })
-	})
+	return d.RunPatient(ctx, ReportRetries(t))
 }
 
 // stage moves the verified download and the signed manifest into the

@@ -3,7 +3,10 @@ package install
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
+
+	"edgenas/agent/proto"
 )
 
 // ErrUnreachable marks a download that kept failing in ways waiting can fix
@@ -42,5 +45,14 @@ func (d *Download) RunPatient(ctx context.Context, wait func(err error, next tim
 		case <-time.After(pause):
 		}
 		pause = min(2*pause, maxUnreachableWait)
+	}
+}
+
+// ReportRetries is the wait function of RunPatient for an install: each
+// pause is reported as `downloading` with the reason, so the host sees why
+// the device has not finished.
+func ReportRetries(t *Task) func(err error, next time.Duration) {
+	return func(err error, next time.Duration) {
+		t.Report(proto.InstallDownloading, func(r *proto.Install) { r.Reason = fmt.Sprintf("%v; retrying in %s", err, next) })
 	}
 }
