@@ -50,6 +50,8 @@ type ArtifactRef struct {
 	URL    string `json:"url"`
 }
 
+// routes registers everything serve answers on its one mux: the artifacts
+// under /artifacts/ and the API under /api/v1/ (pages go next to them).
 func (s *Server) routes() {
 	s.mux.Handle("/artifacts/", rollout.ArtifactHandler(s.st.ArtifactDir()))
 	s.mux.HandleFunc("GET /api/v1/health", func(w http.ResponseWriter, _ *http.Request) {

@@ -79,10 +79,12 @@ type Info struct {
 
 // Server is a running serve.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	st    *rollout.Store
-	auth  *verifier
+	cfg  Config
+	log  *slog.Logger
+	st   *rollout.Store
+	auth *verifier
+	// mux is serve's one HTTP mux (see routes): the API, the artifacts,
+	// and later pages, all on the loopback listener.
 	mux   *http.ServeMux
 	base  string // artifact base URL
 	conn  *rollout.Conn
@@ -114,10 +116,6 @@ type routed struct {
 }
 
 func (r routed) Reports() <-chan *proto.Install { return r.ch }
-
-// Mux is serve's one HTTP mux: the API under /api/v1/ and the artifacts
-// under /artifacts/; pages can be added to it.
-func (s *Server) Mux() *http.ServeMux { return s.mux }
 
 // Run serves until ctx ends (SIGINT/SIGTERM in the CLI), then stops every
 // engine (each saves its rollout as interrupted, to be resumed at the next
