@@ -52,7 +52,7 @@ type ArtifactRef struct {
 
 // routes registers everything serve answers on its one mux: the artifacts
 // under /artifacts/ and the API under /api/v1/ (pages go next to them).
-func (s *Server) routes() {
+func (s *server) routes() {
 	s.mux.Handle("/artifacts/", rollout.ArtifactHandler(s.st.ArtifactDir()))
 	s.mux.HandleFunc("GET /api/v1/health", func(w http.ResponseWriter, _ *http.Request) {
 		s.mu.Lock()
@@ -81,7 +81,7 @@ func fail(status int, format string, a ...any) error {
 // signed checks the request's signature, then gives the handler the body
 // (read whole up to limit for JSON calls; artifact uploads stream it) and
 // the hash the signer claimed for it.
-func (s *Server) signed(h func(w http.ResponseWriter, r *http.Request, bodySHA string) error) http.HandlerFunc {
+func (s *server) signed(h func(w http.ResponseWriter, r *http.Request, bodySHA string) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sum, err := s.auth.check(r)
 		if err != nil {
@@ -117,7 +117,7 @@ func readBody(r *http.Request, limit int64, want string) ([]byte, error) {
 }
 
 // postArtifact stores the body as an artifact (content-addressed).
-func (s *Server) postArtifact(w http.ResponseWriter, r *http.Request, want string) error {
+func (s *server) postArtifact(w http.ResponseWriter, r *http.Request, want string) error {
 	tmpDir := filepath.Join(s.st.Dir(), uploadDir)
 	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
 		return fmt.Errorf("upload: %w", err)
@@ -152,7 +152,7 @@ func (s *Server) postArtifact(w http.ResponseWriter, r *http.Request, want strin
 
 // postRollout registers a planned rollout and starts driving it. The same
 // rollout registered again (a retried request) is answered with its state.
-func (s *Server) postRollout(w http.ResponseWriter, r *http.Request, want string) error {
+func (s *server) postRollout(w http.ResponseWriter, r *http.Request, want string) error {
 	b, err := readBody(r, maxRolloutBody, want)
 	if err != nil {
 		return err
@@ -193,7 +193,7 @@ func (s *Server) postRollout(w http.ResponseWriter, r *http.Request, want string
 // or policy, devices not fresh, a manifest not signed by the host key or not
 // matching the rollout, an artifact not in the store or not served here, or
 // a version of the name already deployed with other bytes.
-func (s *Server) checkRollout(ro *rollout.Rollout) error {
+func (s *server) checkRollout(ro *rollout.Rollout) error {
 	if err := proto.ValidJobID(ro.ID); err != nil || ro.ID == Latest {
 		return fail(http.StatusBadRequest, "rollout id %q: want a job id other than %q (%v)", ro.ID, Latest, err)
 	}
@@ -243,7 +243,7 @@ func (s *Server) checkRollout(ro *rollout.Rollout) error {
 	return nil
 }
 
-func (s *Server) getRollout(w http.ResponseWriter, r *http.Request, want string) error {
+func (s *server) getRollout(w http.ResponseWriter, r *http.Request, want string) error {
 	if want != emptySHA {
 		return fail(http.StatusBadRequest, "GET with a body")
 	}
@@ -258,7 +258,7 @@ func (s *Server) getRollout(w http.ResponseWriter, r *http.Request, want string)
 	if err != nil {
 		return fail(http.StatusNotFound, "%v", err)
 	}
-	writeJSON(w, http.StatusOK, RolloutStatus{Rollout: ro, Running: slices.Contains(s.Running(), ro.ID)})
+	writeJSON(w, http.StatusOK, RolloutStatus{Rollout: ro, Running: slices.Contains(s.runningIDs(), ro.ID)})
 	return nil
 }
 
@@ -269,7 +269,7 @@ type RolloutStatus struct {
 	Running bool `json:"running"`
 }
 
-func (s *Server) resumeRollout(w http.ResponseWriter, r *http.Request, _ string) error {
+func (s *server) resumeRollout(w http.ResponseWriter, r *http.Request, _ string) error {
 	ro, err := s.st.Load(r.PathValue("id"))
 	if err != nil {
 		return fail(http.StatusNotFound, "%v", err)

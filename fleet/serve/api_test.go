@@ -23,7 +23,7 @@ func FuzzRegisterBody(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	s := &Server{cfg: Config{Trust: key.Public().(ed25519.PublicKey)}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	s := &server{cfg: Config{Trust: key.Public().(ed25519.PublicKey)}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		st: st, auth: newVerifier(key.Public().(ed25519.PublicKey)), mux: http.NewServeMux(), base: "http://127.0.0.1:1",
 		running: map[string]*engineRun{}}
 	s.routes()

@@ -44,7 +44,7 @@ const (
 // the artifact URLs in signed manifests stay valid across restarts.
 const DefaultListen = "127.0.0.1:8480"
 
-// Config configures a Server.
+// Config configures serve (see Run).
 type Config struct {
 	// StateDir is the rollout state directory (shared with `deploy`).
 	StateDir string
@@ -77,8 +77,8 @@ type Info struct {
 	Started   time.Time `json:"started"`
 }
 
-// Server is a running serve.
-type Server struct {
+// server is a running serve.
+type server struct {
 	cfg  Config
 	log  *slog.Logger
 	st   *rollout.Store
@@ -145,7 +145,7 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	if err := os.RemoveAll(filepath.Join(st.Dir(), uploadDir)); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, st: st, auth: newVerifier(cfg.Trust), mux: http.NewServeMux(),
+	s := &server{cfg: cfg, log: log, st: st, auth: newVerifier(cfg.Trust), mux: http.NewServeMux(),
 		running: map[string]*engineRun{}, start: time.Now().UTC()}
 	s.routes()
 	lns, err := s.listen()
@@ -193,7 +193,7 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 
 // listen binds the API listener and, if configured, the artifact one, and
 // fixes the advertised artifact base URL.
-func (s *Server) listen() ([]net.Listener, error) {
+func (s *server) listen() ([]net.Listener, error) {
 	api, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("serve: listen %s: %w", s.cfg.Listen, err)
@@ -229,7 +229,7 @@ func closeAll(lns []net.Listener) {
 
 // serveHTTP serves the mux on the API listener and only the artifacts on
 // the artifact one.
-func (s *Server) serveHTTP(lns []net.Listener) []*http.Server {
+func (s *server) serveHTTP(lns []net.Listener) []*http.Server {
 	var out []*http.Server
 	for i, ln := range lns {
 		var h http.Handler = s.mux
@@ -252,7 +252,7 @@ func (s *Server) serveHTTP(lns []net.Listener) []*http.Server {
 // dial connects to the broker, retrying with backoff until ctx ends: a
 // serve started before its broker waits for it. Once connected the client
 // reconnects by itself.
-func (s *Server) dial(ctx context.Context) (*rollout.Conn, error) {
+func (s *server) dial(ctx context.Context) (*rollout.Conn, error) {
 	cfg := s.cfg.Broker
 	if cfg.ClientID == "" {
 		cfg.ClientID = fmt.Sprintf("edgenas-serve-%d", os.Getpid())
@@ -283,7 +283,7 @@ func (s *Server) dial(ctx context.Context) (*rollout.Conn, error) {
 
 // dispatch hands each install report to the engine of its rollout; reports
 // of rollouts not running here are dropped (the engine would ignore them).
-func (s *Server) dispatch(ctx context.Context) {
+func (s *server) dispatch(ctx context.Context) {
 	defer s.wg.Done()
 	for {
 		select {
@@ -308,7 +308,7 @@ func (s *Server) dispatch(ctx context.Context) {
 
 // resumeAll starts an engine for every rollout that has not ended and whose
 // artifact this serve can hand out.
-func (s *Server) resumeAll() {
+func (s *server) resumeAll() {
 	all, err := s.st.List()
 	if err != nil {
 		s.log.Error("cannot list rollouts to resume", "err", err)
@@ -332,7 +332,7 @@ func ended(r *rollout.Rollout) bool {
 
 // servable checks that r's signed URL is this serve's and that its artifact
 // is in the store.
-func (s *Server) servable(r *rollout.Rollout) error {
+func (s *server) servable(r *rollout.Rollout) error {
 	if want := s.artifactURL(r.SHA256); r.URL != want {
 		return fmt.Errorf("its manifest names %s, this serve hands out %s (resume it with `deploy --resume`, or serve with --advertise to match)",
 			r.URL, want)
@@ -344,11 +344,11 @@ func (s *Server) servable(r *rollout.Rollout) error {
 	return nil
 }
 
-func (s *Server) artifactURL(sha string) string { return s.base + "/artifacts/" + sha }
+func (s *server) artifactURL(sha string) string { return s.base + "/artifacts/" + sha }
 
 // launch runs r's engine on its own goroutine until the rollout ends or
 // serve stops. It reports false when r is already running.
-func (s *Server) launch(r *rollout.Rollout) bool {
+func (s *server) launch(r *rollout.Rollout) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.running[r.ID]; ok {
@@ -380,7 +380,7 @@ func (s *Server) launch(r *rollout.Rollout) bool {
 
 // drive runs r's engine, again each time resync asks, until the rollout
 // ends or serve stops.
-func (s *Server) drive(er *engineRun, r *rollout.Rollout) error {
+func (s *server) drive(er *engineRun, r *rollout.Rollout) error {
 	for {
 		ctx, cancel := context.WithCancel(s.rctx)
 		s.mu.Lock()
@@ -402,7 +402,7 @@ func (s *Server) drive(er *engineRun, r *rollout.Rollout) error {
 // while it was down are lost (they are not retained), so every engine is
 // restarted, which re-publishes the deploy to each device not yet final and
 // makes it report again.
-func (s *Server) resync() {
+func (s *server) resync() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, er := range s.running {
@@ -414,8 +414,8 @@ func (s *Server) resync() {
 	}
 }
 
-// Running lists the rollouts being driven now.
-func (s *Server) Running() []string {
+// runningIDs lists the rollouts being driven now.
+func (s *server) runningIDs() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]string, 0, len(s.running))
