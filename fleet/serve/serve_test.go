@@ -181,10 +181,51 @@ func TestResyncAfterBrokerRestart(t *testing.T) {
 	if _, err := c.Resume(ctx, r.ID); err == nil || !strings.Contains(err.Error(), "already ended") {
 		t.Errorf("resuming an ended rollout: %v", err)
 	}
-	if _, err := serve.Discover(ctx, state); err != nil {
-		t.Errorf("discover: %v", err)
+}
+
+// TestOneServePerState: a second serve on the same state directory is
+// refused, naming the holder; Discover tells a running serve from a stale,
+// missing or damaged info file.
+func TestOneServePerState(t *testing.T) {
+	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{})
+	key := fleettest.NewKey(t)
+	state := t.TempDir()
+	startServe(t, b, key, state)
+	err := serve.Run(context.Background(), serve.Config{StateDir: state, Listen: "127.0.0.1:0", Trust: key.Public,
+		Broker: proto.ConnConfig{Broker: b.URL(), Username: fleettest.Host.Name, Password: fleettest.Host.Password}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "another serve owns") || !strings.Contains(err.Error(), "held by process") {
+		t.Errorf("second serve on one state: %v", err)
 	}
-	if _, err := serve.Discover(ctx, t.TempDir()); !errors.Is(err, serve.ErrNotRunning) {
-		t.Errorf("discover in an empty directory: %v", err)
+	write := func(content string) string {
+		dir := t.TempDir()
+		if content != "" {
+			if err := os.WriteFile(filepath.Join(dir, serve.InfoFile), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	ctx := context.Background()
+	cases := []struct {
+		name       string
+		dir        string
+		notRunning bool // the error wraps ErrNotRunning
+		wantErr    string
+	}{
+		{name: "running", dir: state},
+		{name: "no info file", dir: write(""), notRunning: true, wantErr: "no edgenas serve"},
+		{name: "stale info file", dir: write(`{"pid": 1, "api": "http://127.0.0.1:1"}`), notRunning: true, wantErr: "does not answer"},
+		{name: "damaged info file", dir: write(`{"pid": `), wantErr: "serve info"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := serve.Discover(ctx, c.dir)
+			switch {
+			case c.wantErr == "" && err != nil:
+				t.Fatalf("discover: %v", err)
+			case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr) || errors.Is(err, serve.ErrNotRunning) != c.notRunning):
+				t.Fatalf("error %v, want one mentioning %q (not running: %v)", err, c.wantErr, c.notRunning)
+			}
+		})
 	}
 }
