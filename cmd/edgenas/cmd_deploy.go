@@ -175,12 +175,13 @@ func resumeRollout(st *rollout.Store, d *deployFlags) (*rollout.Rollout, error) 
 	return r, nil
 }
 
-// warnLoopback says when agents on other machines could not download.
-func warnLoopback(e *env, base string) {
+// warnLoopback says when agents on other machines could not download, and
+// what would serve them (fix).
+func warnLoopback(e *env, base, fix string) {
 	if u, err := url.Parse(base); err == nil {
 		if ip := net.ParseIP(u.Hostname()); u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback()) {
 			fmt.Fprintf(e.stderr, "note: artifacts are served on loopback (%s): only agents on this machine can download them; "+
-				"use --listen HOST:PORT (and --advertise) for devices on the network\n", base)
+				"%s for devices on the network\n", base, fix)
 		}
 	}
 }
@@ -226,7 +227,7 @@ func runDeploy(ctx context.Context, e *env, d *deployFlags) error {
 			log.Warn("artifact server", "err", err)
 		}
 	}()
-	warnLoopback(e, srv.Base())
+	warnLoopback(e, srv.Base(), "use --listen HOST:PORT (and --advertise)")
 	if r != nil && srv.URL(r.SHA256) != r.URL {
 		return fmt.Errorf("rollout %s: its manifest names %s, but the artifact is now served at %s (use --listen/--advertise to match)",
 			r.ID, r.URL, srv.URL(r.SHA256))

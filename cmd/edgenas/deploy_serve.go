@@ -46,6 +46,7 @@ func deployToServe(ctx context.Context, e *env, d *deployFlags, st *rollout.Stor
 	if err != nil {
 		return false, err
 	}
+	warnLoopback(e, info.Artifacts, "run serve with --artifact-listen HOST:PORT (and --advertise)")
 	c := &serve.Client{API: info.API, Key: key, Info: *info}
 	var r *rollout.Rollout
 	if d.resume != "" {
