@@ -16,8 +16,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -209,8 +211,13 @@ func (s *server) listen() ([]net.Listener, error) {
 		lns = append(lns, art)
 		artAddr = art.Addr().String()
 	}
-	s.base = s.cfg.Advertise
-	if s.base == "" {
+	s.base = strings.TrimSuffix(s.cfg.Advertise, "/")
+	if s.base != "" {
+		if u, err := url.Parse(s.base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+			closeAll(lns)
+			return nil, fmt.Errorf("serve: --advertise %q: want http://HOST:PORT", s.cfg.Advertise)
+		}
+	} else {
 		host, _, _ := net.SplitHostPort(artAddr)
 		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 			closeAll(lns)

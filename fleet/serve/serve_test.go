@@ -229,3 +229,30 @@ func TestOneServePerState(t *testing.T) {
 		})
 	}
 }
+
+// TestRunRefusesConfig: a configuration serve cannot work with is refused
+// at once with the reason, before anything connects.
+func TestRunRefusesConfig(t *testing.T) {
+	key := fleettest.NewKey(t)
+	cases := []struct {
+		name string
+		cfg  serve.Config
+		want string
+	}{
+		{name: "no key", cfg: serve.Config{StateDir: t.TempDir()}, want: "no host public key"},
+		{name: "no state", cfg: serve.Config{Trust: key.Public}, want: "empty state directory"},
+		{name: "bad advertise", cfg: serve.Config{StateDir: t.TempDir(), Trust: key.Public, Listen: "127.0.0.1:0",
+			Advertise: "ftp://host/x"}, want: "--advertise"},
+		{name: "every interface, no advertise", cfg: serve.Config{StateDir: t.TempDir(), Trust: key.Public, Listen: "127.0.0.1:0",
+			ArtifactListen: "0.0.0.0:0"}, want: "every interface"},
+		{name: "bad listen", cfg: serve.Config{StateDir: t.TempDir(), Trust: key.Public, Listen: "nowhere"}, want: "listen nowhere"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := serve.Run(context.Background(), c.cfg, nil)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one mentioning %q", err, c.want)
+			}
+		})
+	}
+}
