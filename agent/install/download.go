@@ -68,7 +68,7 @@ func (d *Download) Run(ctx context.Context) error {
 		}
 		last = err
 	}
-	return fmt.Errorf("download %s: %d attempts failed, last: %w", d.URL, attempts, last)
+	return fmt.Errorf("%w: download %s: %d attempts failed, last: %w", ErrUnreachable, d.URL, attempts, last)
 }
 
 // attempt makes one request. done reports that retrying is pointless

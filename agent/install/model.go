@@ -390,7 +390,7 @@ func (s *Models) download(ctx context.Context, t *Task, part string) error {
 				t.pause(proto.InstallDownloading)
 			}
 		}}
-	return d.Run(ctx)
+	return d.RunPatient(ctx, ReportRetries(t))
 }
 
 // stage moves the verified download and the signed manifest into the

@@ -11,17 +11,17 @@ import (
 )
 
 func brokerCommand() *command {
-	var listen, tlsListen, tlsCert, tlsKey, clientCA, usersFile, hostUser, hostPassFile, agentPassFile string
+	var listen, tlsListen, tlsCert, tlsKey, clientCA, usersFile, hostUser, hostPassFile, agentPassFile, store string
 	var requireCert bool
 	var bounds broker.Config
 	return &command{
 		name:    "broker",
 		summary: "run the embedded MQTT broker: mutual TLS with device certificates (or passwords for development); each agent may use only its own client id and topics",
-		usage: "[--tls-listen HOST:PORT --tls-cert broker.crt --tls-key broker.key --client-ca ca.crt] [--listen HOST:PORT] [--users FILE]\n" +
+		usage: "[--tls-listen HOST:PORT --tls-cert broker.crt --tls-key broker.key --client-ca ca.crt] [--listen HOST:PORT] [--users FILE] [--store FILE]\n" +
 			"       (development passwords: $EDGENAS_HOST_PASSWORD, $EDGENAS_AGENT_PASSWORD or --host-password-file/--agent-password-file)",
 		example: "edgenas keys device issue --role server --id broker --host 192.168.1.10 --out ~/.edgenas/broker\n" +
 			"edgenas broker --listen '' --tls-listen 0.0.0.0:8883 --tls-cert ~/.edgenas/broker/broker.crt --tls-key ~/.edgenas/broker/broker.key \\\n" +
-			"    --client-ca ~/.edgenas/ca/ca.crt --require-cert",
+			"    --client-ca ~/.edgenas/ca/ca.crt --require-cert --store ~/.edgenas/broker.db",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&listen, "listen", "127.0.0.1:1883", "plain TCP address to listen on ('' for none); passwords cross it in clear")
 			fs.StringVar(&tlsListen, "tls-listen", "", "TLS address to listen on, e.g. 0.0.0.0:8883 (needs --tls-cert and --tls-key)")
@@ -33,6 +33,7 @@ func brokerCommand() *command {
 			fs.StringVar(&hostUser, "host-user", "host", "host account name (password from $EDGENAS_HOST_PASSWORD or --host-password-file)")
 			fs.StringVar(&hostPassFile, "host-password-file", "", "file holding the host password (default $EDGENAS_HOST_PASSWORD)")
 			fs.StringVar(&agentPassFile, "agent-password-file", "", "file holding a shared password admitting any agent id (development only; default $EDGENAS_AGENT_PASSWORD)")
+			fs.StringVar(&store, "store", "", "file keeping retained messages and sessions across restarts (default: memory only)")
 			fs.IntVar(&bounds.MaxRetained, "max-retained", broker.DefaultMaxRetained, "largest retained payload an agent may publish, bytes")
 			fs.IntVar(&bounds.MaxSharedIDs, "max-shared-ids", broker.DefaultMaxSharedIDs, "how many agent ids the shared password admits")
 			fs.Float64Var(&bounds.Rate, "rate", broker.DefaultRate, "publishes per second allowed to each agent connection")
@@ -75,6 +76,7 @@ func brokerCommand() *command {
 			if len(cfg.Users) == 0 && cfg.AgentPassword == "" && clientCA == "" {
 				return usagef("no accounts: give --client-ca (certificates), --users, or set EDGENAS_HOST_PASSWORD/EDGENAS_AGENT_PASSWORD")
 			}
+			cfg.Store = store
 			cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			b, err := broker.Start(cfg)
 			if err != nil {

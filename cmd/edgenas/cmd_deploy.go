@@ -43,6 +43,7 @@ type deployFlags struct {
 	checkBackend      string
 	minAgent          string
 	asJSON, verbose   bool
+	inProcess, follow bool
 	fs                *flag.FlagSet
 }
 
@@ -70,6 +71,8 @@ func (d *deployFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&d.rolloutID, "rollout", "", "status: the rollout to show (default: the latest)")
 	fs.BoolVar(&d.asJSON, "json", false, "print the rollout as JSON")
 	fs.BoolVar(&d.verbose, "v", false, "log every install report")
+	fs.BoolVar(&d.inProcess, "in-process", false, "run the rollout in this process even when an edgenas serve owns --state")
+	fs.BoolVar(&d.follow, "follow", false, "with edgenas serve: wait for the registered rollout to end, as an in-process deploy does")
 }
 
 func (d *deployFlags) stateDir() (string, error) {
@@ -97,7 +100,9 @@ func deployCommand() *command {
 		summary: "signed, canary-first rollout of a model to agents; `deploy status` shows each device's state",
 		usage: "--model m.tflite --to AGENT|class:C|all [--name N] [--version V] [--canary N] [--max-failure-pct P] [--timeout D]\n" +
 			"         [--listen ADDR] [--advertise URL] [--broker URL] [--keys DIR] [--state DIR] [--json]\n" +
-			"       edgenas deploy status [--state DIR] [--rollout ID] [--json]",
+			"       edgenas deploy status [--state DIR] [--rollout ID] [--keys DIR] [--json]\n" +
+			"       (with an edgenas serve owning --state, deploy registers the rollout with it and returns, or with --follow waits\n" +
+			"       for its end; --in-process runs it here)",
 		example: "EDGENAS_HOST_PASSWORD=h edgenas deploy --model fmnist.tflite --to class:pi4 --canary 2 --max-failure-pct 20 \\\n" +
 			"    --listen 0.0.0.0:8080 --advertise http://192.168.1.10:8080\n" +
 			"edgenas deploy status --json",
@@ -106,12 +111,12 @@ func deployCommand() *command {
 			if len(args) == 1 && args[0] == "status" {
 				for _, f := range d.setFlags() {
 					switch f {
-					case "state", "rollout", "json":
+					case "state", "rollout", "json", "keys", "dir":
 					default:
 						return usagef("deploy status: --%s is a flag of deploy, not of deploy status", f)
 					}
 				}
-				return runDeployStatus(e, &d)
+				return runDeployStatus(ctx, e, &d)
 			}
 			if len(args) != 0 {
 				return usagef("deploy takes no arguments (did you mean `deploy status`?), got %q", args)
@@ -170,12 +175,13 @@ func resumeRollout(st *rollout.Store, d *deployFlags) (*rollout.Rollout, error) 
 	return r, nil
 }
 
-// warnLoopback says when agents on other machines could not download.
-func warnLoopback(e *env, base string) {
+// warnLoopback says when agents on other machines could not download, and
+// what would serve them (fix).
+func warnLoopback(e *env, base, fix string) {
 	if u, err := url.Parse(base); err == nil {
 		if ip := net.ParseIP(u.Hostname()); u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback()) {
 			fmt.Fprintf(e.stderr, "note: artifacts are served on loopback (%s): only agents on this machine can download them; "+
-				"use --listen HOST:PORT (and --advertise) for devices on the network\n", base)
+				"%s for devices on the network\n", base, fix)
 		}
 	}
 }
@@ -197,6 +203,9 @@ func runDeploy(ctx context.Context, e *env, d *deployFlags) error {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	if done, err := deployToServe(ctx, e, d, st, log); done || err != nil {
+		return err
+	}
 
 	var r *rollout.Rollout
 	model := d.model + d.bundle
@@ -218,7 +227,7 @@ func runDeploy(ctx context.Context, e *env, d *deployFlags) error {
 			log.Warn("artifact server", "err", err)
 		}
 	}()
-	warnLoopback(e, srv.Base())
+	warnLoopback(e, srv.Base(), "use --listen HOST:PORT (and --advertise)")
 	if r != nil && srv.URL(r.SHA256) != r.URL {
 		return fmt.Errorf("rollout %s: its manifest names %s, but the artifact is now served at %s (use --listen/--advertise to match)",
 			r.ID, r.URL, srv.URL(r.SHA256))
@@ -234,7 +243,10 @@ func runDeploy(ctx context.Context, e *env, d *deployFlags) error {
 	}
 	defer conn.Close()
 	if r == nil {
-		if r, err = planRollout(ctx, e, d, st, conn, art, srv); err != nil {
+		if r, err = planRollout(ctx, e, d, st, conn, art, srv.URL(art.SHA256)); err != nil {
+			return err
+		}
+		if err := st.Save(r); err != nil {
 			return err
 		}
 	}
@@ -285,20 +297,20 @@ func serveArtifact(st *rollout.Store, model string, r *rollout.Rollout, listen, 
 	return srv, art, nil
 }
 
-// planRollout resolves the targets, builds and signs the manifest, and saves
-// the new rollout.
+// planRollout resolves the targets and builds and signs the manifest of a
+// new rollout whose artifact agents fetch at artURL.
 func planRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.Store, conn *rollout.Conn, art rollout.Artifact,
-	srv *rollout.Server) (*rollout.Rollout, error) {
+	artURL string) (*rollout.Rollout, error) {
 	keyDir, err := d.kf.path()
 	if err != nil {
 		return nil, err
 	}
-	key, err := signing.LoadPrivate(filepath.Join(keyDir, signing.PrivateFile))
+	key, err := hostKey(&d.kf)
 	if err != nil {
-		return nil, fmt.Errorf("%w (create one with `edgenas keys init --dir %s`)", err, keyDir)
+		return nil, err
 	}
 	if d.bundle != "" {
-		return planAgentRollout(ctx, e, d, st, conn, art, srv, key)
+		return planAgentRollout(ctx, e, d, conn, art, artURL, key)
 	}
 	name := d.name
 	if name == "" {
@@ -329,7 +341,7 @@ func planRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.Store,
 	}
 	warnUntrusted(e, targets, key)
 	created := time.Now().UTC()
-	m, err := rollout.ModelManifest(art, rollout.ManifestOptions{Name: name, Version: version, URL: srv.URL(art.SHA256),
+	m, err := rollout.ModelManifest(art, rollout.ManifestOptions{Name: name, Version: version, URL: artURL,
 		InputSeed: d.inputSeed, MaxDiff: d.maxDiff, Backend: d.checkBackend, MinAgentVersion: d.minAgent, Created: created})
 	if err != nil {
 		return nil, err
@@ -340,12 +352,8 @@ func planRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.Store,
 	}
 	fmt.Fprintf(e.stderr, "signed with key %s; expected output on seed %d: %d int8 values\n",
 		signing.KeyID(key.Public().(ed25519.PublicKey)), m.InputSeed, len(m.Expected))
-	r := rollout.NewRollout(rollout.NewID(name, version, created), m, env, d.to, targets, d.canary, d.maxFailPct,
-		d.timeout.Seconds())
-	if err := st.Save(r); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return rollout.NewRollout(rollout.NewID(name, version, created), m, env, d.to, targets, d.canary, d.maxFailPct,
+		d.timeout.Seconds()), nil
 }
 
 // rolloutView is a rollout as printed: its counts added, the signed
@@ -388,7 +396,7 @@ func printRollout(w io.Writer, r *rollout.Rollout, asJSON bool) error {
 	return nil
 }
 
-func runDeployStatus(e *env, d *deployFlags) error {
+func runDeployStatus(ctx context.Context, e *env, d *deployFlags) error {
 	dir, err := d.stateDir()
 	if err != nil {
 		return err
@@ -398,6 +406,9 @@ func runDeployStatus(e *env, d *deployFlags) error {
 	}
 	st, err := rollout.OpenStore(dir)
 	if err != nil {
+		return err
+	}
+	if done, err := statusFromServe(ctx, e, d, st); done || err != nil {
 		return err
 	}
 	var r *rollout.Rollout
@@ -425,8 +436,8 @@ func defaultCheckBackend() string {
 
 // planAgentRollout is planRollout for an agent bundle: the bundle's signed
 // manifest (checked against this host's key) gives the version and target.
-func planAgentRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.Store, conn *rollout.Conn, art rollout.Artifact,
-	srv *rollout.Server, key ed25519.PrivateKey) (*rollout.Rollout, error) {
+func planAgentRollout(ctx context.Context, e *env, d *deployFlags, conn *rollout.Conn, art rollout.Artifact,
+	artURL string, key ed25519.PrivateKey) (*rollout.Rollout, error) {
 	bm, err := bundle.ReadManifest(d.bundle, key.Public().(ed25519.PublicKey))
 	if err != nil {
 		return nil, fmt.Errorf("deploy --agent-bundle: %w", err)
@@ -451,7 +462,7 @@ func planAgentRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.S
 	}
 	warnUntrusted(e, targets, key)
 	created := time.Now().UTC()
-	m, err := rollout.AgentManifest(art, rollout.ManifestOptions{Name: name, Version: bm.Version, URL: srv.URL(art.SHA256),
+	m, err := rollout.AgentManifest(art, rollout.ManifestOptions{Name: name, Version: bm.Version, URL: artURL,
 		MinAgentVersion: d.minAgent, Created: created}, bm.Target)
 	if err != nil {
 		return nil, err
@@ -462,10 +473,6 @@ func planAgentRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.S
 	}
 	fmt.Fprintf(e.stderr, "agent bundle v%d (%s, agent %s) signed with key %s\n", bm.Version, bm.Target, bm.AgentVersion,
 		signing.KeyID(key.Public().(ed25519.PublicKey)))
-	r := rollout.NewRollout(rollout.NewID(name, bm.Version, created), m, env, d.to, targets, d.canary, d.maxFailPct,
-		d.timeout.Seconds())
-	if err := st.Save(r); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return rollout.NewRollout(rollout.NewID(name, bm.Version, created), m, env, d.to, targets, d.canary, d.maxFailPct,
+		d.timeout.Seconds()), nil
 }

@@ -63,6 +63,7 @@ func commands() []*command {
 		demoCommand(),
 		keysCommand(),
 		deployCommand(),
+		serveCommand(),
 		firmwareCommand(),
 		versionCommand(),
 	}

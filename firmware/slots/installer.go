@@ -185,7 +185,7 @@ func (in *Installer) stage(ctx context.Context, t *install.Task, j *Journal, st 
 		client = install.HTTPClient()
 	}
 	d := install.Download{Client: client, URL: man.URL, Path: part, Size: man.Size}
-	if err := d.Run(ctx); err != nil {
+	if err := d.RunPatient(ctx, install.ReportRetries(t)); err != nil {
 		if ctx.Err() != nil {
 			return install.Outcome{}, ctx.Err()
 		}

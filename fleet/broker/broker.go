@@ -76,6 +76,10 @@ type Config struct {
 	Burst int
 	// Logger receives connection refusals and ACL denials (nil: discarded).
 	Logger *slog.Logger
+	// Store, if set, is a file the broker keeps retained messages and
+	// sessions in across restarts (see storage.go); empty keeps them in
+	// memory only.
+	Store string
 }
 
 // Broker is a running embedded broker.
@@ -104,6 +108,9 @@ func Start(cfg Config) (*Broker, error) {
 	caps.MaximumPacketSize = proto.MaxPayload + 4096
 	srv := mqtt.New(&mqtt.Options{Capabilities: caps, Logger: h.log.With("component", "mochi")})
 	if err := srv.AddHook(h, nil); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if err := addStorage(srv, cfg.Store); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	b := &Broker{srv: srv}
@@ -149,7 +156,7 @@ func (b *Broker) TLSURL() string {
 }
 
 // Close disconnects every client and stops listening. Retained messages and
-// sessions are not persisted: the protocol never depends on them.
+// sessions survive only with Config.Store.
 func (b *Broker) Close() error { return b.srv.Close() }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -38,6 +38,8 @@ func Dial(ctx context.Context, cfg proto.ConnConfig, log *slog.Logger) (*Conn, e
 	}
 	c := &Conn{log: log, reports: make(chan *proto.Install, 1<<12), closed: make(chan struct{}), agents: map[string]*Agent{}}
 	ready := make(chan error, 1)
+	// The caller's OnConnect, if any, runs after every (re)subscription.
+	onConnect := cfg.OnConnect
 	cfg.OnConnect = func(pc paho.Client) {
 		err := proto.Subscribe(pc, c.onMessage, proto.Filter(proto.KindInfo), proto.Filter(proto.KindStatus),
 			proto.Filter(proto.KindInstall))
@@ -47,6 +49,9 @@ func Dial(ctx context.Context, cfg proto.ConnConfig, log *slog.Logger) (*Conn, e
 		select {
 		case ready <- err:
 		default:
+		}
+		if onConnect != nil && err == nil {
+			onConnect(pc)
 		}
 	}
 	cfg.OnLost = func(err error) { log.Warn("broker connection lost", "err", err) }

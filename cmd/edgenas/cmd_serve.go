@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"edgenas/fleet/serve"
+	"edgenas/internal/signing"
+)
+
+func serveCommand() *command {
+	var hf hostFlags
+	var kf keysFlags
+	var state, listen, artListen, advertise string
+	var verbose, asJSON bool
+	return &command{
+		name: "serve",
+		summary: "long-running host: owns the rollout state and artifacts, runs every rollout `deploy` registers " +
+			"until it ends by its own policy, resumes them after a restart",
+		usage: "[--state DIR] [--listen ADDR] [--artifact-listen ADDR] [--advertise URL] [--broker URL] [--keys DIR] [--json] [-v]",
+		example: "EDGENAS_HOST_PASSWORD=h edgenas serve --state ~/.edgenas/deploy --artifact-listen 0.0.0.0:8481 \\\n" +
+			"    --advertise http://192.168.1.10:8481 &\n" +
+			"EDGENAS_HOST_PASSWORD=h edgenas deploy --model fmnist.tflite --to class:pi4   # registers with serve and returns\n" +
+			"edgenas deploy status",
+		flags: func(fs *flag.FlagSet) {
+			hf.register(fs)
+			kf.register(fs)
+			fs.StringVar(&state, "state", "", "rollout state directory, shared with deploy (default ~/.edgenas/deploy)")
+			fs.StringVar(&listen, "listen", serve.DefaultListen, "API address (keep it on loopback; its requests are signed with the host key); "+
+				"also serves the artifacts unless --artifact-listen")
+			fs.StringVar(&artListen, "artifact-listen", "", "separate address serving only the artifacts, for devices on the network")
+			fs.StringVar(&advertise, "advertise", "", "base URL devices download artifacts from (default http:// and the artifact address)")
+			fs.BoolVar(&asJSON, "json", false, "print where serve listens as JSON once it is up")
+			fs.BoolVar(&verbose, "v", false, "log every install report")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 0 {
+				return usagef("serve takes no arguments")
+			}
+			d := deployFlags{state: state}
+			dir, err := d.stateDir()
+			if err != nil {
+				return err
+			}
+			keyDir, err := kf.path()
+			if err != nil {
+				return err
+			}
+			pub, err := signing.LoadPublic(filepath.Join(keyDir, signing.PublicFile))
+			if err != nil {
+				return fmt.Errorf("serve: %w (create the host key with `edgenas keys init --dir %s`)", err, keyDir)
+			}
+			level := slog.LevelWarn
+			if verbose {
+				level = slog.LevelInfo
+			}
+			log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+			cc, err := hf.conn()
+			if err != nil {
+				return err
+			}
+			cfg := serve.Config{StateDir: dir, Listen: listen, ArtifactListen: artListen, Advertise: advertise, Trust: pub, Logger: log,
+				Broker: cc}
+			err = serve.Run(ctx, cfg, func(info serve.Info) {
+				if asJSON {
+					writeJSON(e.stdout, info)
+					return
+				}
+				fmt.Fprintf(e.stdout, "serve: api %s, artifacts %s, state %s (pid %d)\n", info.API, info.Artifacts, dir, info.PID)
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stderr, "serve: stopped; running rollouts resume at the next start")
+			return nil
+		},
+	}
+}
