@@ -178,6 +178,9 @@ type Table struct {
 	Device  string
 	Backend string
 	Threads int
+	// Class is set on a class table (ClassView): Device then holds the
+	// class name and every entry is the median over the class's devices.
+	Class   string
 	Entries map[string]Entry
 }
 
