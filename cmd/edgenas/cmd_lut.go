@@ -136,7 +136,7 @@ func lutShowCommand() *command {
 	var asJSON, entries bool
 	return &command{
 		name: "show", summary: "summarise a table's devices and entries (or list every entry)",
-		usage: "--lut X [--device D | --class C [--min-devices N] [--disagree F]] [--backend B] [--threads N] [--entries] [--json]",
+		usage:   "--lut X [--device D | --class C [--min-devices N] [--disagree F]] [--backend B] [--threads N] [--entries] [--json]",
 		example: "edgenas lut show --lut pixel7.db --class pixel7 --min-devices 2 --entries",
 		flags: func(fs *flag.FlagSet) {
 			tf.register(fs)

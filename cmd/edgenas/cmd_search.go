@@ -8,9 +8,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"edgenas/dataset/fmnist"
 	"edgenas/internal/progress"
 	"edgenas/lut"
-	"edgenas/dataset/fmnist"
 	"edgenas/searcher/spnas"
 	"edgenas/space"
 )
