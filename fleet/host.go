@@ -59,6 +59,9 @@ type Summary struct {
 	Dupes     int             `json:"duplicate_results"`
 	Reissued  int             `json:"reissued_leases"`
 	Latencies []time.Duration `json:"-"`
+	// Timings are a model bench's results, one per model and device, keyed
+	// by the model's sha256 (the store receives none).
+	Timings []lut.Entry `json:"timings,omitempty"`
 }
 
 // event is what the MQTT handlers hand the host's single event loop.
@@ -92,7 +95,7 @@ type Host struct {
 
 // NewHost checks the configuration and replays the job table.
 func NewHost(cfg Config) (*Host, error) {
-	if cfg.Store == nil || cfg.Journal == "" {
+	if (cfg.Store == nil && cfg.Spec.Kind != proto.JobKindModels) || cfg.Journal == "" {
 		return nil, errors.New("fleet: a store and a journal path are required")
 	}
 	if _, err := proto.NormalizeBroker(cfg.Broker); err != nil {
@@ -372,6 +375,7 @@ func (h *Host) maintain(now time.Time) error {
 func (h *Host) sendJob(j *job) {
 	msg := &proto.Job{ID: j.ID, Attempt: j.Attempt, Run: h.tab.spec.Run, Keys: j.Keys, Threads: h.tab.spec.Threads,
 		Protocol: h.tab.spec.Protocol, Sent: time.Now().UTC()}
+	h.tab.spec.addModels(msg)
 	b, err := proto.Encode(msg)
 	if err != nil {
 		h.log.Error("encode job", "job", j.ID, "err", err)
