@@ -45,7 +45,7 @@ func AggregateClass(class string, entries []Entry) (Entry, error) {
 	}
 	out.Stats = profiler.SummarizeMicros(meds)
 	sort.Strings(devs)
-	out.Source = "class:" + strings.Join(devs, ",")
+	out.Source = ClassSourcePrefix + strings.Join(devs, ",")
 	return out, nil
 }
 

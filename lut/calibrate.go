@@ -46,6 +46,13 @@ type Calibrated struct {
 	// SEEncoding is the space.SEEncoding of the models the fit was measured
 	// on: whole-model times of another encoding do not calibrate this one.
 	SEEncoding int `json:"se_encoding"`
+	// Source, Host, Class and Devices say where the fitted models were
+	// measured (see Provenance): a class table is corrected only by a fit
+	// its own devices measured.
+	Source  string   `json:"source,omitempty"`
+	Host    string   `json:"host,omitempty"`
+	Class   string   `json:"class,omitempty"`
+	Devices []string `json:"devices,omitempty"`
 
 	base *LUTPredictor
 }
@@ -170,7 +177,11 @@ func ReadCalibrated(r io.Reader, t *Table) (*Calibrated, error) {
 	if err := saved.checkSaved(); err != nil {
 		return nil, fmt.Errorf("read calibration: %w", err)
 	}
+	if err := saved.checkMeasuredLike(t); err != nil {
+		return nil, fmt.Errorf("read calibration: %w", err)
+	}
 	c.Coef, c.Samples, c.RMSE = saved.Coef, saved.Samples, saved.RMSE
+	c.setProvenance(saved.provenance())
 	return c, nil
 }
 

@@ -25,9 +25,15 @@ type fleetTimingFlags struct {
 	verbose           bool
 }
 
-func (f *fleetTimingFlags) register(fs *flag.FlagSet, withBroker bool) {
-	if withBroker {
-		f.hf.register(fs)
+// register adds the flags; onDevices is false for commands that time on
+// this host unless --broker is given (its default is then empty).
+func (f *fleetTimingFlags) register(fs *flag.FlagSet, onDevices bool) {
+	f.hf.register(fs)
+	if !onDevices {
+		b := fs.Lookup("broker")
+		b.Value.Set("")
+		b.DefValue = ""
+		b.Usage = "time the whole models on the agents of --class through this broker (tcp://HOST:PORT) instead of on this host"
 	}
 	fs.IntVar(&f.replicas, "replicas", 0, "distinct agents timing each model (0: every agent of the class online at the start)")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:0", "address the models are served from (HOST:PORT)")

@@ -458,6 +458,7 @@ func writeValidation(outDir string, rep *lut.ValidateReport) (csvPath, pngPath s
 func lutValidateCommand() *command {
 	var tf tableFlags
 	var pf profileFlags
+	var ft fleetTimingFlags
 	var spaceName, outDir string
 	var models, calib int
 	var seed uint64
@@ -465,11 +466,12 @@ func lutValidateCommand() *command {
 	return &command{
 		name:    "validate",
 		summary: "measure random architectures end to end and score every predictor (RMSE, RMSPE, within 5/10/15%, Kendall tau)",
-		usage:   "--space S --lut X --models N [--calib C] [--seed K] [--out DIR] [--json]",
-		example: "edgenas lut validate --space spnas-imagenet --lut lut.db --models 100 --calib 12 --seed 1 --out validate/",
+		usage: "--space S --lut X [--device D | --class C [--broker URL [--replicas R]]] --models N [--calib C] [--seed K] [--out DIR] [--json]",
+		example: "edgenas lut validate --space spnas-fmnist --lut pixel7.db --class pixel7 --broker tcp://127.0.0.1:1883 --models 40 --calib 12 --out validate/",
 		flags: func(fs *flag.FlagSet) {
 			tf.register(fs)
 			pf.registerProtocol(fs)
+			ft.register(fs, false)
 			fs.StringVar(&spaceName, "space", "spnas-fmnist", "search space")
 			fs.IntVar(&models, "models", 30, "architectures to score")
 			fs.IntVar(&calib, "calib", 10, "extra architectures measured to fit the calibrated predictor (0: none)")
@@ -487,13 +489,27 @@ func lutValidateCommand() *command {
 			if err != nil {
 				return err
 			}
+			var timer lut.ArchTimer
+			if ft.hf.broker != "" {
+				if tf.class == "" {
+					return usagef("--broker times the models on the agents of a class: give --class C")
+				}
+				ft.group = 5
+				timer = fleetArchTimer{e: e, ft: &ft, class: tf.class, threads: tf.threads, proto: proto}
+			}
 			b, err := backends.Lookup(tf.backend)
-			if err != nil {
+			if err != nil && timer == nil {
 				return usagef("%v", err)
 			}
-			tab, err := tf.table()
+			tab, crep, err := tf.load()
 			if err != nil {
 				return err
+			}
+			if crep != nil {
+				fmt.Fprintln(e.stderr, crep.String())
+				if timer == nil {
+					fmt.Fprintf(e.stderr, "validate: timing the whole models on this host, not on class %s's devices (give --broker URL for those)\n", tf.class)
+				}
 			}
 			if err := os.MkdirAll(outDir, 0o755); err != nil {
 				return err
@@ -501,7 +517,7 @@ func lutValidateCommand() *command {
 			bar := progress.New(e.stderr, "validate", models+calib)
 			start := time.Now()
 			rep, err := lut.Validate(ctx, lut.ValidateJob{Space: s, Table: tab, Backend: b, Threads: tf.threads, Protocol: proto,
-				Models: models, Calib: calib, Seed: seed,
+				Models: models, Calib: calib, Seed: seed, Timer: timer,
 				Progress: func(done, total int, last string) { bar.Add(done-bar.Done(), last) }})
 			if err != nil {
 				return err
@@ -513,8 +529,8 @@ func lutValidateCommand() *command {
 			if asJSON {
 				return writeJSON(e.stdout, rep)
 			}
-			fmt.Fprintf(e.stdout, "%s: %d architectures scored (%d more fitted the calibrated predictor) in %.0f s\n",
-				s.Name, models, calib, time.Since(start).Seconds())
+			fmt.Fprintf(e.stdout, "%s: %d architectures scored (%d more fitted the calibrated predictor) in %.0f s, measured on %s\n",
+				s.Name, models, calib, time.Since(start).Seconds(), rep.Measured)
 			for _, a := range rep.Accuracy {
 				fmt.Fprintln(e.stdout, "  "+a.String())
 			}
