@@ -51,7 +51,9 @@ func (e Entry) Millis() float64 { return e.Stats.P50 / 1000 }
 
 // Imported reports whether the entry came from a foreign table (a class
 // entry, the median of its devices' own measurements, did not).
-func (e Entry) Imported() bool { return e.Source != "" && !strings.HasPrefix(e.Source, ClassSourcePrefix) }
+func (e Entry) Imported() bool {
+	return e.Source != "" && !strings.HasPrefix(e.Source, ClassSourcePrefix)
+}
 
 // ClassSourcePrefix starts the Source of a class entry ("class:p1,p2").
 const ClassSourcePrefix = "class:"

@@ -50,11 +50,11 @@ type ValidateRow struct {
 
 // ValidateReport is the outcome: per predictor accuracy, and every row.
 type ValidateReport struct {
-	Space      string        `json:"space"`
-	Table      string        `json:"table"`
-	Predictors []string      `json:"predictors"`
-	Accuracy   []Accuracy    `json:"accuracy"`
-	Calibrated *Calibrated   `json:"calibrated,omitempty"`
+	Space      string      `json:"space"`
+	Table      string      `json:"table"`
+	Predictors []string    `json:"predictors"`
+	Accuracy   []Accuracy  `json:"accuracy"`
+	Calibrated *Calibrated `json:"calibrated,omitempty"`
 	// Measured says where every row's whole-model time was measured.
 	Measured Provenance    `json:"measured"`
 	Rows     []ValidateRow `json:"rows"`

@@ -466,7 +466,7 @@ func lutValidateCommand() *command {
 	return &command{
 		name:    "validate",
 		summary: "measure random architectures end to end and score every predictor (RMSE, RMSPE, within 5/10/15%, Kendall tau)",
-		usage: "--space S --lut X [--device D | --class C [--broker URL [--replicas R]]] --models N [--calib C] [--seed K] [--out DIR] [--json]",
+		usage:   "--space S --lut X [--device D | --class C [--broker URL [--replicas R]]] --models N [--calib C] [--seed K] [--out DIR] [--json]",
 		example: "edgenas lut validate --space spnas-fmnist --lut pixel7.db --class pixel7 --broker tcp://127.0.0.1:1883 --models 40 --calib 12 --out validate/",
 		flags: func(fs *flag.FlagSet) {
 			tf.register(fs)
