@@ -11,6 +11,8 @@ import (
 	"edgenas/agent"
 	"edgenas/fleet/fleettest"
 	"edgenas/lut"
+	"edgenas/searcher/evaluate"
+	"edgenas/searcher/spnas"
 )
 
 // startClassAgents runs two in-process agents of class phones measuring
@@ -86,5 +88,53 @@ func TestClassPathOverFleet(t *testing.T) {
 		filepath.Join(hostVal, "calibrated.json"), "--target-ms", "5", "--out", filepath.Join(dir, "sp"))
 	if code == 0 || !strings.Contains(errs, "measured on host") || !strings.Contains(errs, "lut validate --class phones --broker") {
 		t.Fatalf("search spnas --class with a host calibration: %d %s", code, errs)
+	}
+}
+
+// evaluate --class --broker: the int8 models of a search run and a random
+// run are timed by the two agents, in the same rounds and groups, and the
+// report says so.
+func TestEvaluateOnFleet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains networks")
+	}
+	loadFMNIST(t)
+	url := startClassAgents(t)
+	root := t.TempDir()
+	var runs []string
+	for _, rc := range []spnas.RunCandidates{
+		{Method: "spnas", Space: "spnas-fmnist", TargetMS: 0.2, Seed: 3, Candidates: []spnas.RunCandidate{{Arch: tinyArchA, PredictedMS: 0.19}}},
+		{Method: "random", Space: "spnas-fmnist", TargetMS: 0.2, Seed: 1, Candidates: []spnas.RunCandidate{{Arch: tinyArchB, PredictedMS: 0.2}}},
+	} {
+		dir := filepath.Join(root, rc.Method)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := spnas.WriteCandidates(dir, rc); err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, dir)
+	}
+	code, out, errs := runCLI(t, "evaluate", "--runs", runs[0], runs[1], "--work", filepath.Join(root, "work"), "--epochs", "0.02",
+		"--data-frac", "0.05", "--test-images", "100", "--calib", "8", "--max-secs", "0.1", "--rounds", "2",
+		"--class", "phones", "--broker", url, "--user", fleettest.Host.Name, "--password", fleettest.Host.Password, "--json")
+	if code != 0 {
+		t.Fatalf("evaluate --class --broker: %d\n%s", code, errs)
+	}
+	var rep evaluate.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.MeasuredOn != "class phones (devices [ph1 ph2])" {
+		t.Errorf("measured on %q, want the two agents", rep.MeasuredOn)
+	}
+	for _, tr := range rep.Trainings {
+		if len(tr.MeasuredRoundsMS) != 2 || !(tr.MeasuredMS > 0) {
+			t.Errorf("%s: measured %v ms from rounds %v", tr.Arch, tr.MeasuredMS, tr.MeasuredRoundsMS)
+		}
+	}
+	code, _, errs = runCLI(t, "evaluate", "--runs", runs[0], "--work", filepath.Join(root, "work"), "--class", "phones")
+	if code != 2 || !strings.Contains(errs, "go together") {
+		t.Errorf("--class without --broker: %d %s", code, errs)
 	}
 }
