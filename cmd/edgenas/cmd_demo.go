@@ -92,8 +92,8 @@ type demo struct {
 	// agentIDs are the demo's agents: two processes of one class, so the
 	// table, the calibration and the pick's timing are the class's.
 	agentIDs []string
-	procs   []*exec.Cmd
-	r       demoReport
+	procs    []*exec.Cmd
+	r        demoReport
 }
 
 func randomSecret() (string, error) {

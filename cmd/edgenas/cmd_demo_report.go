@@ -17,26 +17,26 @@ import (
 
 // demoReport is everything report.md says, also written as report.json.
 type demoReport struct {
-	Started       time.Time       `json:"started"`
-	Seconds       float64         `json:"seconds"`
-	Out           string          `json:"out"`
-	Failed        string          `json:"failed,omitempty"`
-	EvalImages    int             `json:"eval_images,omitempty"`
-	Broker        string          `json:"broker"`
-	Agents        []string        `json:"agents"`
-	Class         string          `json:"class"`
-	LUT           demoLUT         `json:"lut"`
-	Calibration   *lut.Calibrated `json:"calibration,omitempty"`
-	CalibCheck    []lut.Accuracy  `json:"calibration_check,omitempty"`
-	SpaceLoMS     float64         `json:"space_lo_ms,omitempty"`
-	SpaceHiMS     float64         `json:"space_hi_ms,omitempty"`
-	Search        demoSearch      `json:"search"`
-	SearchSeconds float64         `json:"search_seconds"`
-	Train         demoTrain       `json:"train"`
-	Quant         demoQuant       `json:"quantize"`
-	LocalMS       float64         `json:"local_measured_ms"`
-	LocalCV       float64         `json:"local_cv"`
-	Deploy        json.RawMessage `json:"deploy,omitempty"`
+	Started       time.Time          `json:"started"`
+	Seconds       float64            `json:"seconds"`
+	Out           string             `json:"out"`
+	Failed        string             `json:"failed,omitempty"`
+	EvalImages    int                `json:"eval_images,omitempty"`
+	Broker        string             `json:"broker"`
+	Agents        []string           `json:"agents"`
+	Class         string             `json:"class"`
+	LUT           demoLUT            `json:"lut"`
+	Calibration   *lut.Calibrated    `json:"calibration,omitempty"`
+	CalibCheck    []lut.Accuracy     `json:"calibration_check,omitempty"`
+	SpaceLoMS     float64            `json:"space_lo_ms,omitempty"`
+	SpaceHiMS     float64            `json:"space_hi_ms,omitempty"`
+	Search        demoSearch         `json:"search"`
+	SearchSeconds float64            `json:"search_seconds"`
+	Train         demoTrain          `json:"train"`
+	Quant         demoQuant          `json:"quantize"`
+	LocalMS       float64            `json:"local_measured_ms"`
+	LocalCV       float64            `json:"local_cv"`
+	Deploy        json.RawMessage    `json:"deploy,omitempty"`
 	AgentState    map[string]string  `json:"agent_state,omitempty"`
 	AgentMS       map[string]float64 `json:"agent_measured_ms,omitempty"`
 	// FleetBench is the pick timed by every agent of the class.
@@ -44,9 +44,9 @@ type demoReport struct {
 	Validate   []lut.Accuracy     `json:"validate,omitempty"`
 	// ValidatedOn and CalibratedOn say where validate's and the
 	// calibration's whole models were timed.
-	ValidatedOn  string `json:"validated_on,omitempty"`
-	CalibratedOn string `json:"calibrated_on,omitempty"`
-	Steps         []demoStep      `json:"steps"`
+	ValidatedOn  string     `json:"validated_on,omitempty"`
+	CalibratedOn string     `json:"calibrated_on,omitempty"`
+	Steps        []demoStep `json:"steps"`
 }
 
 type demoStep struct {
