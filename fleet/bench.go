@@ -199,6 +199,9 @@ func Bench(ctx context.Context, cfg BenchConfig, set *ModelSet) (*BenchReport, e
 	if set.Len() == 0 {
 		return nil, errors.New("bench: no models")
 	}
+	if cfg.Dir == "" {
+		return nil, errors.New("bench: no directory for the job table")
+	}
 	if cfg.Group <= 0 {
 		cfg.Group = 5
 	}
