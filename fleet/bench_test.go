@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"edgenas/agent"
 	"edgenas/agent/proto"
 	"edgenas/fleet"
 	"edgenas/fleet/fleettest"
@@ -139,4 +140,55 @@ func TestBenchEveryDeviceAndHash(t *testing.T) {
 
 func benchConn(url string) proto.ConnConfig {
 	return proto.ConnConfig{Broker: url, Username: fleettest.Host.Name, Password: fleettest.Host.Password}
+}
+
+// TestBenchRejectsOtherClass: an agent stopped while it holds a model job
+// comes back as another class and finishes the job from disk; its result is
+// rejected, the job goes to the agent still in the class, and the bench
+// completes.
+func TestBenchRejectsOtherClass(t *testing.T) {
+	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{})
+	dir := t.TempDir()
+	run := func(id, cls string) func() {
+		_, stop := fleettest.RunAgent(t, agent.Config{Broker: b.URL(), ID: id, Class: cls, Password: fleettest.AgentPassword,
+			DataDir: filepath.Join(dir, id), Backend: "ref", Heartbeat: 200 * time.Millisecond, Resend: 300 * time.Millisecond,
+			Version: "test", Logger: testLogger()})
+		return stop
+	}
+	stop := run("a1", class)
+	set, _ := modelSet(t, smallKeys(2))
+	cfg := benchConfig(b.URL(), dir, 1)
+	cfg.Group, cfg.Lease = 1, time.Second
+	// Each job takes at least a second, so a1 is stopped while it measures.
+	cfg.Protocol.MinSecs, cfg.Protocol.MaxSecs = 1, 2
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	type out struct {
+		rep *fleet.BenchReport
+		err error
+	}
+	done := make(chan out, 1)
+	go func() {
+		rep, err := fleet.Bench(ctx, cfg, set)
+		done <- out{rep, err}
+	}()
+	fleettest.Eventually(t, 30*time.Second, "a1 to accept a model job", func() bool {
+		fs, _ := filepath.Glob(filepath.Join(dir, "a1", "jobs", "*.json"))
+		return len(fs) > 0
+	})
+	stop()
+	run("a1", "tablet")
+	run("a2", class)
+	o := <-done
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	if o.rep.Summary.Rejected < 1 {
+		t.Errorf("no result rejected; summary %+v", o.rep.Summary)
+	}
+	for _, m := range o.rep.Models {
+		if len(m.Devices) != 1 {
+			t.Errorf("model %s timed by %d devices, want 1", m.Name, len(m.Devices))
+		}
+	}
 }
