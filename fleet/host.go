@@ -148,7 +148,11 @@ func (h *Host) Run(ctx context.Context) (Summary, error) {
 	}
 	h.client = c
 	defer c.Disconnect(250)
-	h.bar = progress.New(h.cfg.Progress, "fleet profile "+h.tab.spec.Run, len(h.tab.jobs))
+	label := "fleet profile "
+	if h.tab.spec.Kind == proto.JobKindModels {
+		label = "fleet bench "
+	}
+	h.bar = progress.New(h.cfg.Progress, label+h.tab.spec.Run, len(h.tab.jobs))
 	h.bar.Add(h.tab.count[Done]+h.tab.count[Failed], "resumed")
 	err = h.loop(ctx)
 	h.mu.Lock()

@@ -140,7 +140,7 @@ func (d *demo) measure(ctx context.Context) error {
 }
 
 func (d *demo) deploy(ctx context.Context) error {
-	d.announce("signed rollout of the int8 model to the agent")
+	d.announce("signed rollout of the int8 model to the agents")
 	b, err := d.cli(ctx, "deploy", "deploy", "--model", d.path("model.tflite"), "--to", "all", "--name", "demo",
 		"--keys", d.path("keys"), "--state", d.path("rollouts"), "--broker", d.broker, "--password", d.hostPW,
 		"--timeout", "3m", "--json")
