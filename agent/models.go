@@ -15,6 +15,7 @@ import (
 	"edgenas/agent/install"
 	"edgenas/agent/proto"
 	"edgenas/profiler"
+	"edgenas/profiler/benchmodel"
 	"edgenas/runtime"
 	"edgenas/runtime/backends"
 	"edgenas/tflite"
@@ -32,46 +33,28 @@ var ErrModelHash = errors.New("model does not match its sha256")
 func (a *Agent) modelCacheDir() string { return filepath.Join(a.cfg.DataDir, "modelcache") }
 
 // measureModels runs a whole-model job: every model fetched (or taken from
-// the cache) and verified, loaded on the agent's backend, and timed together
-// with the job's protocol, interleaved. Each result's key is the model's
-// sha256.
+// the cache) and verified, then timed with the job's protocol: together,
+// interleaved, on the agent's backend, or one after the other by
+// benchmark_model when the agent measures with it. Each result's key is the
+// model's sha256.
 func (a *Agent) measureModels(ctx context.Context, job *proto.Job, progress func(done, total int)) ([]profiler.LayerResult, error) {
-	if a.cfg.BenchmarkModel != nil {
-		return nil, fmt.Errorf("this agent measures with benchmark_model; whole-model jobs are timed on the %s backend only by agents without --benchmark-model", a.cfg.Backend)
-	}
-	be, err := backends.Lookup(a.cfg.Backend)
-	if err != nil {
-		return nil, err
-	}
-	total := len(job.Models) + 1 // fetching each model, then timing them together
-	var its []runtime.Interpreter
-	defer func() {
-		for _, it := range its {
-			it.Close()
-		}
-	}()
-	cands := make([]profiler.Candidate, len(job.Models))
+	total := len(job.Models) + 1 // fetching each model, then timing them
+	paths := make([]string, len(job.Models))
 	for i, ref := range job.Models {
 		path, err := a.fetchModel(ctx, ref)
 		if err != nil {
 			return nil, err
 		}
-		m, err := tflite.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("model %s: %w", ref.SHA256, err)
-		}
-		it, err := be.Load(m, runtime.Options{Threads: job.Threads})
-		if err != nil {
-			return nil, fmt.Errorf("load model %s on %s: %w", ref.SHA256, be.Name(), err)
-		}
-		its = append(its, it)
-		if err := profiler.FillRandomInputs(it, 1); err != nil {
-			return nil, fmt.Errorf("model %s: %w", ref.SHA256, err)
-		}
-		cands[i] = profiler.Candidate{Name: ref.SHA256, Invoke: it.Invoke}
+		paths[i] = path
 		progress(i+1, total)
 	}
-	ms, err := profiler.Measure(ctx, cands, job.Protocol.Profiler(), be.Name(), job.Threads)
+	var ms []profiler.Measurement
+	var err error
+	if bm := a.cfg.BenchmarkModel; bm != nil {
+		ms, err = timeWithBenchmarkModel(ctx, bm.WithDefaults(), job, paths)
+	} else {
+		ms, err = timeOnBackend(ctx, a.cfg.Backend, job, paths)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +64,54 @@ func (a *Agent) measureModels(ctx context.Context, job *proto.Job, progress func
 	}
 	progress(total, total)
 	a.trimModelCache(job)
+	return out, nil
+}
+
+// timeOnBackend loads the models on the backend and times them together
+// with the profiler's interleaved protocol.
+func timeOnBackend(ctx context.Context, backend string, job *proto.Job, paths []string) ([]profiler.Measurement, error) {
+	be, err := backends.Lookup(backend)
+	if err != nil {
+		return nil, err
+	}
+	var its []runtime.Interpreter
+	defer func() {
+		for _, it := range its {
+			it.Close()
+		}
+	}()
+	cands := make([]profiler.Candidate, len(paths))
+	for i, path := range paths {
+		sha := job.Models[i].SHA256
+		m, err := tflite.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("model %s: %w", sha, err)
+		}
+		it, err := be.Load(m, runtime.Options{Threads: job.Threads})
+		if err != nil {
+			return nil, fmt.Errorf("load model %s on %s: %w", sha, be.Name(), err)
+		}
+		its = append(its, it)
+		if err := profiler.FillRandomInputs(it, 1); err != nil {
+			return nil, fmt.Errorf("model %s: %w", sha, err)
+		}
+		cands[i] = profiler.Candidate{Name: sha, Invoke: it.Invoke}
+	}
+	return profiler.Measure(ctx, cands, job.Protocol.Profiler(), be.Name(), job.Threads)
+}
+
+// timeWithBenchmarkModel times each model with TFLite's benchmark_model
+// (one process per model: the tool cannot interleave).
+func timeWithBenchmarkModel(ctx context.Context, o benchmodel.Options, job *proto.Job, paths []string) ([]profiler.Measurement, error) {
+	out := make([]profiler.Measurement, len(paths))
+	for i, path := range paths {
+		m, err := benchmodel.TimeModel(ctx, o, path, job.Threads, job.Protocol.Profiler())
+		if err != nil {
+			return nil, fmt.Errorf("model %s: %w", job.Models[i].SHA256, err)
+		}
+		m.Name = job.Models[i].SHA256
+		out[i] = m
+	}
 	return out, nil
 }
 
