@@ -47,3 +47,43 @@ func TestModelJobValidation(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDecodeJob: any payload on a job topic is refused with an error or
+// decodes to a job whose model list matches its kind and keys, and that
+// survives a round trip.
+func FuzzDecodeJob(f *testing.F) {
+	sha := strings.Repeat("0f", 32)
+	p := FromProfiler(profiler.DefaultProtocol())
+	for _, j := range []*Job{
+		{ID: "r1.00000.r0", Attempt: 1, Run: "r1", Keys: []string{"fc-input:16-output:10"}, Threads: 1, Protocol: p},
+		{ID: "r1.00000.r0", Attempt: 1, Run: "r1", Keys: []string{sha}, Threads: 1, Protocol: p, Kind: JobKindModels,
+			Models: []ModelRef{{Name: "m", SHA256: sha, Size: 9, URL: "http://h:1/artifacts/" + sha}}},
+	} {
+		b, err := Encode(j)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"v":1,"type":"job","kind":"models","models":[{}]}`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		m, err := Decode(Topic("a1", KindJob), payload)
+		if err != nil {
+			return
+		}
+		j, ok := m.(*Job)
+		if !ok {
+			t.Fatalf("job topic decoded to %T", m)
+		}
+		if j.Kind == JobKindModels && len(j.Models) != len(j.Keys) || j.Kind == "" && len(j.Models) != 0 {
+			t.Fatalf("kind %q with %d models for %d keys accepted", j.Kind, len(j.Models), len(j.Keys))
+		}
+		b, err := Encode(j)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		if _, err := Decode(Topic("a1", KindJob), b); err != nil {
+			t.Fatalf("round trip refused: %v", err)
+		}
+	})
+}
