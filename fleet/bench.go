@@ -135,8 +135,10 @@ func (s *ModelSet) Len() int { return len(s.refs) }
 
 // BenchConfig configures a bench of whole models on a class's agents.
 type BenchConfig struct {
-	Broker, Username, Password string
-	Class                      string
+	// Conn is the host's broker connection (its ClientID is ignored: each
+	// connection gets its own).
+	Conn  proto.ConnConfig
+	Class string
 	// Replicas is how many distinct agents time each model; 0 means every
 	// agent of the class that is online when the bench starts.
 	Replicas int
@@ -233,7 +235,7 @@ func Bench(ctx context.Context, cfg BenchConfig, set *ModelSet) (*BenchReport, e
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	h, err := NewHost(Config{Broker: cfg.Broker, Username: cfg.Username, Password: cfg.Password, Spec: spec,
+	h, err := NewHost(Config{Broker: cfg.Conn.Broker, Username: cfg.Conn.Username, Password: cfg.Conn.Password, Spec: spec,
 		Journal: filepath.Join(cfg.Dir, spec.Run+".jobs"), Lease: cfg.Lease, Timeout: cfg.Timeout,
 		ToolVersion: cfg.ToolVersion, Progress: cfg.Progress, Logger: cfg.Logger})
 	if err != nil {
@@ -253,7 +255,9 @@ func onlineAgents(ctx context.Context, cfg BenchConfig) (int, error) {
 	if wait <= 0 {
 		wait = time.Second
 	}
-	rows, err := List(ctx, proto.ConnConfig{Broker: cfg.Broker, Username: cfg.Username, Password: cfg.Password}, cfg.Class, wait, cfg.Logger)
+	conn := cfg.Conn
+	conn.ClientID = ""
+	rows, err := List(ctx, conn, cfg.Class, wait, cfg.Logger)
 	if err != nil {
 		return 0, fmt.Errorf("bench: find the agents of class %s: %w", cfg.Class, err)
 	}

@@ -32,7 +32,7 @@ func modelSet(t *testing.T, keys []string) (*fleet.ModelSet, string) {
 }
 
 func benchConfig(url, dir string, replicas int) fleet.BenchConfig {
-	return fleet.BenchConfig{Broker: url, Username: fleettest.Host.Name, Password: fleettest.Host.Password, Class: class,
+	return fleet.BenchConfig{Conn: benchConn(url), Class: class,
 		Replicas: replicas, Group: 2, Threads: 1, Protocol: tinyProtocol(), Dir: dir, Lease: 2 * time.Second,
 		Timeout: 90 * time.Second, ToolVersion: "test", Logger: testLogger()}
 }

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"edgenas/agent/proto"
 	"edgenas/fleet"
 	"edgenas/profiler"
 )
@@ -43,16 +44,25 @@ func (f *fleetTimingFlags) register(fs *flag.FlagSet, onDevices bool) {
 	fs.BoolVar(&f.verbose, "v", false, "log leases, re-sends and rejections")
 }
 
+// conn is the host's broker connection.
+func (f *fleetTimingFlags) conn() (proto.ConnConfig, error) {
+	return proto.ConnConfig{Broker: f.hf.broker, Username: f.hf.user, Password: f.hf.password}, nil
+}
+
 // config is the bench configuration for class, keeping its files in dir.
-func (f *fleetTimingFlags) config(e *env, class, dir string, threads int, p profiler.Protocol) fleet.BenchConfig {
+func (f *fleetTimingFlags) config(e *env, class, dir string, threads int, p profiler.Protocol) (fleet.BenchConfig, error) {
+	conn, err := f.conn()
+	if err != nil {
+		return fleet.BenchConfig{}, err
+	}
 	level := slog.LevelWarn
 	if f.verbose {
 		level = slog.LevelInfo
 	}
-	return fleet.BenchConfig{Broker: f.hf.broker, Username: f.hf.user, Password: f.hf.password, Class: class,
+	return fleet.BenchConfig{Conn: conn, Class: class,
 		Replicas: f.replicas, Group: f.group, Threads: threads, Protocol: p, Listen: f.listen, Advertise: f.advertise,
 		Dir: dir, Lease: f.lease, Timeout: f.timeout, ToolVersion: buildVersion().Version, Progress: e.stderr,
-		Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))}
+		Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))}, nil
 }
 
 func fleetBenchCommand() *command {
@@ -98,7 +108,11 @@ func fleetBenchCommand() *command {
 			if fast {
 				p = fastProtocol()
 			}
-			rep, err := fleet.Bench(ctx, ft.config(e, class, dir, threads, p), set)
+			cfg, err := ft.config(e, class, dir, threads, p)
+			if err != nil {
+				return err
+			}
+			rep, err := fleet.Bench(ctx, cfg, set)
 			if rep != nil {
 				if asJSON {
 					if werr := writeJSON(e.stdout, rep); werr != nil {

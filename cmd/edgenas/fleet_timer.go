@@ -50,7 +50,11 @@ func timeOnFleet(ctx context.Context, e *env, ft *fleetTimingFlags, class string
 		return nil, lut.Provenance{}, err
 	}
 	defer os.RemoveAll(dir)
-	ms, rep, err := fleet.TimeModels(ctx, ft.config(e, class, dir, threads, p), names, models)
+	cfg, err := ft.config(e, class, dir, threads, p)
+	if err != nil {
+		return nil, lut.Provenance{}, err
+	}
+	ms, rep, err := fleet.TimeModels(ctx, cfg, names, models)
 	if err != nil {
 		return nil, lut.Provenance{}, err
 	}
