@@ -12,7 +12,6 @@ import (
 	"edgenas/fleet/fleettest"
 	"edgenas/lut"
 	"edgenas/searcher/evaluate"
-	"edgenas/searcher/spnas"
 )
 
 // startClassAgents runs two in-process agents of class phones measuring
@@ -91,8 +90,8 @@ func TestClassPathOverFleet(t *testing.T) {
 	}
 }
 
-// evaluate --class --broker: the int8 models of a search run and a random
-// run are timed by the two agents, in the same rounds and groups, and the
+// evaluate --class --broker: the int8 models of a run searched on a class
+// table are timed by the two agents, in the same rounds and groups, and the
 // report says so.
 func TestEvaluateOnFleet(t *testing.T) {
 	if testing.Short() {
@@ -101,21 +100,14 @@ func TestEvaluateOnFleet(t *testing.T) {
 	loadFMNIST(t)
 	url := startClassAgents(t)
 	root := t.TempDir()
-	var runs []string
-	for _, rc := range []spnas.RunCandidates{
-		{Method: "spnas", Space: "spnas-fmnist", TargetMS: 0.2, Seed: 3, Candidates: []spnas.RunCandidate{{Arch: tinyArchA, PredictedMS: 0.19}}},
-		{Method: "random", Space: "spnas-fmnist", TargetMS: 0.2, Seed: 1, Candidates: []spnas.RunCandidate{{Arch: tinyArchB, PredictedMS: 0.2}}},
-	} {
-		dir := filepath.Join(root, rc.Method)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := spnas.WriteCandidates(dir, rc); err != nil {
-			t.Fatal(err)
-		}
-		runs = append(runs, dir)
+	// A run directory as search writes it, from a class table.
+	db := classStore(t, "phones", []string{"ph1", "ph2"}, 0.05, 0)
+	run := filepath.Join(root, "random")
+	if code, out, errs := runCLI(t, "search", "random", "--lut", db, "--class", "phones", "--backend", "xnnpack", "--target-ms", "1",
+		"--tol", "10", "--count", "2", "--seed", "4", "--out", run); code != 0 {
+		t.Fatalf("search random --class: %d %s %s", code, out, errs)
 	}
-	code, out, errs := runCLI(t, "evaluate", "--runs", runs[0], runs[1], "--work", filepath.Join(root, "work"), "--epochs", "0.02",
+	code, out, errs := runCLI(t, "evaluate", "--runs", run, "--work", filepath.Join(root, "work"), "--epochs", "0.02",
 		"--data-frac", "0.05", "--test-images", "100", "--calib", "8", "--max-secs", "0.1", "--rounds", "2",
 		"--class", "phones", "--broker", url, "--user", fleettest.Host.Name, "--password", fleettest.Host.Password, "--json")
 	if code != 0 {
@@ -133,7 +125,7 @@ func TestEvaluateOnFleet(t *testing.T) {
 			t.Errorf("%s: measured %v ms from rounds %v", tr.Arch, tr.MeasuredMS, tr.MeasuredRoundsMS)
 		}
 	}
-	code, _, errs = runCLI(t, "evaluate", "--runs", runs[0], "--work", filepath.Join(root, "work"), "--class", "phones")
+	code, _, errs = runCLI(t, "evaluate", "--runs", run, "--work", filepath.Join(root, "work"), "--class", "phones")
 	if code != 2 || !strings.Contains(errs, "go together") {
 		t.Errorf("--class without --broker: %d %s", code, errs)
 	}
