@@ -174,10 +174,12 @@ func ReadCalibrated(r io.Reader, t *Table) (*Calibrated, error) {
 		return nil, fmt.Errorf("read calibration: features %v with %d coefficients do not match form %s %v",
 			saved.Features, len(saved.Coef), saved.Form, c.Features)
 	}
-	if err := saved.checkSaved(); err != nil {
+	// Where it was measured first: a calibration of another place is wrong
+	// for this table whatever its numbers.
+	if err := saved.checkMeasuredLike(t); err != nil {
 		return nil, fmt.Errorf("read calibration: %w", err)
 	}
-	if err := saved.checkMeasuredLike(t); err != nil {
+	if err := saved.checkSaved(); err != nil {
 		return nil, fmt.Errorf("read calibration: %w", err)
 	}
 	c.Coef, c.Samples, c.RMSE = saved.Coef, saved.Samples, saved.RMSE
