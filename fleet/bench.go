@@ -152,11 +152,13 @@ type BenchConfig struct {
 	// Dir keeps the served models and the job table.
 	Dir string
 	// Lease and Timeout are as in Config; Discover is how long to collect
-	// the class's agents when Replicas is 0 (default 1 s).
-	Lease, Timeout, Discover time.Duration
-	ToolVersion              string
-	Progress                 io.Writer
-	Logger                   *slog.Logger
+	// the class's agents when Replicas is 0 (default 1 s); Stall ends the
+	// bench when its pending jobs found no agent that long (default three
+	// leases), say when an agent of a replicas-0 bench dropped out for good.
+	Lease, Timeout, Discover, Stall time.Duration
+	ToolVersion                     string
+	Progress                        io.Writer
+	Logger                          *slog.Logger
 }
 
 // DeviceTiming is one model timed on one device.
@@ -235,8 +237,14 @@ func Bench(ctx context.Context, cfg BenchConfig, set *ModelSet) (*BenchReport, e
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 10 * time.Second
+	}
+	if cfg.Stall <= 0 {
+		cfg.Stall = 3 * cfg.Lease
+	}
 	h, err := NewHost(Config{Broker: cfg.Conn.Broker, Username: cfg.Conn.Username, Password: cfg.Conn.Password, Spec: spec,
-		Journal: filepath.Join(cfg.Dir, spec.Run+".jobs"), Lease: cfg.Lease, Timeout: cfg.Timeout,
+		Journal: filepath.Join(cfg.Dir, spec.Run+".jobs"), Lease: cfg.Lease, Timeout: cfg.Timeout, Stall: cfg.Stall,
 		ToolVersion: cfg.ToolVersion, Progress: cfg.Progress, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
@@ -301,4 +309,23 @@ func benchReport(spec RunSpec, sum Summary) *BenchReport {
 		rep.Models = append(rep.Models, mt)
 	}
 	return rep
+}
+
+// checkStall ends a run (with Config.Stall set) whose pending jobs no
+// online agent of the class could take for Stall: none is online, or each
+// already holds or did another replica of them (mu held).
+func (h *Host) checkStall(now time.Time, online []string, leasedNow int) error {
+	if h.cfg.Stall <= 0 || h.tab.count[Pending] == 0 || h.tab.count[Leased] > 0 || leasedNow > 0 {
+		h.stalled = time.Time{}
+		return nil
+	}
+	if h.stalled.IsZero() {
+		h.stalled = now
+		return nil
+	}
+	if now.Sub(h.stalled) < h.cfg.Stall {
+		return nil
+	}
+	return fmt.Errorf("fleet: run %s: %d jobs found no agent of class %s for %s (each needs %d distinct agents; online: %v)",
+		h.tab.spec.Run, h.tab.count[Pending], h.tab.spec.Class, h.cfg.Stall.Round(time.Second), h.tab.spec.Replicas, online)
 }

@@ -192,3 +192,24 @@ func TestBenchRejectsOtherClass(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchStalls: a bench that needs more agents than are online ends with
+// an error naming the class and the agents, instead of waiting forever.
+func TestBenchStalls(t *testing.T) {
+	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{})
+	dir := t.TempDir()
+	startAgent(t, b.URL(), "a1", filepath.Join(dir, "a1"), fakeMeasure(0))
+	set, _ := modelSet(t, smallKeys(1))
+	cfg := benchConfig(b.URL(), dir, 2)
+	cfg.Lease, cfg.Stall = time.Second, 2*time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start := time.Now()
+	rep, err := fleet.Bench(ctx, cfg, set)
+	if err == nil || !strings.Contains(err.Error(), "found no agent of class "+class) || !strings.Contains(err.Error(), "[a1]") {
+		t.Fatalf("bench of 2 replicas on 1 agent: %v", err)
+	}
+	if time.Since(start) > 30*time.Second || len(rep.Models) != 1 || len(rep.Models[0].Devices) != 1 {
+		t.Errorf("after %s: %+v", time.Since(start), rep.Models)
+	}
+}

@@ -37,6 +37,9 @@ type Config struct {
 	Window int
 	// Timeout bounds the whole run (0: none).
 	Timeout time.Duration
+	// Stall ends the run when pending jobs found no agent to take them for
+	// this long (0: wait for agents however long, as a profile does).
+	Stall time.Duration
 	// ToolVersion is recorded in every entry.
 	ToolVersion string
 	// Progress, if set, receives progress lines.
@@ -91,6 +94,8 @@ type Host struct {
 	sum     Summary
 	journal *journal
 	bar     *progress.Bar
+	// stalled is since when pending jobs have found no agent (see Config.Stall).
+	stalled time.Time
 }
 
 // NewHost checks the configuration and replays the job table.
@@ -359,6 +364,9 @@ func (h *Host) maintain(now time.Time) error {
 			}
 			leased = append(leased, j)
 		}
+	}
+	if err := h.checkStall(now, ids, len(leased)); err != nil {
+		return err
 	}
 	if len(leased) == 0 {
 		return nil
