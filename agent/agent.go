@@ -467,7 +467,11 @@ func (a *Agent) worker(ctx context.Context) {
 // to store is returned: a measuring failure becomes an error result.
 func (a *Agent) runJob(ctx context.Context, job *proto.Job) error {
 	started := time.Now().UTC()
-	res, err := a.cfg.Measure(ctx, job, func(done, total int) {
+	measure := a.cfg.Measure
+	if job.Kind == proto.JobKindModels {
+		measure = a.measureModels
+	}
+	res, err := measure(ctx, job, func(done, total int) {
 		a.mu.Lock()
 		a.done, a.total = min(done, total), total
 		a.mu.Unlock()

@@ -113,3 +113,43 @@ func TestFleetBenchmarkModel(t *testing.T) {
 		})
 	}
 }
+
+// TestBenchBenchmarkModel: an agent that measures with benchmark_model times
+// a bench's models with it: one tool run per model, on the model file the
+// agent fetched and verified, and the timing carries the delegate.
+func TestBenchBenchmarkModel(t *testing.T) {
+	kit := replaytest.New(t)
+	tr := refdata.Path(t, filepath.Join("benchmark_model", "03-nnapi-pixel6-edgetpu-partial-efficientnet-lite0-int8.txt"))
+	bin, calls := kit.Install(t, replaytest.Replay{Transcript: tr, Require: map[string]string{"use_nnapi": "true", "num_threads": "1"}})
+	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{})
+	dir := t.TempDir()
+	fleettest.RunAgent(t, agent.Config{Broker: b.URL(), ID: "phone1", Class: class, Password: fleettest.AgentPassword,
+		DataDir: filepath.Join(dir, "phone1"), Backend: "ref", Heartbeat: 200 * time.Millisecond, Resend: 500 * time.Millisecond,
+		Version: "test", BenchmarkModel: &benchmodel.Options{Binary: bin, Delegate: benchmodel.DelegateNNAPI}})
+	set, _ := modelSet(t, smallKeys(2))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg := benchConfig(b.URL(), dir, 1)
+	cfg.Protocol = profiler.Protocol{WarmupRuns: 1, MinRuns: 6, MaxSecs: 1, RelTol: 0.05, Level: 0.95}
+	rep, err := fleet.Bench(ctx, cfg, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(calls()); n < 2 {
+		t.Errorf("%d benchmark_model runs for 2 models", n)
+	}
+	for _, c := range calls() {
+		if !strings.Contains(strings.Join(c.Args, " "), filepath.Join(dir, "phone1", "modelcache")) {
+			t.Errorf("benchmark_model ran %v, not a model of the agent's cache", c.Args)
+		}
+	}
+	for _, m := range rep.Models {
+		if len(m.Devices) != 1 {
+			t.Fatalf("model %s: %d timings", m.Name, len(m.Devices))
+		}
+		c := m.Devices[0].Conditions
+		if c.Backend != "benchmark-model-nnapi" || c.Delegate == nil || c.Delegate.Mode != "partial" || !(m.ClassMs > 0) {
+			t.Errorf("model %s: %.3f ms, conditions %+v", m.Name, m.ClassMs, c)
+		}
+	}
+}

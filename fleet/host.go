@@ -40,6 +40,9 @@ type Config struct {
 	Window int
 	// Timeout bounds the whole run (0: none).
 	Timeout time.Duration
+	// Stall ends the run when pending jobs found no agent to take them for
+	// this long (0: wait for agents however long, as a profile does).
+	Stall time.Duration
 	// ToolVersion is recorded in every entry.
 	ToolVersion string
 	// Progress, if set, receives progress lines.
@@ -62,6 +65,9 @@ type Summary struct {
 	Dupes     int             `json:"duplicate_results"`
 	Reissued  int             `json:"reissued_leases"`
 	Latencies []time.Duration `json:"-"`
+	// Timings are a model bench's results, one per model and device, keyed
+	// by the model's sha256 (the store receives none).
+	Timings []lut.Entry `json:"timings,omitempty"`
 }
 
 // event is what the MQTT handlers hand the host's single event loop.
@@ -91,11 +97,13 @@ type Host struct {
 	sum     Summary
 	journal *journal
 	bar     *progress.Bar
+	// stalled is since when pending jobs have found no agent (see Config.Stall).
+	stalled time.Time
 }
 
 // NewHost checks the configuration and replays the job table.
 func NewHost(cfg Config) (*Host, error) {
-	if cfg.Store == nil || cfg.Journal == "" {
+	if (cfg.Store == nil && cfg.Spec.Kind != proto.JobKindModels) || cfg.Journal == "" {
 		return nil, errors.New("fleet: a store and a journal path are required")
 	}
 	if _, err := proto.NormalizeBroker(cfg.Broker); err != nil {
@@ -148,7 +156,11 @@ func (h *Host) Run(ctx context.Context) (Summary, error) {
 	}
 	h.client = c
 	defer c.Disconnect(250)
-	h.bar = progress.New(h.cfg.Progress, "fleet profile "+h.tab.spec.Run, len(h.tab.jobs))
+	label := "fleet profile "
+	if h.tab.spec.Kind == proto.JobKindModels {
+		label = "fleet bench "
+	}
+	h.bar = progress.New(h.cfg.Progress, label+h.tab.spec.Run, len(h.tab.jobs))
 	h.bar.Add(h.tab.count[Done]+h.tab.count[Failed], "resumed")
 	err = h.loop(ctx)
 	h.mu.Lock()
@@ -356,6 +368,9 @@ func (h *Host) maintain(now time.Time) error {
 			leased = append(leased, j)
 		}
 	}
+	if err := h.checkStall(now, ids, len(leased)); err != nil {
+		return err
+	}
 	if len(leased) == 0 {
 		return nil
 	}
@@ -375,6 +390,7 @@ func (h *Host) maintain(now time.Time) error {
 func (h *Host) sendJob(j *job) {
 	msg := &proto.Job{ID: j.ID, Attempt: j.Attempt, Run: h.tab.spec.Run, Keys: j.Keys, Threads: h.tab.spec.Threads,
 		Protocol: h.tab.spec.Protocol, Sent: time.Now().UTC()}
+	h.tab.spec.addModels(msg)
 	b, err := proto.Encode(msg)
 	if err != nil {
 		h.log.Error("encode job", "job", j.ID, "err", err)

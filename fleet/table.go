@@ -25,6 +25,11 @@ type RunSpec struct {
 	Threads  int            `json:"threads"`
 	Protocol proto.Protocol `json:"protocol"`
 	Created  time.Time      `json:"created"`
+	// Kind is "" for a profile of layer keys, proto.JobKindModels for a
+	// bench of whole models: Keys are then the models' sha256 and Models
+	// says where agents fetch them (see NewModelSpec).
+	Kind   string           `json:"kind,omitempty"`
+	Models []proto.ModelRef `json:"models,omitempty"`
 }
 
 func (s RunSpec) validate() error {
@@ -46,12 +51,15 @@ func (s RunSpec) validate() error {
 	if s.Threads < 1 {
 		return fmt.Errorf("run %s: threads %d, want >= 1", s.Run, s.Threads)
 	}
-	return nil
+	return s.validateModels()
 }
 
 // sameDefinition reports whether two specs describe the same work (the
 // journal's and a restarted command's).
 func (s RunSpec) sameDefinition(o RunSpec) error {
+	if s.Kind != o.Kind {
+		return fmt.Errorf("journal is run %s of kind %q, this one %q", s.Run, s.Kind, o.Kind)
+	}
 	if s.Space != o.Space || s.Class != o.Class || s.Chunk != o.Chunk || s.Replicas != o.Replicas || s.Threads != o.Threads {
 		return fmt.Errorf("journal is run %s of space %s, class %s, chunk %d, replicas %d, threads %d",
 			s.Run, s.Space, s.Class, s.Chunk, s.Replicas, s.Threads)
@@ -308,6 +316,9 @@ func (t *table) judge(r *proto.Result) verdict {
 		return verdict{job: j, outcome: proto.AckDuplicate, reason: "already ingested from " + j.Agent}
 	case Failed:
 		return verdict{job: j, outcome: proto.AckDuplicate, reason: "job already failed"}
+	}
+	if r.Class != t.spec.Class {
+		return verdict{job: j, outcome: proto.AckRejected, reason: fmt.Sprintf("agent %s is of class %q, run %s measures class %s", r.Agent, r.Class, t.spec.Run, t.spec.Class)}
 	}
 	if !j.holders[r.Agent] {
 		return verdict{job: j, outcome: proto.AckRejected, reason: "job " + j.ID + " was never handed to " + r.Agent}

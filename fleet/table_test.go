@@ -42,7 +42,7 @@ func checkIndex(t *testing.T, tab *table) {
 }
 
 func result(j *job, agent string, attempt int) *proto.Result {
-	r := &proto.Result{Agent: agent, Job: j.ID, Attempt: attempt, Run: "r1"}
+	r := &proto.Result{Agent: agent, Class: "c", Job: j.ID, Attempt: attempt, Run: "r1"}
 	for _, k := range j.Keys {
 		r.Results = append(r.Results, profiler.LayerResult{Key: k})
 	}
@@ -127,8 +127,9 @@ func TestJudge(t *testing.T) {
 		{"unknown job", &proto.Result{Agent: "a", Job: "nope", Attempt: 1, Run: "r1"}, proto.AckRejected},
 		{"other run", &proto.Result{Agent: "a", Job: j.ID, Attempt: 1, Run: "r2"}, proto.AckRejected},
 		{"not the holder", result(j, "b", 1), proto.AckRejected},
-		{"wrong keys", &proto.Result{Agent: "a", Job: j.ID, Attempt: 1, Run: "r1", Results: []profiler.LayerResult{{Key: "k0"}, {Key: "zz"}}}, proto.AckRejected},
-		{"too few keys", &proto.Result{Agent: "a", Job: j.ID, Attempt: 1, Run: "r1", Results: []profiler.LayerResult{{Key: "k0"}}}, proto.AckRejected},
+		{"other class", func() *proto.Result { r := result(j, "a", 1); r.Class = "tablet"; return r }(), proto.AckRejected},
+		{"wrong keys", &proto.Result{Agent: "a", Class: "c", Job: j.ID, Attempt: 1, Run: "r1", Results: []profiler.LayerResult{{Key: "k0"}, {Key: "zz"}}}, proto.AckRejected},
+		{"too few keys", &proto.Result{Agent: "a", Class: "c", Job: j.ID, Attempt: 1, Run: "r1", Results: []profiler.LayerResult{{Key: "k0"}}}, proto.AckRejected},
 		{"good", result(j, "a", 1), ""},
 	}
 	for _, c := range cases {

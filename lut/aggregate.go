@@ -45,7 +45,7 @@ func AggregateClass(class string, entries []Entry) (Entry, error) {
 	}
 	out.Stats = profiler.SummarizeMicros(meds)
 	sort.Strings(devs)
-	out.Source = "class:" + strings.Join(devs, ",")
+	out.Source = ClassSourcePrefix + strings.Join(devs, ",")
 	return out, nil
 }
 
@@ -71,7 +71,7 @@ func ClassView(class string, tables []*Table, minDevices int) (t *Table, short [
 			byKey[k] = append(byKey[k], e)
 		}
 	}
-	t = &Table{Device: class, Backend: b, Threads: th, Entries: map[string]Entry{}}
+	t = &Table{Device: class, Class: class, Backend: b, Threads: th, Entries: map[string]Entry{}}
 	for k, es := range byKey {
 		if len(es) < minDevices {
 			short = append(short, k)
@@ -90,20 +90,9 @@ func ClassView(class string, tables []*Table, minDevices int) (t *Table, short [
 // ClassView loads the class table of every device of class registered in the
 // store, for one backend and thread count (see the function ClassView).
 func (s *Store) ClassView(class, backend string, threads, minDevices int) (*Table, []string, error) {
-	devs, err := s.Devices(class)
+	tables, err := s.classTables(class, backend, threads)
 	if err != nil {
 		return nil, nil, err
-	}
-	if len(devs) == 0 {
-		return nil, nil, fmt.Errorf("class %s: no devices registered", class)
-	}
-	var tables []*Table
-	for _, d := range devs {
-		v, err := s.View(d.ID, backend, threads)
-		if err != nil {
-			return nil, nil, err
-		}
-		tables = append(tables, v)
 	}
 	return ClassView(class, tables, minDevices)
 }

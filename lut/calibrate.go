@@ -46,6 +46,13 @@ type Calibrated struct {
 	// SEEncoding is the space.SEEncoding of the models the fit was measured
 	// on: whole-model times of another encoding do not calibrate this one.
 	SEEncoding int `json:"se_encoding"`
+	// Source, Host, Class and Devices say where the fitted models were
+	// measured (see Provenance): a class table is corrected only by a fit
+	// its own devices measured.
+	Source  string   `json:"source,omitempty"`
+	Host    string   `json:"host,omitempty"`
+	Class   string   `json:"class,omitempty"`
+	Devices []string `json:"devices,omitempty"`
 
 	base *LUTPredictor
 }
@@ -176,10 +183,16 @@ func ReadCalibrated(r io.Reader, t *Table) (*Calibrated, error) {
 		return nil, fmt.Errorf("read calibration: features %v with %d coefficients do not match form %s %v",
 			saved.Features, len(saved.Coef), saved.Form, c.Features)
 	}
+	// Where it was measured first: a calibration of another place is wrong
+	// for this table whatever its numbers.
+	if err := saved.checkMeasuredLike(t); err != nil {
+		return nil, fmt.Errorf("read calibration: %w", err)
+	}
 	if err := saved.checkSaved(); err != nil {
 		return nil, fmt.Errorf("read calibration: %w", err)
 	}
 	c.Coef, c.Samples, c.RMSE = saved.Coef, saved.Samples, saved.RMSE
+	c.setProvenance(saved.provenance())
 	return c, nil
 }
 

@@ -93,6 +93,11 @@ func ValidateDAG(ctx context.Context, s *space.DAGSpace, job ValidateJob) (*Vali
 	if s == nil {
 		return nil, fmt.Errorf("validate: no DAG space")
 	}
+	if job.Timer != nil {
+		// ArchTimer speaks chain architectures; timing DAG models on the
+		// fleet would need whole-model jobs built from DAG strings.
+		return nil, fmt.Errorf("validate %s: DAG spaces are timed on this host only; drop --broker", s.Name)
+	}
 	group := job.Group
 	if group <= 0 {
 		group = 5

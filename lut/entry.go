@@ -49,8 +49,14 @@ type Entry struct {
 // Millis is the latency predictors use: the median in milliseconds.
 func (e Entry) Millis() float64 { return e.Stats.P50 / 1000 }
 
-// Imported reports whether the entry came from a foreign table.
-func (e Entry) Imported() bool { return e.Source != "" }
+// Imported reports whether the entry came from a foreign table (a class
+// entry, the median of its devices' own measurements, did not).
+func (e Entry) Imported() bool {
+	return e.Source != "" && !strings.HasPrefix(e.Source, ClassSourcePrefix)
+}
+
+// ClassSourcePrefix starts the Source of a class entry ("class:p1,p2").
+const ClassSourcePrefix = "class:"
 
 // FromMeasurement turns a profiler measurement of one layer into an entry;
 // backend and threads come from the measurement's conditions.
@@ -178,6 +184,9 @@ type Table struct {
 	Device  string
 	Backend string
 	Threads int
+	// Class is set on a class table (ClassView): Device then holds the
+	// class name and every entry is the median over the class's devices.
+	Class   string
 	Entries map[string]Entry
 }
 

@@ -35,6 +35,8 @@ type ValidateJob struct {
 	Group int
 	// Progress, if set, is called after each measured group.
 	Progress func(done, total int, last string)
+	// Timer times the architectures; nil times them here, on Backend.
+	Timer ArchTimer
 }
 
 // ValidateRow is one scored architecture.
@@ -49,12 +51,14 @@ type ValidateRow struct {
 
 // ValidateReport is the outcome: per predictor accuracy, and every row.
 type ValidateReport struct {
-	Space      string        `json:"space"`
-	Table      string        `json:"table"`
-	Predictors []string      `json:"predictors"`
-	Accuracy   []Accuracy    `json:"accuracy"`
-	Calibrated *Calibrated   `json:"calibrated,omitempty"`
-	Rows       []ValidateRow `json:"rows"`
+	Space      string      `json:"space"`
+	Table      string      `json:"table"`
+	Predictors []string    `json:"predictors"`
+	Accuracy   []Accuracy  `json:"accuracy"`
+	Calibrated *Calibrated `json:"calibrated,omitempty"`
+	// Measured says where every row's whole-model time was measured.
+	Measured Provenance    `json:"measured"`
+	Rows     []ValidateRow `json:"rows"`
 }
 
 // Validate runs the job.
@@ -86,28 +90,29 @@ func Validate(ctx context.Context, job ValidateJob) (*ValidateReport, error) {
 	for i := 0; i < job.Models; i++ {
 		archs = append(archs, job.Space.RandomSeed(job.Seed+uint64(i)))
 	}
-	rows := make([]ValidateRow, len(archs))
-	for start := 0; start < len(archs); start += group {
-		end := min(start+group, len(archs))
-		ms, err := measureArchs(ctx, job, archs[start:end])
-		if err != nil {
-			return nil, err
-		}
-		for i, m := range ms {
-			k := start + i
-			rows[k] = ValidateRow{Arch: archs[k].String(), Calib: k < job.Calib, Measured: m.Stats.P50 / 1000,
-				CIRel: m.CIRel, Unstable: m.Unstable, Predicted: map[string]float64{}}
-		}
-		if job.Progress != nil {
-			job.Progress(end, len(archs), fmt.Sprintf("%.2f ms", rows[end-1].Measured))
-		}
+	timer := job.Timer
+	if timer == nil {
+		timer = hostTimer{job: job, group: group}
 	}
-	rep := &ValidateReport{Space: job.Space.Name, Table: job.Table.String(), Rows: rows}
+	ms, where, err := timer.TimeArchs(ctx, archs)
+	if err != nil {
+		return nil, fmt.Errorf("validate: %w", err)
+	}
+	if len(ms) != len(archs) {
+		return nil, fmt.Errorf("validate: %d measurements for %d architectures", len(ms), len(archs))
+	}
+	rows := make([]ValidateRow, len(archs))
+	for k, m := range ms {
+		rows[k] = ValidateRow{Arch: archs[k].String(), Calib: k < job.Calib, Measured: m.Stats.P50 / 1000,
+			CIRel: m.CIRel, Unstable: m.Unstable, Predicted: map[string]float64{}}
+	}
+	rep := &ValidateReport{Space: job.Space.Name, Table: job.Table.String(), Rows: rows, Measured: where}
 	if job.Calib > 0 {
 		cal, err := NewCalibrated(job.Table, FormAffine)
 		if err != nil {
 			return nil, err
 		}
+		cal.setProvenance(where)
 		var samples []Sample
 		for i := 0; i < job.Calib; i++ {
 			samples = append(samples, Sample{Arch: archs[i], Millis: rows[i].Measured})
@@ -159,6 +164,28 @@ func shortName(p Predictor) string {
 		return "calibrated"
 	}
 	return p.Name()
+}
+
+// hostTimer times architectures on this machine, group by group.
+type hostTimer struct {
+	job   ValidateJob
+	group int
+}
+
+func (h hostTimer) TimeArchs(ctx context.Context, archs []space.Arch) ([]profiler.Measurement, Provenance, error) {
+	out := make([]profiler.Measurement, 0, len(archs))
+	for start := 0; start < len(archs); start += h.group {
+		end := min(start+h.group, len(archs))
+		ms, err := measureArchs(ctx, h.job, archs[start:end])
+		if err != nil {
+			return nil, Provenance{}, err
+		}
+		out = append(out, ms...)
+		if h.job.Progress != nil {
+			h.job.Progress(end, len(archs), fmt.Sprintf("%.2f ms", ms[len(ms)-1].Stats.P50/1000))
+		}
+	}
+	return out, HostProvenance(), nil
 }
 
 // measureArchs builds each architecture's int8 model and measures them

@@ -198,6 +198,9 @@ func (m *Job) validate(string) error {
 	if err := checkKeys(m.Keys); err != nil {
 		return fmt.Errorf("job %s: %w", m.ID, err)
 	}
+	if err := m.validateModels(); err != nil {
+		return fmt.Errorf("job %s: %w", m.ID, err)
+	}
 	if m.Threads < 1 || m.Threads > 256 {
 		return fmt.Errorf("job %s: threads %d out of 1..256", m.ID, m.Threads)
 	}

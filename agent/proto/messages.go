@@ -129,6 +129,10 @@ type Job struct {
 	Threads  int       `json:"threads"`
 	Protocol Protocol  `json:"protocol"`
 	Sent     time.Time `json:"sent"`
+	// Kind is "" for latency-table keys and JobKindModels for whole models
+	// (Models then lists them, in the order of Keys).
+	Kind   string     `json:"kind,omitempty"`
+	Models []ModelRef `json:"models,omitempty"`
 }
 
 // Result returns a job's measurements, or the error that stopped it. The

@@ -23,12 +23,7 @@ func dagLatency(tf *tableFlags, spaceName, calibFile string) (*space.DAGSpace, l
 	if err != nil {
 		return nil, nil, usagef("%v", err)
 	}
-	st, dev, err := tf.open()
-	if err != nil {
-		return nil, nil, err
-	}
-	defer st.Close()
-	tab, err := st.View(dev, tf.backend, tf.threads)
+	tab, err := tf.table()
 	if err != nil {
 		return nil, nil, err
 	}

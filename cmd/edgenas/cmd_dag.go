@@ -92,12 +92,7 @@ func dagLUTPredict(e *env, tf *tableFlags, name, arch string, seed uint64, predi
 	if err != nil {
 		return err
 	}
-	st, dev, err := tf.open()
-	if err != nil {
-		return err
-	}
-	tab, err := st.View(dev, tf.backend, tf.threads)
-	st.Close()
+	tab, err := tf.table()
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -84,17 +85,19 @@ func demoCommand() *command {
 
 // demo carries the state of one demo run between its steps.
 type demo struct {
-	cfg     demoConfig
-	e       *env
-	out     string
-	logs    string
-	step    int
-	total   int
-	start   time.Time
-	broker  string
-	agentID string
-	procs   []*exec.Cmd
-	r       demoReport
+	cfg    demoConfig
+	e      *env
+	out    string
+	logs   string
+	step   int
+	total  int
+	start  time.Time
+	broker string
+	// agentIDs are the demo's agents: two processes of one class, so the
+	// table, the calibration and the pick's timing are the class's.
+	agentIDs []string
+	procs    []*exec.Cmd
+	r        demoReport
 }
 
 func runDemo(ctx context.Context, e *env, cfg demoConfig) (err error) {
@@ -102,7 +105,8 @@ func runDemo(ctx context.Context, e *env, cfg demoConfig) (err error) {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	d := &demo{cfg: cfg, e: e, out: out, logs: filepath.Join(out, "logs"), total: 10, start: time.Now(), agentID: "local-1"}
+	d := &demo{cfg: cfg, e: e, out: out, logs: filepath.Join(out, "logs"), total: 10, start: time.Now(),
+		agentIDs: []string{"local-1", "local-2"}}
 	for _, dir := range []string{out, d.logs} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("demo: %w", err)
@@ -119,7 +123,7 @@ func runDemo(ctx context.Context, e *env, cfg demoConfig) (err error) {
 	}{
 		{"keys", d.keys},
 		{"broker", d.startBroker},
-		{"agent", d.startAgent},
+		{"agents", d.startAgents},
 		{"fleet profile", d.profile},
 		{"calibrate", d.calibrate},
 		{"search", d.search},
@@ -189,7 +193,7 @@ func (d *demo) cliJSON(ctx context.Context, v any, name string, args ...string) 
 func (d *demo) path(elem ...string) string { return filepath.Join(append([]string{d.out}, elem...)...) }
 
 func (d *demo) keys(ctx context.Context) error {
-	d.announce("host signing key, fleet CA, certificates for the broker, the host and the agent")
+	d.announce("host signing key, fleet CA, certificates for the broker, the host and the agents")
 	if _, err := os.Stat(d.path("keys", "host.key")); err == nil {
 		fmt.Fprintf(d.e.stderr, "reusing %s\n", d.path("keys", "host.key"))
 	} else if _, err := d.cli(ctx, "keys", "keys", "init", "--dir", d.path("keys")); err != nil {
@@ -201,7 +205,11 @@ func (d *demo) keys(ctx context.Context) error {
 		return err
 	}
 	// Every connection is mutual TLS: no password exists to leak.
-	for _, c := range []struct{ id, role string }{{"broker", "server"}, {"host", "host"}, {d.agentID, "agent"}} {
+	certs := []struct{ id, role string }{{"broker", "server"}, {"host", "host"}}
+	for _, id := range d.agentIDs {
+		certs = append(certs, struct{ id, role string }{id, "agent"})
+	}
+	for _, c := range certs {
 		args := []string{"keys", "device", "issue", "--dir", d.path("keys"), "--id", c.id, "--role", c.role}
 		if c.role == "server" {
 			args = append(args, "--host", "127.0.0.1")
@@ -300,19 +308,30 @@ func (d *demo) startBroker(ctx context.Context) error {
 	}
 }
 
-func (d *demo) startAgent(ctx context.Context) error {
-	d.announce("local agent %s (separate process)", d.agentID)
-	d.r.Agent = d.agentID
-	_, stdout, err := d.spawn("agent", nil,
-		"agent", "--broker", d.broker, "--id", d.agentID, "--class", "local", "--backend", d.cfg.backend,
-		"--data-dir", d.path("agent"), "--trust", d.path("keys", "host.pub"),
-		"--tls-ca", d.path("keys", d.agentID, "ca.crt"), "--tls-cert", d.path("keys", d.agentID, d.agentID+".crt"),
-		"--tls-key", d.path("keys", d.agentID, d.agentID+".key"))
-	if err != nil {
-		return err
+// demoClass is the class of the demo's agents.
+const demoClass = "local"
+
+// startAgents starts the demo's agent processes, one data directory and
+// certificate each.
+func (d *demo) startAgents(ctx context.Context) error {
+	d.announce("local agents %v of class %s (separate processes)", d.agentIDs, demoClass)
+	d.r.Agents, d.r.Class = d.agentIDs, demoClass
+	for i, id := range d.agentIDs {
+		dataDir := d.path("agent")
+		if i > 0 {
+			dataDir = d.path("agent-" + id)
+		}
+		_, stdout, err := d.spawn("agent-"+id, nil,
+			"agent", "--broker", d.broker, "--id", id, "--class", demoClass, "--backend", d.cfg.backend,
+			"--data-dir", dataDir, "--trust", d.path("keys", "host.pub"),
+			"--tls-ca", d.path("keys", id, "ca.crt"), "--tls-cert", d.path("keys", id, id+".crt"),
+			"--tls-key", d.path("keys", id, id+".key"))
+		if err != nil {
+			return err
+		}
+		go func() { _, _ = io.Copy(io.Discard, stdout) }()
 	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	// Wait until the host sees it, so the profile below does not start on an empty fleet.
+	// Wait until the host sees them, so the profile below does not start on an empty fleet.
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		var rows []struct {
@@ -321,10 +340,14 @@ func (d *demo) startAgent(ctx context.Context) error {
 		}
 		b, err := d.cli(ctx, "fleet-list", append(append([]string{"fleet", "list"}, d.hostConn()...), "--wait", "500ms", "--json")...)
 		if err == nil && json.Unmarshal(b, &rows) == nil {
+			online := 0
 			for _, r := range rows {
-				if r.ID == d.agentID && r.State != "offline" {
-					return nil
+				if slices.Contains(d.agentIDs, r.ID) && r.State != "offline" {
+					online++
 				}
+			}
+			if online == len(d.agentIDs) {
+				return nil
 			}
 		}
 		select {
@@ -333,17 +356,20 @@ func (d *demo) startAgent(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
-	return fmt.Errorf("agent %s did not come online within 30 s (see %s)", d.agentID, filepath.Join(d.logs, "agent.log"))
+	return fmt.Errorf("agents %v did not all come online within 30 s (see %s)", d.agentIDs, filepath.Join(d.logs, "agent-*.log"))
 }
 
+// fleetArgs are the flags that reach the demo's agents through the broker.
+func (d *demo) fleetArgs() []string { return d.hostConn() }
+
 func (d *demo) profile(ctx context.Context) error {
-	d.announce("latency table of %s measured by the agent through the fleet (MQTT)", d.cfg.space)
+	d.announce("latency table of %s measured by both agents through the fleet (MQTT), every key on each", d.cfg.space)
 	var sum struct {
 		Entries int     `json:"entries_ingested"`
 		Seconds float64 `json:"seconds"`
 	}
 	args := append(append([]string{"fleet", "profile"}, d.hostConn()...),
-		"--space", d.cfg.space, "--class", "local", "--out", d.path("lut.db"), "--timeout", "10m")
+		"--space", d.cfg.space, "--class", demoClass, "--replicas", fmt.Sprint(len(d.agentIDs)), "--out", d.path("lut.db"), "--timeout", "10m")
 	if d.cfg.fastProfile {
 		args = append(args, "--fast")
 	}
@@ -352,14 +378,14 @@ func (d *demo) profile(ctx context.Context) error {
 	return err
 }
 
-// tableArgs are the flags selecting the demo agent's table in the store.
+// tableArgs are the flags selecting the class table of the demo's agents.
 func (d *demo) tableArgs() []string {
-	return []string{"--lut", d.path("lut.db"), "--device", d.agentID, "--backend", d.cfg.backend, "--threads", "1"}
+	return []string{"--lut", d.path("lut.db"), "--class", demoClass, "--backend", d.cfg.backend, "--threads", "1"}
 }
 
 func (d *demo) search(ctx context.Context) error {
 	if d.cfg.target == 0 {
-		t, lo, hi, err := demoTarget(d.path("lut.db"), d.agentID, d.cfg.backend, d.cfg.space, d.calibration())
+		t, lo, hi, err := demoTarget(d.path("lut.db"), demoClass, d.cfg.backend, d.cfg.space, d.calibration())
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"edgenas/fleet"
 	"edgenas/internal/atomicfile"
 	"edgenas/lut"
 	"edgenas/space"
@@ -17,30 +18,37 @@ import (
 
 // demoReport is everything report.md says, also written as report.json.
 type demoReport struct {
-	Started       time.Time       `json:"started"`
-	Seconds       float64         `json:"seconds"`
-	Out           string          `json:"out"`
-	Failed        string          `json:"failed,omitempty"`
-	EvalImages    int             `json:"eval_images,omitempty"`
-	Broker        string          `json:"broker"`
-	Agent         string          `json:"agent"`
-	LUT           demoLUT         `json:"lut"`
-	Calibration   *lut.Calibrated `json:"calibration,omitempty"`
-	CalibCheck    []lut.Accuracy  `json:"calibration_check,omitempty"`
-	SpaceLoMS     float64         `json:"space_lo_ms,omitempty"`
-	SpaceHiMS     float64         `json:"space_hi_ms,omitempty"`
-	Method        string          `json:"method,omitempty"`
-	Search        demoSearch      `json:"search"`
-	SearchSeconds float64         `json:"search_seconds"`
-	Train         demoTrain       `json:"train"`
-	Quant         demoQuant       `json:"quantize"`
-	LocalMS       float64         `json:"local_measured_ms"`
-	LocalCV       float64         `json:"local_cv"`
-	Deploy        json.RawMessage `json:"deploy,omitempty"`
-	AgentState    string          `json:"agent_state,omitempty"`
-	AgentMS       float64         `json:"agent_measured_ms,omitempty"`
-	Validate      []lut.Accuracy  `json:"validate,omitempty"`
-	Steps         []demoStep      `json:"steps"`
+	Started       time.Time          `json:"started"`
+	Seconds       float64            `json:"seconds"`
+	Out           string             `json:"out"`
+	Failed        string             `json:"failed,omitempty"`
+	EvalImages    int                `json:"eval_images,omitempty"`
+	Broker        string             `json:"broker"`
+	Agents        []string           `json:"agents"`
+	Class         string             `json:"class"`
+	LUT           demoLUT            `json:"lut"`
+	Calibration   *lut.Calibrated    `json:"calibration,omitempty"`
+	CalibCheck    []lut.Accuracy     `json:"calibration_check,omitempty"`
+	SpaceLoMS     float64            `json:"space_lo_ms,omitempty"`
+	SpaceHiMS     float64            `json:"space_hi_ms,omitempty"`
+	Method        string             `json:"method,omitempty"`
+	Search        demoSearch         `json:"search"`
+	SearchSeconds float64            `json:"search_seconds"`
+	Train         demoTrain          `json:"train"`
+	Quant         demoQuant          `json:"quantize"`
+	LocalMS       float64            `json:"local_measured_ms"`
+	LocalCV       float64            `json:"local_cv"`
+	Deploy        json.RawMessage    `json:"deploy,omitempty"`
+	AgentState    map[string]string  `json:"agent_state,omitempty"`
+	AgentMS       map[string]float64 `json:"agent_measured_ms,omitempty"`
+	// FleetBench is the pick timed by every agent of the class.
+	FleetBench *fleet.BenchReport `json:"fleet_bench,omitempty"`
+	Validate   []lut.Accuracy     `json:"validate,omitempty"`
+	// ValidatedOn and CalibratedOn say where validate's and the
+	// calibration's whole models were timed.
+	ValidatedOn  string     `json:"validated_on,omitempty"`
+	CalibratedOn string     `json:"calibrated_on,omitempty"`
+	Steps        []demoStep `json:"steps"`
 }
 
 type demoStep struct {
@@ -87,11 +95,13 @@ type demoQuant struct {
 // demoTarget picks the default latency target: the middle of the space's
 // range on the measured (and, given calibFile, calibrated) table, a target
 // every run can reach.
-func demoTarget(store, device, backend, spaceName, calibFile string) (target, lo, hi float64, err error) {
+func demoTarget(store, class, backend, spaceName, calibFile string) (target, lo, hi float64, err error) {
 	if space.IsDAG(spaceName) {
-		return dagTarget(&tableFlags{store: store, device: device, backend: backend, threads: 1}, spaceName, calibFile)
+		return dagTarget(&tableFlags{store: store, class: class, backend: backend, threads: 1, minDevices: 1,
+			disagree: lut.DefaultDisagreement}, spaceName, calibFile)
 	}
-	rt, err := spaceRuntime(&tableFlags{store: store, device: device, backend: backend, threads: 1}, spaceName, calibFile)
+	rt, err := spaceRuntime(&tableFlags{store: store, class: class, backend: backend, threads: 1, minDevices: 1,
+		disagree: lut.DefaultDisagreement}, spaceName, calibFile)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -109,36 +119,47 @@ func (d *demo) quantize(ctx context.Context) error {
 	return err
 }
 
-// measure times the int8 model on this machine with the same backend as the
-// agent, independently of the rollout's health check.
+// measure times the int8 model on the class's agents (fleet bench) and on
+// this machine with the same backend, independently of the rollout's
+// health check.
 func (d *demo) measure(ctx context.Context) error {
-	d.announce("measure the int8 model end to end on this machine")
+	d.announce("time the int8 model on every agent of class %s, and on this machine", demoClass)
+	var fb fleet.BenchReport
+	args := append([]string{"fleet", "bench", "--class", demoClass, "--json"}, d.fleetArgs()...)
+	fbOut, err := d.cli(ctx, "fleet-bench", append(args, d.path("model.tflite"))...)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(fbOut, &fb); err != nil {
+		return fmt.Errorf("fleet bench: reading its JSON output: %w", err)
+	}
+	d.r.FleetBench = &fb
 	var b struct {
 		Inference struct {
 			P50 float64 `json:"p50_us"`
 			CV  float64 `json:"cv"`
 		} `json:"inference"`
 	}
-	err := d.cliJSON(ctx, &b, "bench", "bench", "--backend", d.cfg.backend, "--threads", "1", d.path("model.tflite"))
+	err = d.cliJSON(ctx, &b, "bench", "bench", "--backend", d.cfg.backend, "--threads", "1", d.path("model.tflite"))
 	d.r.LocalMS, d.r.LocalCV = b.Inference.P50/1000, b.Inference.CV
 	return err
 }
 
 func (d *demo) deploy(ctx context.Context) error {
-	d.announce("signed rollout of the int8 model to the agent")
+	d.announce("signed rollout of the int8 model to the agents")
 	args := append([]string{"deploy", "--model", d.path("model.tflite"), "--to", "all", "--name", "demo",
 		"--keys", d.path("keys"), "--state", d.path("rollouts")}, d.hostConn()...)
 	b, err := d.cli(ctx, "deploy", append(args, "--timeout", "3m", "--json")...)
 	if len(b) > 0 && json.Valid(b) {
 		d.r.Deploy = json.RawMessage(b)
-		d.r.AgentState, d.r.AgentMS = deployAgentState(b, d.agentID)
+		d.r.AgentState, d.r.AgentMS = deployAgentStates(b)
 	}
 	return err
 }
 
-// deployAgentState finds one agent's final state and measured latency in the
-// deploy command's JSON output.
-func deployAgentState(b []byte, agent string) (string, float64) {
+// deployAgentStates reads every agent's final state and measured latency
+// from the deploy command's JSON output.
+func deployAgentStates(b []byte) (map[string]string, map[string]float64) {
 	var out struct {
 		Devices []struct {
 			Agent     string  `json:"agent"`
@@ -147,14 +168,13 @@ func deployAgentState(b []byte, agent string) (string, float64) {
 		} `json:"devices"`
 	}
 	if json.Unmarshal(b, &out) != nil {
-		return "", 0
+		return nil, nil
 	}
+	states, ms := map[string]string{}, map[string]float64{}
 	for _, dv := range out.Devices {
-		if dv.Agent == agent {
-			return dv.State, dv.LatencyMS
-		}
+		states[dv.Agent], ms[dv.Agent] = dv.State, dv.LatencyMS
 	}
-	return "", 0
+	return states, ms
 }
 
 // calibrate measures a few random whole models right after the table, so
@@ -165,9 +185,9 @@ func (d *demo) calibrate(ctx context.Context) error {
 	if d.cfg.calibModels == 0 {
 		return nil
 	}
-	d.announce("calibrate the table on %d random models measured end to end", d.cfg.calibModels)
+	d.announce("calibrate the class table on %d random models timed end to end by the agents", d.cfg.calibModels)
 	var rep lut.ValidateReport
-	args := append([]string{"lut", "validate", "--space", d.cfg.space}, d.tableArgs()...)
+	args := append(append([]string{"lut", "validate", "--space", d.cfg.space}, d.tableArgs()...), d.fleetArgs()...)
 	args = append(args, "--models", "4", "--calib", fmt.Sprint(d.cfg.calibModels), "--seed", "2", "--out", d.path("calibrate"))
 	if err := d.cliJSON(ctx, &rep, "calibrate", args...); err != nil {
 		return err
@@ -175,7 +195,7 @@ func (d *demo) calibrate(ctx context.Context) error {
 	if rep.Calibrated == nil {
 		return fmt.Errorf("lut validate wrote no calibration")
 	}
-	d.r.Calibration, d.r.CalibCheck = rep.Calibrated, rep.Accuracy
+	d.r.Calibration, d.r.CalibCheck, d.r.CalibratedOn = rep.Calibrated, rep.Accuracy, rep.Measured.String()
 	return nil
 }
 
@@ -191,12 +211,12 @@ func (d *demo) validatePredictor(ctx context.Context) error {
 	if d.cfg.validate == 0 {
 		return nil
 	}
-	d.announce("check the latency table against %d random models measured end to end", d.cfg.validate)
+	d.announce("check the class table against %d random models timed end to end by the agents", d.cfg.validate)
 	var rep lut.ValidateReport
-	args := append([]string{"lut", "validate", "--space", d.cfg.space}, d.tableArgs()...)
+	args := append(append([]string{"lut", "validate", "--space", d.cfg.space}, d.tableArgs()...), d.fleetArgs()...)
 	args = append(args, "--models", fmt.Sprint(d.cfg.validate), "--calib", "5", "--seed", "1", "--out", d.path("validate"))
 	err := d.cliJSON(ctx, &rep, "validate", args...)
-	d.r.Validate = rep.Accuracy
+	d.r.Validate, d.r.ValidatedOn = rep.Accuracy, rep.Measured.String()
 	return err
 }
 
@@ -241,8 +261,10 @@ func (r *demoReport) markdown(w io.Writer, out string) error {
 	b.p("")
 	b.p("## Rollout")
 	b.p("")
-	if r.AgentState != "" {
-		b.p("Agent `%s`: **%s**.", r.Agent, r.AgentState)
+	if len(r.AgentState) > 0 {
+		for _, a := range r.Agents {
+			b.p("- agent `%s`: **%s**", a, r.AgentState[a])
+		}
 	} else {
 		b.p("No rollout result (see `logs/deploy.out`).")
 	}
@@ -267,9 +289,9 @@ func (r *demoReport) mdArchitecture(b *mdText) {
 	b.p("")
 	b.p("`%s`", r.Search.Arch)
 	b.p("")
-	model := "this table"
+	model := fmt.Sprintf("the table of class `%s` (per-key median over agents %v)", r.Class, r.Agents)
 	if c := r.Calibration; c != nil {
-		model = "this table, calibrated"
+		model += ", calibrated"
 	}
 	if r.Method == "autoshrink" {
 		b.p("AutoShrink on `autoshrink-fmnist` at a target of %.3f ms (the space spans %.3f to %.3f ms on %s): %d edge removals kept, %.0f s.",
@@ -280,8 +302,8 @@ func (r *demoReport) mdArchitecture(b *mdText) {
 	}
 	if c := r.Calibration; c != nil {
 		b.p("")
-		b.p("The table was calibrated on %d whole models measured right after it (%s = %.4g, in-sample RMSE %.4f ms), so the target and the predictions below are measured milliseconds, not sums of blocks. On 4 more models:",
-			c.Samples, strings.Join(c.Features, ", "), c.Coef, c.RMSE)
+		b.p("The table was calibrated on %d whole models timed right after it by %s (%s = %.4g, in-sample RMSE %.4f ms), so the target and the predictions below are measured milliseconds, not sums of blocks. On 4 more models:",
+			c.Samples, r.CalibratedOn, strings.Join(c.Features, ", "), c.Coef, c.RMSE)
 		b.p("")
 		for _, a := range r.CalibCheck {
 			b.p("- %s", a.String())
@@ -344,17 +366,33 @@ func (r *demoReport) mdLatency(b *mdText) {
 			b.p("| predicted by the Single-Path formula | %.3f |", r.Search.FormulaMS)
 		}
 	}
-	b.p("| measured here, whole int8 model, median (CV %.1f%%) | %.3f |", 100*r.LocalCV, r.LocalMS)
-	if r.AgentMS > 0 {
-		b.p("| measured by agent `%s` in its health check | %.3f |", r.Agent, r.AgentMS)
+	measured := r.LocalMS
+	if fb := r.FleetBench; fb != nil && len(fb.Models) == 1 {
+		m := fb.Models[0]
+		for _, dv := range m.Devices {
+			b.p("| measured by agent `%s` (fleet bench, whole int8 model, median, CI %.1f%%) | %.3f |", dv.Device, 100*dv.CIRel, dv.Millis)
+		}
+		b.p("| **measured by class `%s`** (median over its %d agents) | %.3f |", fb.Class, len(m.Devices), m.ClassMs)
+		measured = m.ClassMs
 	}
-	if r.Search.TableMS > 0 && r.LocalMS > 0 {
+	b.p("| measured on the host running the demo, whole int8 model, median (CV %.1f%%) | %.3f |", 100*r.LocalCV, r.LocalMS)
+	for _, a := range r.Agents {
+		if ms := r.AgentMS[a]; ms > 0 {
+			b.p("| measured by agent `%s` in its rollout health check | %.3f |", a, ms)
+		}
+	}
+	if r.Search.TableMS > 0 && measured > 0 {
+		where := "the host"
+		if measured != r.LocalMS {
+			where = "the class's agents"
+		}
 		b.p("")
-		b.p("Prediction error on this model: %+.1f%%; measured vs target: %+.1f%%.", 100*(r.Search.TableMS/r.LocalMS-1), 100*(r.LocalMS/r.Search.TargetMS-1))
+		b.p("Prediction error on this model: %+.1f%%; measured vs target: %+.1f%% (measured by %s).",
+			100*(r.Search.TableMS/measured-1), 100*(measured/r.Search.TargetMS-1), where)
 	}
 	if len(r.Validate) > 0 {
 		b.p("")
-		b.p("Latency predictors on random architectures measured end to end:")
+		b.p("Latency predictors on random architectures measured end to end by %s:", r.ValidatedOn)
 		b.p("")
 		for _, a := range r.Validate {
 			b.p("- %s", a.String())

@@ -24,13 +24,14 @@ func evaluateCommand() *command {
 	var runs stringList
 	var work, out, method string
 	var asJSON bool
+	var ef evalFleetFlags
 	var maxSecs, percentile float64
 	cfg := evaluate.Config{Recipe: recipe.Default(), Seeds: 1, Backend: "xnnpack", Threads: 1}
 	cfg.PTQ.Calib = 256
 	return &command{
 		name:    "evaluate",
 		summary: "judge search runs: train every candidate with the fixed recipe, quantize to int8, time it here, compare with random (RI)",
-		usage:   "--runs DIR... --work WDIR [--seeds K] [--epochs E] [--data-frac F] [--calib N] [--out ODIR] [--json]",
+		usage:   "--runs DIR... --work WDIR [--class C --broker URL [--replicas R]] [--seeds K] [--epochs E] [--data-frac F] [--calib N] [--out ODIR] [--json]",
 		example: "edgenas evaluate --work runs/eval-work --out runs/eval --runs runs/cmp/spnas-0.28-s1 runs/cmp/spnas-0.28-s2 runs/cmp/random-0.28",
 		flags: func(fs *flag.FlagSet) {
 			fs.Var(&runs, "runs", "search run directory (repeatable; further positional arguments are runs too)")
@@ -51,6 +52,7 @@ func evaluateCommand() *command {
 			fs.IntVar(&cfg.Group, "group", 5, "models timed together, interleaved (more thrash each other's caches; lut validate uses 5 too)")
 			fs.IntVar(&cfg.Workers, "workers", goruntime.GOMAXPROCS(0), "interpreters sharing the int8 accuracy run (latency is always 1 thread, one model at a time)")
 			fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+			ef.register(fs)
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			cfg.Runs = append(append([]string(nil), runs...), args...)
@@ -69,6 +71,9 @@ func evaluateCommand() *command {
 			cfg.Protocol = profiler.DefaultProtocol()
 			cfg.Protocol.MaxSecs = maxSecs
 			cfg.Protocol.MinSecs = min(cfg.Protocol.MinSecs, maxSecs)
+			if cfg.Timer, err = ef.timer(e, cfg.Threads, cfg.Protocol); err != nil {
+				return err
+			}
 			// Fail on bad run directories before loading the dataset.
 			if _, _, err := evaluate.Plan(cfg); err != nil {
 				return err
@@ -92,6 +97,7 @@ func evaluateCommand() *command {
 			if err := rep.Print(e.stdout); err != nil {
 				return err
 			}
+			fmt.Fprintf(e.stdout, "int8 latencies measured on %s\n", rep.MeasuredOn)
 			if out != "" {
 				fmt.Fprintf(e.stdout, "wrote %s, %s, %s, %s\n", filepath.Join(out, evaluate.ResultsJSON), filepath.Join(out, evaluate.ResultsCSV),
 					filepath.Join(out, evaluate.AccLatencyPNG), filepath.Join(out, evaluate.PredMeasPNG))

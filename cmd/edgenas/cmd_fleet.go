@@ -22,7 +22,7 @@ func fleetCommand() *command {
 	return &command{
 		name:    "fleet",
 		summary: "drive the device fleet over MQTT: list agents, profile a space on every device of a class",
-		subs:    []*command{fleetListCommand(), fleetProfileCommand(), fleetLoadtestCommand()},
+		subs:    []*command{fleetListCommand(), fleetProfileCommand(), fleetBenchCommand(), fleetLoadtestCommand()},
 	}
 }
 
@@ -114,7 +114,7 @@ func fleetProfileCommand() *command {
 			}
 			p := profiler.DefaultProtocol()
 			if fast {
-				p = profiler.Protocol{WarmupRuns: 2, MinRuns: 6, MaxSecs: 0.2, RelTol: 0.05, Level: 0.95, MinSampleMicros: 100}
+				p = fastProtocol()
 			}
 			spec, err := fleet.NewSpec(spaceName, class, chunk, replicas, threads, p)
 			if err != nil {

@@ -33,21 +33,30 @@ func lutCommand() *command {
 // --spnas read: 256 MiB, far beyond any published table (tens of KB).
 const maxTableFileBytes = 256 << 20
 
-// tableFlags select one table (device, backend, threads) in a store.
+// tableFlags select one table in a store: one device's (--device) or a
+// class's (--class: the per-key median over its devices), for a backend and
+// thread count.
 type tableFlags struct {
-	store, device, backend string
-	threads                int
+	store, device, class, backend string
+	threads, minDevices           int
+	disagree                      float64
 }
 
 func (f *tableFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.store, "lut", "lut.db", "latency table store (SQLite)")
 	fs.StringVar(&f.device, "device", "", "device id (default: the only device in the store)")
+	fs.StringVar(&f.class, "class", "", "device class: the table is the per-key median over the class's devices (instead of --device)")
+	fs.IntVar(&f.minDevices, "min-devices", 1, "with --class: keys measured by fewer devices are left out and listed")
+	fs.Float64Var(&f.disagree, "disagree", lut.DefaultDisagreement, "with --class: flag a device entry this far (relative) from its class median")
 	fs.StringVar(&f.backend, "backend", "xnnpack", "backend the table was measured with")
 	fs.IntVar(&f.threads, "threads", 1, "thread count the table was measured with")
 }
 
 // open opens the store (which must exist) read-only and resolves the device.
 func (f *tableFlags) open() (*lut.Store, string, error) {
+	if f.class != "" {
+		return nil, "", usagef("--class %s: this command reads one device's table; give --device", f.class)
+	}
 	st, err := lut.OpenReadOnly(f.store)
 	if err != nil {
 		return nil, "", err
@@ -65,21 +74,61 @@ func (f *tableFlags) open() (*lut.Store, string, error) {
 			for _, d := range devs {
 				ids = append(ids, d.ID)
 			}
-			return nil, "", usagef("%s holds %d devices %v: choose one with --device", f.store, len(devs), ids)
+			return nil, "", usagef("%s holds %d devices %v: choose one with --device (or a class with --class)", f.store, len(devs), ids)
 		}
 		dev = devs[0].ID
 	}
 	return st, dev, nil
 }
 
-// table reads the selected table out of the store, closing the store.
-func (f *tableFlags) table() (*lut.Table, error) {
-	st, dev, err := f.open()
+// load reads the selected table out of the store: a device's, or with
+// --class the class table and its report (nil for a device table).
+func (f *tableFlags) load() (*lut.Table, *lut.ClassReport, error) {
+	if f.class == "" {
+		st, dev, err := f.open()
+		if err != nil {
+			return nil, nil, err
+		}
+		defer st.Close()
+		t, err := st.View(dev, f.backend, f.threads)
+		return t, nil, err
+	}
+	if f.device != "" {
+		return nil, nil, usagef("give --device or --class, not both")
+	}
+	if f.minDevices < 1 {
+		return nil, nil, usagef("--min-devices %d: want at least 1", f.minDevices)
+	}
+	if !(f.disagree > 0) || f.disagree > 10 {
+		return nil, nil, usagef("--disagree %g: want a relative distance in (0, 10]", f.disagree)
+	}
+	st, err := lut.OpenReadOnly(f.store)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer st.Close()
-	return st.View(dev, f.backend, f.threads)
+	return st.ClassTable(f.class, f.backend, f.threads, f.minDevices, f.disagree)
+}
+
+// table reads the selected table out of the store.
+func (f *tableFlags) table() (*lut.Table, error) {
+	t, _, err := f.load()
+	return t, err
+}
+
+// entries lists the selected table's entries by key, with the class report
+// when --class is set.
+func (f *tableFlags) entries() ([]lut.Entry, *lut.Table, *lut.ClassReport, error) {
+	t, rep, err := f.load()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	es := make([]lut.Entry, 0, len(t.Entries))
+	for _, e := range t.Entries {
+		es = append(es, e)
+	}
+	sort.Slice(es, func(a, b int) bool { return es[a].Key < es[b].Key })
+	return es, t, rep, nil
 }
 
 func lutShowCommand() *command {
@@ -87,24 +136,27 @@ func lutShowCommand() *command {
 	var asJSON, entries bool
 	return &command{
 		name: "show", summary: "summarise a table's devices and entries (or list every entry)",
-		usage: "--lut X [--device D] [--backend B] [--threads N] [--entries] [--json]", example: "edgenas lut show --lut lut.db --entries",
+		usage:   "--lut X [--device D | --class C [--min-devices N] [--disagree F]] [--backend B] [--threads N] [--entries] [--json]",
+		example: "edgenas lut show --lut pixel7.db --class pixel7 --min-devices 2 --entries",
 		flags: func(fs *flag.FlagSet) {
 			tf.register(fs)
 			fs.BoolVar(&entries, "entries", false, "list every entry")
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
-			st, dev, err := tf.open()
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			es, err := st.Entries(lut.Filter{Device: dev, Backend: tf.backend, Threads: tf.threads})
+			es, tab, rep, err := tf.entries()
 			if err != nil {
 				return err
 			}
 			if asJSON {
+				if rep != nil {
+					return writeJSON(e.stdout, map[string]any{"entries": es, "class": rep})
+				}
 				return lut.WriteJSON(e.stdout, es)
+			}
+			dev := "device " + tab.Device
+			if rep != nil {
+				dev = "class " + tab.Class
 			}
 			var cvs []float64
 			unstable, imported, partial := 0, 0, 0
@@ -125,16 +177,28 @@ func lutShowCommand() *command {
 			if len(cvs) > 0 {
 				med = cvs[len(cvs)/2]
 			}
-			fmt.Fprintf(e.stdout, "%s: device %s, backend %s, %d thread(s): %d entries (%d imported, %d unstable), median CV %.2f%%\n",
+			fmt.Fprintf(e.stdout, "%s: %s, backend %s, %d thread(s): %d entries (%d imported, %d unstable), median CV %.2f%%\n",
 				tf.store, dev, tf.backend, tf.threads, len(es), imported, unstable, 100*med)
 			if partial > 0 {
 				fmt.Fprintf(e.stdout, "%d entries were only partly delegated: their times include CPU fallback (see DELEGATE with --entries)\n", partial)
 			}
+			if rep != nil {
+				printClassReport(e.stdout, rep, entries)
+			}
 			if entries {
 				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "P50 MS\tCV %\tN\tKEY\tDELEGATE")
+				if rep != nil {
+					// A class entry's statistics are over its devices' medians.
+					fmt.Fprintln(tw, "P50 MS\tSPREAD %\tDEVICES\tKEY\tDELEGATE")
+				} else {
+					fmt.Fprintln(tw, "P50 MS\tCV %\tN\tKEY\tDELEGATE")
+				}
 				for _, en := range es {
-					fmt.Fprintf(tw, "%.4f\t%.2f\t%d\t%s\t%s\n", en.Millis(), 100*en.Stats.CV, en.Stats.Count, en.Key, en.Delegation())
+					v := 100 * en.Stats.CV
+					if rep != nil && en.Stats.P50 > 0 {
+						v = 100 * (en.Stats.Max - en.Stats.Min) / en.Stats.P50
+					}
+					fmt.Fprintf(tw, "%.4f\t%.2f\t%d\t%s\t%s\n", en.Millis(), v, en.Stats.Count, en.Key, en.Delegation())
 				}
 				tw.Flush()
 			}
@@ -148,7 +212,7 @@ func lutExportCommand() *command {
 	var format, out string
 	return &command{
 		name: "export", summary: "export a table as JSON or CSV (one row per entry, all statistics)",
-		usage: "--lut X [--device D] [--backend B] [--threads N] --format json|csv [-o FILE]", example: "edgenas lut export --lut lut.db --format csv -o lut.csv",
+		usage: "--lut X [--device D | --class C [--min-devices N]] [--backend B] [--threads N] --format json|csv [-o FILE]", example: "edgenas lut export --lut lut.db --format csv -o lut.csv",
 		flags: func(fs *flag.FlagSet) {
 			tf.register(fs)
 			fs.StringVar(&format, "format", "json", "json or csv")
@@ -158,12 +222,7 @@ func lutExportCommand() *command {
 			if format != "json" && format != "csv" {
 				return usagef("--format must be json or csv, got %q", format)
 			}
-			st, dev, err := tf.open()
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			es, err := st.Entries(lut.Filter{Device: dev, Backend: tf.backend, Threads: tf.threads})
+			es, _, _, err := tf.entries()
 			if err != nil {
 				return err
 			}
@@ -395,6 +454,7 @@ func writeValidation(outDir string, rep *lut.ValidateReport) (csvPath, pngPath s
 func lutValidateCommand() *command {
 	var tf tableFlags
 	var pf profileFlags
+	var ft fleetTimingFlags
 	var spaceName, outDir string
 	var models, calib int
 	var seed uint64
@@ -402,11 +462,12 @@ func lutValidateCommand() *command {
 	return &command{
 		name:    "validate",
 		summary: "measure random architectures end to end and score every predictor (RMSE, RMSPE, within 5/10/15%, Kendall tau)",
-		usage:   "--space S --lut X --models N [--calib C] [--seed K] [--out DIR] [--json]",
-		example: "edgenas lut validate --space spnas-imagenet --lut lut.db --models 100 --calib 12 --seed 1 --out validate/",
+		usage:   "--space S --lut X [--device D | --class C [--broker URL [--replicas R]]] --models N [--calib C] [--seed K] [--out DIR] [--json]",
+		example: "edgenas lut validate --space spnas-fmnist --lut pixel7.db --class pixel7 --broker tcp://127.0.0.1:1883 --models 40 --calib 12 --out validate/",
 		flags: func(fs *flag.FlagSet) {
 			tf.register(fs)
 			pf.registerProtocol(fs)
+			ft.register(fs, false)
 			fs.StringVar(&spaceName, "space", "spnas-fmnist", "search space")
 			fs.IntVar(&models, "models", 30, "architectures to score")
 			fs.IntVar(&calib, "calib", 10, "extra architectures measured to fit the calibrated predictor (0: none)")
@@ -431,13 +492,27 @@ func lutValidateCommand() *command {
 			if err != nil {
 				return err
 			}
+			var timer lut.ArchTimer
+			if ft.hf.broker != "" {
+				if tf.class == "" {
+					return usagef("--broker times the models on the agents of a class: give --class C")
+				}
+				ft.group = 5
+				timer = fleetArchTimer{e: e, ft: &ft, class: tf.class, threads: tf.threads, proto: proto}
+			}
 			b, err := backends.Lookup(tf.backend)
-			if err != nil {
+			if err != nil && timer == nil {
 				return usagef("%v", err)
 			}
-			tab, err := tf.table()
+			tab, crep, err := tf.load()
 			if err != nil {
 				return err
+			}
+			if crep != nil {
+				fmt.Fprintln(e.stderr, crep.String())
+				if timer == nil {
+					fmt.Fprintf(e.stderr, "validate: timing the whole models on this host, not on class %s's devices (give --broker URL for those)\n", tf.class)
+				}
 			}
 			if err := os.MkdirAll(outDir, 0o755); err != nil {
 				return err
@@ -447,7 +522,7 @@ func lutValidateCommand() *command {
 			onProgress := func(done, total int, last string) { bar.Add(done-bar.Done(), last) }
 			var rep *lut.ValidateReport
 			job := lut.ValidateJob{Space: s, Table: tab, Backend: b, Threads: tf.threads, Protocol: proto,
-				Models: models, Calib: calib, Seed: seed, Progress: onProgress}
+				Models: models, Calib: calib, Seed: seed, Timer: timer, Progress: onProgress}
 			if ds != nil {
 				rep, err = lut.ValidateDAG(ctx, ds, job)
 			} else {
@@ -463,8 +538,8 @@ func lutValidateCommand() *command {
 			if asJSON {
 				return writeJSON(e.stdout, rep)
 			}
-			fmt.Fprintf(e.stdout, "%s: %d architectures scored (%d more fitted the calibrated predictor) in %.0f s\n",
-				spaceName, models, calib, time.Since(start).Seconds())
+			fmt.Fprintf(e.stdout, "%s: %d architectures scored (%d more fitted the calibrated predictor) in %.0f s, measured on %s\n",
+				spaceName, models, calib, time.Since(start).Seconds(), rep.Measured)
 			for _, a := range rep.Accuracy {
 				fmt.Fprintln(e.stdout, "  "+a.String())
 			}
@@ -476,4 +551,37 @@ func lutValidateCommand() *command {
 			return nil
 		},
 	}
+}
+
+// printClassReport prints how a class table was built: devices, keys too few
+// devices measured, the spread between devices and the flagged entries (all
+// of them with all, else the first few).
+func printClassReport(w io.Writer, rep *lut.ClassReport, all bool) {
+	fmt.Fprintln(w, rep.String())
+	if len(rep.Short) > 0 {
+		fmt.Fprintf(w, "keys measured by fewer than %d devices (left out): %s\n", rep.MinDevices, strings.Join(firstN(rep.Short, all), " "))
+	}
+	if len(rep.Flagged) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FLAGGED DEVICE\tKEY\tMS\tCLASS MS\tOFF\tCONDITIONS")
+	for i, d := range rep.Flagged {
+		if i == 10 && !all {
+			fmt.Fprintf(tw, "... %d more (--entries lists all)\n", len(rep.Flagged)-i)
+			break
+		}
+		c := d.Conditions
+		fmt.Fprintf(tw, "%s\t%s\t%.4f\t%.4f\t%+.1f%%\t%s %.0f MHz %s %.1f C load %.2f throttled=%v busy=%v\n", d.Device, d.Key, d.Millis,
+			d.ClassMs, 100*d.Rel, c.CPUModel, c.FreqMHz, c.Governor, c.TempC, c.Load1, c.Throttled, c.Busy)
+	}
+	tw.Flush()
+}
+
+// firstN is the first ten items of xs, or all of them with all (plus a count of the rest).
+func firstN(xs []string, all bool) []string {
+	if all || len(xs) <= 10 {
+		return xs
+	}
+	return append(append([]string{}, xs[:10]...), fmt.Sprintf("... %d more", len(xs)-10))
 }

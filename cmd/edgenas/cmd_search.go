@@ -33,12 +33,7 @@ func spaceRuntime(tf *tableFlags, spaceName, calibFile string) (*spnas.Runtime, 
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	st, dev, err := tf.open()
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	tab, err := st.View(dev, tf.backend, tf.threads)
+	tab, err := tf.table()
 	if err != nil {
 		return nil, err
 	}

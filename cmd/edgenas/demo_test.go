@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"edgenas/lut"
 	"edgenas/searcher"
 )
 
@@ -25,8 +26,21 @@ func TestDemoEndToEnd(t *testing.T) {
 	if rep.LUT.Entries == 0 || rep.Search.Arch == "" || rep.Train.TestAcc <= 0 || rep.LocalMS <= 0 {
 		t.Errorf("report misses figures: %+v", rep)
 	}
-	if rep.AgentState != "committed" || rep.AgentMS <= 0 {
-		t.Errorf("rollout: agent state %q, latency %v ms", rep.AgentState, rep.AgentMS)
+	for _, a := range []string{"local-1", "local-2"} {
+		if rep.AgentState[a] != "committed" || rep.AgentMS[a] <= 0 {
+			t.Errorf("rollout: agent %s state %q, latency %v ms", a, rep.AgentState[a], rep.AgentMS[a])
+		}
+	}
+	// The class path: table, calibration, validation and the pick's timing by both agents.
+	both := "class local (devices [local-1 local-2])"
+	if rep.CalibratedOn != both || rep.ValidatedOn != both {
+		t.Errorf("calibrated on %q, validated on %q; want %q", rep.CalibratedOn, rep.ValidatedOn, both)
+	}
+	if c := rep.Calibration; c == nil || c.Source != lut.SourceFleet || strings.Join(c.Devices, ",") != "local-1,local-2" {
+		t.Errorf("calibration provenance %+v", rep.Calibration)
+	}
+	if fb := rep.FleetBench; fb == nil || len(fb.Models) != 1 || len(fb.Models[0].Devices) != 2 || !(fb.Models[0].ClassMs > 0) {
+		t.Errorf("fleet bench of the pick: %+v", rep.FleetBench)
 	}
 	for _, be := range []string{"xnnpack", "ref"} {
 		if v, ok := rep.Quant.Int8Acc[be]; !ok || v <= 0 || v > 1 {

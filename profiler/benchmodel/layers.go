@@ -59,8 +59,7 @@ func ProfileLayers(ctx context.Context, o Options, job profiler.LayerJob) error 
 	return nil
 }
 
-// measureLayer times one layer; a run under throttling or heavy load is
-// repeated once, like profiler.Measure does.
+// measureLayer times one layer's microbenchmark (see TimeModel).
 func measureLayer(ctx context.Context, o Options, dir string, i int, l space.Layer, threads int, p profiler.Protocol) (profiler.Measurement, error) {
 	m, err := profiler.LayerModel(l)
 	if err != nil {
@@ -74,14 +73,7 @@ func measureLayer(ctx context.Context, o Options, dir string, i int, l space.Lay
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		return profiler.Measurement{}, fmt.Errorf("write microbenchmark: %w", err)
 	}
-	runs := Runs{WarmupRuns: p.WarmupRuns, WarmupMinSecs: p.WarmupSecs, Runs: p.MinRuns, MinSecs: p.MinSecs, MaxSecs: p.MaxSecs}
-	meas, err := timeOnce(ctx, o, path, threads, runs, p)
-	if err != nil || !meas.Conditions.Suspect() {
-		return meas, err
-	}
-	meas, err = timeOnce(ctx, o, path, threads, runs, p)
-	meas.Retried = true
-	return meas, err
+	return TimeModel(ctx, o, path, threads, p)
 }
 
 func timeOnce(ctx context.Context, o Options, path string, threads int, runs Runs, p profiler.Protocol) (profiler.Measurement, error) {

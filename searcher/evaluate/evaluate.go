@@ -62,6 +62,9 @@ type Config struct {
 	Workers int
 	// Progress receives the progress lines (nil discards).
 	Progress io.Writer
+	// Timer, if set, times the int8 models instead of Backend on this host
+	// (the agents of a device class), with the same rounds and groups.
+	Timer ModelTimer
 }
 
 // Training is one (candidate, seed) of one run, and what evaluation found.
@@ -195,10 +198,16 @@ func Evaluate(ctx context.Context, cfg Config, data *fmnist.Data) (*Report, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := measure(ctx, cfg, ts, models); err != nil {
+	measureFn := measure
+	if cfg.Timer != nil {
+		measureFn = measureWith
+	}
+	if err := measureFn(ctx, cfg, ts, models); err != nil {
 		return nil, err
 	}
-	return Summarize(ts), nil
+	rep := Summarize(ts)
+	rep.MeasuredOn = measuredOn(cfg)
+	return rep, nil
 }
 
 func train(ctx context.Context, cfg Config, data *fmnist.Data, ts []*Training) error {
@@ -357,7 +366,7 @@ func orDiscard(w io.Writer) io.Writer {
 // from a shuffle fixed by the round, and returns the measurements in the candidates' order.
 func measureGrouped(cands []profiler.Candidate, group int, round uint64, measure func([]profiler.Candidate) ([]profiler.Measurement, error)) ([]profiler.Measurement, error) {
 	ms := make([]profiler.Measurement, len(cands))
-	order := rand.New(rand.NewPCG(uint64(len(cands)), 0x5eed+round)).Perm(len(cands))
+	order := groupOrder(len(cands), round)
 	for start := 0; start < len(order); start += group {
 		idx := order[start:min(start+group, len(order))]
 		part := make([]profiler.Candidate, len(idx))
@@ -376,6 +385,12 @@ func measureGrouped(cands []profiler.Candidate, group int, round uint64, measure
 		}
 	}
 	return ms, nil
+}
+
+// groupOrder is the shuffle a round draws its groups from: consecutive
+// runs of the group size are timed together.
+func groupOrder(n int, round uint64) []int {
+	return rand.New(rand.NewPCG(uint64(n), 0x5eed+round)).Perm(n)
 }
 
 // median of a non-empty slice (the mean of the middle two for even lengths).

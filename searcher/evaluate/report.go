@@ -72,6 +72,9 @@ type Group struct {
 type Report struct {
 	Groups    []Group     `json:"groups"`
 	Trainings []*Training `json:"trainings"`
+	// MeasuredOn says where the int8 latencies were timed ("host NAME", or
+	// a device class and its devices).
+	MeasuredOn string `json:"measured_on,omitempty"`
 }
 
 // Summarize groups trainings by (method, target) and computes each group's
