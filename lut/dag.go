@@ -93,11 +93,6 @@ func ValidateDAG(ctx context.Context, s *space.DAGSpace, job ValidateJob) (*Vali
 	if s == nil {
 		return nil, fmt.Errorf("validate: no DAG space")
 	}
-	if job.Timer != nil {
-		// ArchTimer speaks chain architectures; timing DAG models on the
-		// fleet would need whole-model jobs built from DAG strings.
-		return nil, fmt.Errorf("validate %s: DAG spaces are timed on this host only; drop --broker", s.Name)
-	}
 	group := job.Group
 	if group <= 0 {
 		group = 5
@@ -110,30 +105,25 @@ func ValidateDAG(ctx context.Context, s *space.DAGSpace, job ValidateJob) (*Vali
 	for i := 0; i < job.Models; i++ {
 		archs = append(archs, s.RandomDAGSeed(job.Seed+uint64(i)))
 	}
-	rows := make([]ValidateRow, len(archs))
-	for start := 0; start < len(archs); start += group {
-		end := min(start+group, len(archs))
-		part := archs[start:end]
-		names := make([]string, len(part))
-		for i, a := range part {
-			names[i] = a.String()
-		}
-		ms, err := measureModels(ctx, job.Backend, job.Threads, job.Protocol, names, func(i int) (*tflite.Model, error) {
-			return quantize.DAGModel(part[i], profiler.ModelSeed(names[i]))
-		})
-		if err != nil {
-			return nil, err
-		}
-		for i, m := range ms {
-			k := start + i
-			rows[k] = ValidateRow{Arch: names[i], Calib: k < job.Calib, Measured: m.Stats.P50 / 1000,
-				CIRel: m.CIRel, Unstable: m.Unstable, Predicted: map[string]float64{}}
-		}
-		if job.Progress != nil {
-			job.Progress(end, len(archs), fmt.Sprintf("%.2f ms", rows[end-1].Measured))
-		}
+	names := make([]string, len(archs))
+	for i, a := range archs {
+		names[i] = a.String()
 	}
-	rep := &ValidateReport{Space: s.Name, Table: job.Table.String(), Rows: rows}
+	ms, where, err := job.timer(group).TimeModels(ctx, names, func(i int) (*tflite.Model, error) {
+		return quantize.DAGModel(archs[i], profiler.ModelSeed(names[i]))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("validate: %w", err)
+	}
+	if len(ms) != len(archs) {
+		return nil, fmt.Errorf("validate: %d measurements for %d architectures", len(ms), len(archs))
+	}
+	rows := make([]ValidateRow, len(archs))
+	for k, m := range ms {
+		rows[k] = ValidateRow{Arch: names[k], Calib: k < job.Calib, Measured: m.Stats.P50 / 1000,
+			CIRel: m.CIRel, Unstable: m.Unstable, Predicted: map[string]float64{}}
+	}
+	rep := &ValidateReport{Space: s.Name, Table: job.Table.String(), Rows: rows, Measured: where}
 	preds := []DAGPredictor{sum}
 	if job.Calib > 0 {
 		cal, err := NewCalibrated(job.Table, FormAffine)
@@ -147,6 +137,7 @@ func ValidateDAG(ctx context.Context, s *space.DAGSpace, job ValidateJob) (*Vali
 		if err := cal.FitDAG(samples); err != nil {
 			return nil, fmt.Errorf("validate: fit calibrated predictor on %d models: %w", job.Calib, err)
 		}
+		cal.setProvenance(where)
 		rep.Calibrated = cal
 		preds = append(preds, cal)
 	}

@@ -6,7 +6,7 @@ import (
 	"os"
 
 	"edgenas/profiler"
-	"edgenas/space"
+	"edgenas/tflite"
 )
 
 // Measurement sources of whole-model times.
@@ -46,10 +46,10 @@ func (p Provenance) String() string {
 	return p.Source
 }
 
-// ArchTimer times architectures' int8 models whole, in the order given, and
-// says where it did.
-type ArchTimer interface {
-	TimeArchs(ctx context.Context, archs []space.Arch) ([]profiler.Measurement, Provenance, error)
+// ModelTimer times whole int8 models, in the order given, and says where it
+// did: model i is named names[i] and built by build(i).
+type ModelTimer interface {
+	TimeModels(ctx context.Context, names []string, build func(i int) (*tflite.Model, error)) ([]profiler.Measurement, Provenance, error)
 }
 
 // setProvenance records where the calibration's models were measured.

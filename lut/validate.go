@@ -36,7 +36,7 @@ type ValidateJob struct {
 	// Progress, if set, is called after each measured group.
 	Progress func(done, total int, last string)
 	// Timer times the architectures; nil times them here, on Backend.
-	Timer ArchTimer
+	Timer ModelTimer
 }
 
 // ValidateRow is one scored architecture.
@@ -90,11 +90,13 @@ func Validate(ctx context.Context, job ValidateJob) (*ValidateReport, error) {
 	for i := 0; i < job.Models; i++ {
 		archs = append(archs, job.Space.RandomSeed(job.Seed+uint64(i)))
 	}
-	timer := job.Timer
-	if timer == nil {
-		timer = hostTimer{job: job, group: group}
+	names := make([]string, len(archs))
+	for i, a := range archs {
+		names[i] = a.String()
 	}
-	ms, where, err := timer.TimeArchs(ctx, archs)
+	ms, where, err := job.timer(group).TimeModels(ctx, names, func(i int) (*tflite.Model, error) {
+		return quantize.ArchModel(archs[i], profiler.ModelSeed(names[i]))
+	})
 	if err != nil {
 		return nil, fmt.Errorf("validate: %w", err)
 	}
@@ -166,38 +168,35 @@ func shortName(p Predictor) string {
 	return p.Name()
 }
 
-// hostTimer times architectures on this machine, group by group.
+// timer is the job's Timer, or one that times on this machine in groups.
+func (job ValidateJob) timer(group int) ModelTimer {
+	if job.Timer != nil {
+		return job.Timer
+	}
+	return hostTimer{job: job, group: group}
+}
+
+// hostTimer times models on this machine, group by group.
 type hostTimer struct {
 	job   ValidateJob
 	group int
 }
 
-func (h hostTimer) TimeArchs(ctx context.Context, archs []space.Arch) ([]profiler.Measurement, Provenance, error) {
-	out := make([]profiler.Measurement, 0, len(archs))
-	for start := 0; start < len(archs); start += h.group {
-		end := min(start+h.group, len(archs))
-		ms, err := measureArchs(ctx, h.job, archs[start:end])
+func (h hostTimer) TimeModels(ctx context.Context, names []string, build func(i int) (*tflite.Model, error)) ([]profiler.Measurement, Provenance, error) {
+	out := make([]profiler.Measurement, 0, len(names))
+	for start := 0; start < len(names); start += h.group {
+		end := min(start+h.group, len(names))
+		ms, err := measureModels(ctx, h.job.Backend, h.job.Threads, h.job.Protocol, names[start:end],
+			func(i int) (*tflite.Model, error) { return build(start + i) })
 		if err != nil {
 			return nil, Provenance{}, err
 		}
 		out = append(out, ms...)
 		if h.job.Progress != nil {
-			h.job.Progress(end, len(archs), fmt.Sprintf("%.2f ms", ms[len(ms)-1].Stats.P50/1000))
+			h.job.Progress(end, len(names), fmt.Sprintf("%.2f ms", ms[len(ms)-1].Stats.P50/1000))
 		}
 	}
 	return out, HostProvenance(), nil
-}
-
-// measureArchs builds each architecture's int8 model and measures them
-// together with the profiler's interleaved protocol.
-func measureArchs(ctx context.Context, job ValidateJob, archs []space.Arch) ([]profiler.Measurement, error) {
-	names := make([]string, len(archs))
-	for i, a := range archs {
-		names[i] = a.String()
-	}
-	return measureModels(ctx, job.Backend, job.Threads, job.Protocol, names, func(i int) (*tflite.Model, error) {
-		return quantize.ArchModel(archs[i], profiler.ModelSeed(names[i]))
-	})
 }
 
 // measureModels builds model i of names with build and measures them all

@@ -160,9 +160,14 @@ func TestDemoAutoShrink(t *testing.T) {
 	rep := runDemoReport(t, out, "--method", "autoshrink", "--autoshrink-k", "2", "--autoshrink-per-class", "4",
 		"--autoshrink-epochs", "1", "--autoshrink-keep", "0.9", "--train-epochs", "0.05", "--calib", "64",
 		"--validate-models", "3", "--fast-profile", "--eval-images", "300", "--ref-test-images", "50")
-	if rep.Method != "autoshrink" || rep.LUT.Entries != 22 || rep.Search.Arch == "" || rep.Search.Steps == 0 ||
-		rep.Train.TestAcc <= 0 || rep.LocalMS <= 0 || rep.AgentState != "committed" {
+	if rep.Method != "autoshrink" || rep.LUT.Entries != 22*len(rep.Agents) || rep.Search.Arch == "" || rep.Search.Steps == 0 ||
+		rep.Train.TestAcc <= 0 || rep.LocalMS <= 0 || len(rep.AgentState) != len(rep.Agents) || len(rep.Agents) == 0 {
 		t.Errorf("report misses figures: %+v", rep)
+	}
+	for agent, state := range rep.AgentState {
+		if state != "committed" {
+			t.Errorf("agent %s: install %s, want committed", agent, state)
+		}
 	}
 	md, err := os.ReadFile(filepath.Join(out, "report.md"))
 	if err != nil || !strings.Contains(string(md), "AutoShrink on `autoshrink-fmnist`") || strings.Contains(string(md), "Single-Path formula") {

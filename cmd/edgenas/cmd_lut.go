@@ -492,13 +492,13 @@ func lutValidateCommand() *command {
 			if err != nil {
 				return err
 			}
-			var timer lut.ArchTimer
+			var timer lut.ModelTimer
 			if ft.hf.broker != "" {
 				if tf.class == "" {
 					return usagef("--broker times the models on the agents of a class: give --class C")
 				}
 				ft.group = 5
-				timer = fleetArchTimer{e: e, ft: &ft, class: tf.class, threads: tf.threads, proto: proto}
+				timer = fleetValidateTimer{e: e, ft: &ft, class: tf.class, threads: tf.threads, proto: proto}
 			}
 			b, err := backends.Lookup(tf.backend)
 			if err != nil && timer == nil {

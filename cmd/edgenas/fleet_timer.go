@@ -9,15 +9,13 @@ import (
 	"edgenas/fleet"
 	"edgenas/lut"
 	"edgenas/profiler"
-	"edgenas/quantize"
 	"edgenas/searcher/evaluate"
-	"edgenas/space"
 	"edgenas/tflite"
 )
 
-// fleetArchTimer times architectures' int8 models on a class's agents: the
-// lut.ArchTimer of lut validate --broker.
-type fleetArchTimer struct {
+// fleetValidateTimer times int8 models on a class's agents: the
+// lut.ModelTimer of lut validate --broker.
+type fleetValidateTimer struct {
 	e       *env
 	ft      *fleetTimingFlags
 	class   string
@@ -25,18 +23,16 @@ type fleetArchTimer struct {
 	proto   profiler.Protocol
 }
 
-func (t fleetArchTimer) TimeArchs(ctx context.Context, archs []space.Arch) ([]profiler.Measurement, lut.Provenance, error) {
-	names := make([]string, len(archs))
-	models := make([][]byte, len(archs))
-	for i, a := range archs {
-		m, err := quantize.ArchModel(a, profiler.ModelSeed(a.String()))
+func (t fleetValidateTimer) TimeModels(ctx context.Context, names []string, build func(i int) (*tflite.Model, error)) ([]profiler.Measurement, lut.Provenance, error) {
+	models := make([][]byte, len(names))
+	for i, name := range names {
+		m, err := build(i)
 		if err != nil {
-			return nil, lut.Provenance{}, fmt.Errorf("build %s: %w", a, err)
+			return nil, lut.Provenance{}, fmt.Errorf("build %s: %w", name, err)
 		}
 		if models[i], err = tflite.Write(m); err != nil {
-			return nil, lut.Provenance{}, fmt.Errorf("serialize %s: %w", a, err)
+			return nil, lut.Provenance{}, fmt.Errorf("serialize %s: %w", name, err)
 		}
-		names[i] = a.String()
 	}
 	return timeOnFleet(ctx, t.e, t.ft, t.class, t.threads, t.proto, names, models)
 }
