@@ -10,10 +10,74 @@ import (
 	"edgenas/internal/pki"
 )
 
+// brokerFlags are the broker command's settings.
+type brokerFlags struct {
+	listen, tlsListen, tlsCert, tlsKey, clientCA string
+	usersFile, hostUser, hostPassFile, agentPass string
+	store                                        string
+	requireCert                                  bool
+	bounds                                       broker.Config
+}
+
+func (f *brokerFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:1883", "plain TCP address to listen on ('' for none); passwords cross it in clear")
+	fs.StringVar(&f.tlsListen, "tls-listen", "", "TLS address to listen on, e.g. 0.0.0.0:8883 (needs --tls-cert and --tls-key)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "the broker's certificate, from 'edgenas keys device issue --role server'")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "the broker's private key")
+	fs.StringVar(&f.clientCA, "client-ca", "", "CA whose certificates identify devices and hosts (ca.crt of 'edgenas keys ca init')")
+	fs.BoolVar(&f.requireCert, "require-cert", false, "refuse TLS clients without a certificate (no password logins over TLS)")
+	fs.StringVar(&f.usersFile, "users", "", "accounts `file`: one 'ROLE NAME BCRYPT-HASH' per line ('edgenas keys password' writes them)")
+	fs.StringVar(&f.hostUser, "host-user", "host", "host account name (password from $EDGENAS_HOST_PASSWORD or --host-password-file)")
+	fs.StringVar(&f.hostPassFile, "host-password-file", "", "file holding the host password (default $EDGENAS_HOST_PASSWORD)")
+	fs.StringVar(&f.agentPass, "agent-password-file", "", "file holding a shared password admitting any agent id (development only; default $EDGENAS_AGENT_PASSWORD)")
+	fs.StringVar(&f.store, "store", "", "file keeping retained messages and sessions across restarts (default: memory only)")
+	fs.IntVar(&f.bounds.MaxRetained, "max-retained", broker.DefaultMaxRetained, "largest retained payload an agent may publish, bytes")
+	fs.IntVar(&f.bounds.MaxSharedIDs, "max-shared-ids", broker.DefaultMaxSharedIDs, "how many agent ids the shared password admits")
+	fs.Float64Var(&f.bounds.Rate, "rate", broker.DefaultRate, "publishes per second allowed to each agent connection")
+	fs.IntVar(&f.bounds.Burst, "burst", broker.DefaultBurst, "publishes an agent connection may send at once above --rate")
+}
+
+// config resolves the flags, password files and certificates into the
+// broker's configuration.
+func (f *brokerFlags) config() (broker.Config, error) {
+	if f.bounds.MaxRetained < 1 || f.bounds.MaxSharedIDs < 1 || f.bounds.Rate <= 0 || f.bounds.Burst < 1 {
+		return broker.Config{}, usagef("--max-retained, --max-shared-ids, --rate and --burst must be positive")
+	}
+	cfg := f.bounds
+	cfg.Addr, cfg.Store = f.listen, f.store
+	if f.usersFile != "" {
+		u, err := broker.LoadUsers(f.usersFile)
+		if err != nil {
+			return broker.Config{}, err
+		}
+		cfg.Users = u
+	}
+	hostPass, err := (&secretFlags{env: "EDGENAS_HOST_PASSWORD", file: f.hostPassFile}).value()
+	if err != nil {
+		return broker.Config{}, usagef("%v", err)
+	}
+	if hostPass != "" {
+		cfg.Users = append(cfg.Users, broker.User{Name: f.hostUser, Password: hostPass, Role: broker.RoleHost})
+	}
+	if cfg.AgentPassword, err = (&secretFlags{env: "EDGENAS_AGENT_PASSWORD", file: f.agentPass}).value(); err != nil {
+		return broker.Config{}, usagef("%v", err)
+	}
+	if f.tlsListen != "" {
+		if cfg.TLS, err = pki.ServerTLS(f.tlsCert, f.tlsKey, f.clientCA, f.requireCert); err != nil {
+			return broker.Config{}, usagef("%v", err)
+		}
+		cfg.TLSAddr = f.tlsListen
+	} else if f.tlsCert != "" || f.tlsKey != "" || f.clientCA != "" || f.requireCert {
+		return broker.Config{}, usagef("--tls-cert, --tls-key, --client-ca and --require-cert need --tls-listen")
+	}
+	if len(cfg.Users) == 0 && cfg.AgentPassword == "" && f.clientCA == "" {
+		return broker.Config{}, usagef("no accounts: give --client-ca (certificates), --users, or set EDGENAS_HOST_PASSWORD/EDGENAS_AGENT_PASSWORD")
+	}
+	return cfg, nil
+}
+
 func brokerCommand() *command {
-	var listen, tlsListen, tlsCert, tlsKey, clientCA, usersFile, hostUser, hostPassFile, agentPassFile, store string
-	var requireCert bool
-	var bounds broker.Config
+	var f brokerFlags
 	return &command{
 		name:    "broker",
 		summary: "run the embedded MQTT broker: mutual TLS with device certificates (or passwords for development); each agent may use only its own client id and topics",
@@ -22,61 +86,15 @@ func brokerCommand() *command {
 		example: "edgenas keys device issue --role server --id broker --host 192.168.1.10 --out ~/.edgenas/broker\n" +
 			"edgenas broker --listen '' --tls-listen 0.0.0.0:8883 --tls-cert ~/.edgenas/broker/broker.crt --tls-key ~/.edgenas/broker/broker.key \\\n" +
 			"    --client-ca ~/.edgenas/ca/ca.crt --require-cert --store ~/.edgenas/broker.db",
-		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&listen, "listen", "127.0.0.1:1883", "plain TCP address to listen on ('' for none); passwords cross it in clear")
-			fs.StringVar(&tlsListen, "tls-listen", "", "TLS address to listen on, e.g. 0.0.0.0:8883 (needs --tls-cert and --tls-key)")
-			fs.StringVar(&tlsCert, "tls-cert", "", "the broker's certificate, from 'edgenas keys device issue --role server'")
-			fs.StringVar(&tlsKey, "tls-key", "", "the broker's private key")
-			fs.StringVar(&clientCA, "client-ca", "", "CA whose certificates identify devices and hosts (ca.crt of 'edgenas keys ca init')")
-			fs.BoolVar(&requireCert, "require-cert", false, "refuse TLS clients without a certificate (no password logins over TLS)")
-			fs.StringVar(&usersFile, "users", "", "accounts `file`: one 'ROLE NAME BCRYPT-HASH' per line ('edgenas keys password' writes them)")
-			fs.StringVar(&hostUser, "host-user", "host", "host account name (password from $EDGENAS_HOST_PASSWORD or --host-password-file)")
-			fs.StringVar(&hostPassFile, "host-password-file", "", "file holding the host password (default $EDGENAS_HOST_PASSWORD)")
-			fs.StringVar(&agentPassFile, "agent-password-file", "", "file holding a shared password admitting any agent id (development only; default $EDGENAS_AGENT_PASSWORD)")
-			fs.StringVar(&store, "store", "", "file keeping retained messages and sessions across restarts (default: memory only)")
-			fs.IntVar(&bounds.MaxRetained, "max-retained", broker.DefaultMaxRetained, "largest retained payload an agent may publish, bytes")
-			fs.IntVar(&bounds.MaxSharedIDs, "max-shared-ids", broker.DefaultMaxSharedIDs, "how many agent ids the shared password admits")
-			fs.Float64Var(&bounds.Rate, "rate", broker.DefaultRate, "publishes per second allowed to each agent connection")
-			fs.IntVar(&bounds.Burst, "burst", broker.DefaultBurst, "publishes an agent connection may send at once above --rate")
-		},
+		flags: f.register,
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 0 {
 				return usagef("broker takes no arguments")
 			}
-			if bounds.MaxRetained < 1 || bounds.MaxSharedIDs < 1 || bounds.Rate <= 0 || bounds.Burst < 1 {
-				return usagef("--max-retained, --max-shared-ids, --rate and --burst must be positive")
-			}
-			cfg := bounds
-			cfg.Addr = listen
-			if usersFile != "" {
-				u, err := broker.LoadUsers(usersFile)
-				if err != nil {
-					return err
-				}
-				cfg.Users = u
-			}
-			hostPass, err := (&secretFlags{env: "EDGENAS_HOST_PASSWORD", file: hostPassFile}).value()
+			cfg, err := f.config()
 			if err != nil {
-				return usagef("%v", err)
+				return err
 			}
-			if hostPass != "" {
-				cfg.Users = append(cfg.Users, broker.User{Name: hostUser, Password: hostPass, Role: broker.RoleHost})
-			}
-			if cfg.AgentPassword, err = (&secretFlags{env: "EDGENAS_AGENT_PASSWORD", file: agentPassFile}).value(); err != nil {
-				return usagef("%v", err)
-			}
-			if tlsListen != "" {
-				if cfg.TLS, err = pki.ServerTLS(tlsCert, tlsKey, clientCA, requireCert); err != nil {
-					return usagef("%v", err)
-				}
-				cfg.TLSAddr = tlsListen
-			} else if tlsCert != "" || tlsKey != "" || clientCA != "" || requireCert {
-				return usagef("--tls-cert, --tls-key, --client-ca and --require-cert need --tls-listen")
-			}
-			if len(cfg.Users) == 0 && cfg.AgentPassword == "" && clientCA == "" {
-				return usagef("no accounts: give --client-ca (certificates), --users, or set EDGENAS_HOST_PASSWORD/EDGENAS_AGENT_PASSWORD")
-			}
-			cfg.Store = store
 			cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			b, err := broker.Start(cfg)
 			if err != nil {
@@ -86,7 +104,7 @@ func brokerCommand() *command {
 				fmt.Fprintf(e.stdout, "broker listening on %s (plain TCP)\n", b.URL())
 			}
 			if b.TLSURL() != "" {
-				fmt.Fprintf(e.stdout, "broker listening on %s (TLS; client certificates from %s: %v)\n", b.TLSURL(), clientCA, clientCA != "")
+				fmt.Fprintf(e.stdout, "broker listening on %s (TLS; client certificates from %s: %v)\n", b.TLSURL(), f.clientCA, f.clientCA != "")
 			}
 			fmt.Fprintf(e.stdout, "%d password accounts, shared agent password: %v\n", len(cfg.Users), cfg.AgentPassword != "")
 			if cfg.AgentPassword != "" {

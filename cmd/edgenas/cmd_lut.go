@@ -17,6 +17,7 @@ import (
 	"edgenas/internal/progress"
 	"edgenas/internal/safefile"
 	"edgenas/lut"
+	"edgenas/profiler"
 	"edgenas/runtime/backends"
 	"edgenas/space"
 )
@@ -476,29 +477,18 @@ func lutValidateCommand() *command {
 			fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
-			var s *space.Space
-			var ds *space.DAGSpace
-			var err error
-			if space.IsDAG(spaceName) {
-				ds, err = space.LookupDAG(spaceName)
-			} else {
-				s, err = space.Lookup(spaceName)
-			}
+			s, ds, err := lookupAnySpace(spaceName)
 			if err != nil {
-				return usagef("%v", err)
+				return err
 			}
 			pf.threads = tf.threads
 			proto, err := pf.protocol()
 			if err != nil {
 				return err
 			}
-			var timer lut.ModelTimer
-			if ft.hf.broker != "" {
-				if tf.class == "" {
-					return usagef("--broker times the models on the agents of a class: give --class C")
-				}
-				ft.group = 5
-				timer = fleetValidateTimer{e: e, ft: &ft, class: tf.class, threads: tf.threads, proto: proto}
+			timer, err := validateTimer(e, &ft, &tf, proto)
+			if err != nil {
+				return err
 			}
 			b, err := backends.Lookup(tf.backend)
 			if err != nil && timer == nil {
@@ -520,14 +510,8 @@ func lutValidateCommand() *command {
 			bar := progress.New(e.stderr, "validate", models+calib)
 			start := time.Now()
 			onProgress := func(done, total int, last string) { bar.Add(done-bar.Done(), last) }
-			var rep *lut.ValidateReport
-			job := lut.ValidateJob{Space: s, Table: tab, Backend: b, Threads: tf.threads, Protocol: proto,
-				Models: models, Calib: calib, Seed: seed, Timer: timer, Progress: onProgress}
-			if ds != nil {
-				rep, err = lut.ValidateDAG(ctx, ds, job)
-			} else {
-				rep, err = lut.Validate(ctx, job)
-			}
+			rep, err := validate(ctx, ds, lut.ValidateJob{Space: s, Table: tab, Backend: b, Threads: tf.threads, Protocol: proto,
+				Models: models, Calib: calib, Seed: seed, Timer: timer, Progress: onProgress})
 			if err != nil {
 				return err
 			}
@@ -540,16 +524,58 @@ func lutValidateCommand() *command {
 			}
 			fmt.Fprintf(e.stdout, "%s: %d architectures scored (%d more fitted the calibrated predictor) in %.0f s, measured on %s\n",
 				spaceName, models, calib, time.Since(start).Seconds(), rep.Measured)
-			for _, a := range rep.Accuracy {
-				fmt.Fprintln(e.stdout, "  "+a.String())
-			}
-			fmt.Fprintf(e.stdout, "rows: %s\nplot: %s\n", csvPath, pngPath)
-			if rep.Calibrated != nil {
-				fmt.Fprintf(e.stdout, "calibrated predictor: %s (coefficients %s = %v)\n", filepath.Join(outDir, "calibrated.json"),
-					strings.Join(rep.Calibrated.Features, ", "), rep.Calibrated.Coef)
-			}
+			printValidation(e.stdout, rep, outDir, csvPath, pngPath)
 			return nil
 		},
+	}
+}
+
+// lookupAnySpace finds a chain space or, for a DAG space's name, a DAG space.
+func lookupAnySpace(name string) (*space.Space, *space.DAGSpace, error) {
+	if space.IsDAG(name) {
+		ds, err := space.LookupDAG(name)
+		if err != nil {
+			return nil, nil, usagef("%v", err)
+		}
+		return nil, ds, nil
+	}
+	s, err := space.Lookup(name)
+	if err != nil {
+		return nil, nil, usagef("%v", err)
+	}
+	return s, nil, nil
+}
+
+// validate runs job over the chain space it names, or over ds when set.
+func validate(ctx context.Context, ds *space.DAGSpace, job lut.ValidateJob) (*lut.ValidateReport, error) {
+	if ds != nil {
+		return lut.ValidateDAG(ctx, ds, job)
+	}
+	return lut.Validate(ctx, job)
+}
+
+// validateTimer is where lut validate times its models: nil (this host), or
+// with --broker the agents of --class.
+func validateTimer(e *env, ft *fleetTimingFlags, tf *tableFlags, proto profiler.Protocol) (lut.ModelTimer, error) {
+	if ft.hf.broker == "" {
+		return nil, nil
+	}
+	if tf.class == "" {
+		return nil, usagef("--broker times the models on the agents of a class: give --class C")
+	}
+	ft.group = 5
+	return fleetValidateTimer{e: e, ft: ft, class: tf.class, threads: tf.threads, proto: proto}, nil
+}
+
+// printValidation prints a validation's scores and where its files are.
+func printValidation(w io.Writer, rep *lut.ValidateReport, outDir, csvPath, pngPath string) {
+	for _, a := range rep.Accuracy {
+		fmt.Fprintln(w, "  "+a.String())
+	}
+	fmt.Fprintf(w, "rows: %s\nplot: %s\n", csvPath, pngPath)
+	if rep.Calibrated != nil {
+		fmt.Fprintf(w, "calibrated predictor: %s (coefficients %s = %v)\n", filepath.Join(outDir, "calibrated.json"),
+			strings.Join(rep.Calibrated.Features, ", "), rep.Calibrated.Coef)
 	}
 }
 
