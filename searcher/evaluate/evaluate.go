@@ -252,8 +252,7 @@ func quantizeAll(ctx context.Context, cfg Config, data *fmnist.Data, ts []*Train
 		if err := tflite.WriteFile(t.Model, m); err != nil {
 			return nil, fmt.Errorf("evaluate: write %s: %w", t.Model, err)
 		}
-		b, _ := json.MarshalIndent(want, "", "  ")
-		if err := atomicfile.WriteFile(recPath, append(b, '\n')); err != nil {
+		if err := atomicfile.WriteJSON(recPath, want); err != nil {
 			return nil, err
 		}
 		models[i], t.Int8Acc = m, want.Int8Acc
