@@ -87,17 +87,10 @@ func SpreadDAGs(s *space.DAGSpace, n int, seed uint64) []space.DAGArch {
 // a calibrated predictor fitted on separately measured topologies spread
 // over the edge counts.
 func ValidateDAG(ctx context.Context, s *space.DAGSpace, job ValidateJob) (*ValidateReport, error) {
-	if job.Models < 2 {
-		return nil, fmt.Errorf("validate: need at least 2 models, got %d", job.Models)
-	}
 	if s == nil {
 		return nil, fmt.Errorf("validate: no DAG space")
 	}
-	group := job.Group
-	if group <= 0 {
-		group = 5
-	}
-	sum, err := NewLUTPredictor(job.Table)
+	sum, err := job.start()
 	if err != nil {
 		return nil, err
 	}
@@ -105,28 +98,15 @@ func ValidateDAG(ctx context.Context, s *space.DAGSpace, job ValidateJob) (*Vali
 	for i := 0; i < job.Models; i++ {
 		archs = append(archs, s.RandomDAGSeed(job.Seed+uint64(i)))
 	}
-	rows := make([]ValidateRow, len(archs))
-	for start := 0; start < len(archs); start += group {
-		end := min(start+group, len(archs))
-		part := archs[start:end]
-		names := make([]string, len(part))
-		for i, a := range part {
-			names[i] = a.String()
-		}
-		ms, err := measureModels(ctx, job.Backend, job.Threads, job.Protocol, names, func(i int) (*tflite.Model, error) {
-			return quantize.DAGModel(part[i], profiler.ModelSeed(names[i]))
-		})
-		if err != nil {
-			return nil, err
-		}
-		for i, m := range ms {
-			k := start + i
-			rows[k] = ValidateRow{Arch: names[i], Calib: k < job.Calib, Measured: m.Stats.P50 / 1000,
-				CIRel: m.CIRel, Unstable: m.Unstable, Predicted: map[string]float64{}}
-		}
-		if job.Progress != nil {
-			job.Progress(end, len(archs), fmt.Sprintf("%.2f ms", rows[end-1].Measured))
-		}
+	names := make([]string, len(archs))
+	for i, a := range archs {
+		names[i] = a.String()
+	}
+	rows, err := job.measureRows(ctx, names, func(k int) (*tflite.Model, error) {
+		return quantize.DAGModel(archs[k], profiler.ModelSeed(names[k]))
+	})
+	if err != nil {
+		return nil, err
 	}
 	rep := &ValidateReport{Space: s.Name, Table: job.Table.String(), Rows: rows}
 	preds := []DAGPredictor{sum}

@@ -59,14 +59,7 @@ type ValidateReport struct {
 
 // Validate runs the job.
 func Validate(ctx context.Context, job ValidateJob) (*ValidateReport, error) {
-	if job.Models < 2 {
-		return nil, fmt.Errorf("validate: need at least 2 models, got %d", job.Models)
-	}
-	group := job.Group
-	if group <= 0 {
-		group = 5
-	}
-	sum, err := NewLUTPredictor(job.Table)
+	sum, err := job.start()
 	if err != nil {
 		return nil, err
 	}
@@ -86,21 +79,15 @@ func Validate(ctx context.Context, job ValidateJob) (*ValidateReport, error) {
 	for i := 0; i < job.Models; i++ {
 		archs = append(archs, job.Space.RandomSeed(job.Seed+uint64(i)))
 	}
-	rows := make([]ValidateRow, len(archs))
-	for start := 0; start < len(archs); start += group {
-		end := min(start+group, len(archs))
-		ms, err := measureArchs(ctx, job, archs[start:end])
-		if err != nil {
-			return nil, err
-		}
-		for i, m := range ms {
-			k := start + i
-			rows[k] = ValidateRow{Arch: archs[k].String(), Calib: k < job.Calib, Measured: m.Stats.P50 / 1000,
-				CIRel: m.CIRel, Unstable: m.Unstable, Predicted: map[string]float64{}}
-		}
-		if job.Progress != nil {
-			job.Progress(end, len(archs), fmt.Sprintf("%.2f ms", rows[end-1].Measured))
-		}
+	names := make([]string, len(archs))
+	for i, a := range archs {
+		names[i] = a.String()
+	}
+	rows, err := job.measureRows(ctx, names, func(k int) (*tflite.Model, error) {
+		return quantize.ArchModel(archs[k], profiler.ModelSeed(names[k]))
+	})
+	if err != nil {
+		return nil, err
 	}
 	rep := &ValidateReport{Space: job.Space.Name, Table: job.Table.String(), Rows: rows}
 	if job.Calib > 0 {
@@ -161,16 +148,42 @@ func shortName(p Predictor) string {
 	return p.Name()
 }
 
-// measureArchs builds each architecture's int8 model and measures them
-// together with the profiler's interleaved protocol.
-func measureArchs(ctx context.Context, job ValidateJob, archs []space.Arch) ([]profiler.Measurement, error) {
-	names := make([]string, len(archs))
-	for i, a := range archs {
-		names[i] = a.String()
+// start checks what every validation needs and returns the table's summed
+// predictor.
+func (job ValidateJob) start() (*LUTPredictor, error) {
+	if job.Models < 2 {
+		return nil, fmt.Errorf("validate: need at least 2 models, got %d", job.Models)
 	}
-	return measureModels(ctx, job.Backend, job.Threads, job.Protocol, names, func(i int) (*tflite.Model, error) {
-		return quantize.ArchModel(archs[i], profiler.ModelSeed(names[i]))
-	})
+	return NewLUTPredictor(job.Table)
+}
+
+// measureRows measures the models names in interleaved groups of job.Group
+// (0: 5), model k built by build(k), and returns a row per model, the first
+// job.Calib marked as calibration models.
+func (job ValidateJob) measureRows(ctx context.Context, names []string, build func(k int) (*tflite.Model, error)) ([]ValidateRow, error) {
+	group := job.Group
+	if group <= 0 {
+		group = 5
+	}
+	rows := make([]ValidateRow, len(names))
+	for start := 0; start < len(names); start += group {
+		end := min(start+group, len(names))
+		ms, err := measureModels(ctx, job.Backend, job.Threads, job.Protocol, names[start:end], func(i int) (*tflite.Model, error) {
+			return build(start + i)
+		})
+		if err != nil {
+			return nil, err
+		}
+		for i, m := range ms {
+			k := start + i
+			rows[k] = ValidateRow{Arch: names[k], Calib: k < job.Calib, Measured: m.Stats.P50 / 1000,
+				CIRel: m.CIRel, Unstable: m.Unstable, Predicted: map[string]float64{}}
+		}
+		if job.Progress != nil {
+			job.Progress(end, len(names), fmt.Sprintf("%.2f ms", rows[end-1].Measured))
+		}
+	}
+	return rows, nil
 }
 
 // measureModels builds model i of names with build and measures them all
