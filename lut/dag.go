@@ -87,17 +87,10 @@ func SpreadDAGs(s *space.DAGSpace, n int, seed uint64) []space.DAGArch {
 // a calibrated predictor fitted on separately measured topologies spread
 // over the edge counts.
 func ValidateDAG(ctx context.Context, s *space.DAGSpace, job ValidateJob) (*ValidateReport, error) {
-	if job.Models < 2 {
-		return nil, fmt.Errorf("validate: need at least 2 models, got %d", job.Models)
-	}
 	if s == nil {
 		return nil, fmt.Errorf("validate: no DAG space")
 	}
-	group := job.Group
-	if group <= 0 {
-		group = 5
-	}
-	sum, err := NewLUTPredictor(job.Table)
+	sum, err := job.start()
 	if err != nil {
 		return nil, err
 	}
@@ -109,19 +102,11 @@ func ValidateDAG(ctx context.Context, s *space.DAGSpace, job ValidateJob) (*Vali
 	for i, a := range archs {
 		names[i] = a.String()
 	}
-	ms, where, err := job.timer(group).TimeModels(ctx, names, func(i int) (*tflite.Model, error) {
-		return quantize.DAGModel(archs[i], profiler.ModelSeed(names[i]))
+	rows, where, err := job.measureRows(ctx, names, func(k int) (*tflite.Model, error) {
+		return quantize.DAGModel(archs[k], profiler.ModelSeed(names[k]))
 	})
 	if err != nil {
-		return nil, fmt.Errorf("validate: %w", err)
-	}
-	if len(ms) != len(archs) {
-		return nil, fmt.Errorf("validate: %d measurements for %d architectures", len(ms), len(archs))
-	}
-	rows := make([]ValidateRow, len(archs))
-	for k, m := range ms {
-		rows[k] = ValidateRow{Arch: names[k], Calib: k < job.Calib, Measured: m.Stats.P50 / 1000,
-			CIRel: m.CIRel, Unstable: m.Unstable, Predicted: map[string]float64{}}
+		return nil, err
 	}
 	rep := &ValidateReport{Space: s.Name, Table: job.Table.String(), Rows: rows, Measured: where}
 	preds := []DAGPredictor{sum}

@@ -63,14 +63,7 @@ type ValidateReport struct {
 
 // Validate runs the job.
 func Validate(ctx context.Context, job ValidateJob) (*ValidateReport, error) {
-	if job.Models < 2 {
-		return nil, fmt.Errorf("validate: need at least 2 models, got %d", job.Models)
-	}
-	group := job.Group
-	if group <= 0 {
-		group = 5
-	}
-	sum, err := NewLUTPredictor(job.Table)
+	sum, err := job.start()
 	if err != nil {
 		return nil, err
 	}
@@ -94,19 +87,11 @@ func Validate(ctx context.Context, job ValidateJob) (*ValidateReport, error) {
 	for i, a := range archs {
 		names[i] = a.String()
 	}
-	ms, where, err := job.timer(group).TimeModels(ctx, names, func(i int) (*tflite.Model, error) {
-		return quantize.ArchModel(archs[i], profiler.ModelSeed(names[i]))
+	rows, where, err := job.measureRows(ctx, names, func(k int) (*tflite.Model, error) {
+		return quantize.ArchModel(archs[k], profiler.ModelSeed(names[k]))
 	})
 	if err != nil {
-		return nil, fmt.Errorf("validate: %w", err)
-	}
-	if len(ms) != len(archs) {
-		return nil, fmt.Errorf("validate: %d measurements for %d architectures", len(ms), len(archs))
-	}
-	rows := make([]ValidateRow, len(archs))
-	for k, m := range ms {
-		rows[k] = ValidateRow{Arch: archs[k].String(), Calib: k < job.Calib, Measured: m.Stats.P50 / 1000,
-			CIRel: m.CIRel, Unstable: m.Unstable, Predicted: map[string]float64{}}
+		return nil, err
 	}
 	rep := &ValidateReport{Space: job.Space.Name, Table: job.Table.String(), Rows: rows, Measured: where}
 	if job.Calib > 0 {
@@ -168,24 +153,53 @@ func shortName(p Predictor) string {
 	return p.Name()
 }
 
-// timer is the job's Timer, or one that times on this machine in groups.
-func (job ValidateJob) timer(group int) ModelTimer {
-	if job.Timer != nil {
-		return job.Timer
+// start checks what every validation needs and returns the table's summed
+// predictor.
+func (job ValidateJob) start() (*LUTPredictor, error) {
+	if job.Models < 2 {
+		return nil, fmt.Errorf("validate: need at least 2 models, got %d", job.Models)
 	}
-	return hostTimer{job: job, group: group}
+	return NewLUTPredictor(job.Table)
 }
 
-// hostTimer times models on this machine, group by group.
+// measureRows times the models names (model k built by build(k)) with the
+// job's Timer, or here in interleaved groups of job.Group (0: 5), and
+// returns a row per model, the first job.Calib marked as calibration
+// models, and where they were timed.
+func (job ValidateJob) measureRows(ctx context.Context, names []string, build func(k int) (*tflite.Model, error)) ([]ValidateRow, Provenance, error) {
+	var timer ModelTimer = hostTimer{job: job}
+	if job.Timer != nil {
+		timer = job.Timer
+	}
+	ms, where, err := timer.TimeModels(ctx, names, build)
+	if err != nil {
+		return nil, Provenance{}, fmt.Errorf("validate: %w", err)
+	}
+	if len(ms) != len(names) {
+		return nil, Provenance{}, fmt.Errorf("validate: %d measurements for %d models", len(ms), len(names))
+	}
+	rows := make([]ValidateRow, len(names))
+	for k, m := range ms {
+		rows[k] = ValidateRow{Arch: names[k], Calib: k < job.Calib, Measured: m.Stats.P50 / 1000,
+			CIRel: m.CIRel, Unstable: m.Unstable, Predicted: map[string]float64{}}
+	}
+	return rows, where, nil
+}
+
+// hostTimer times models on this machine in interleaved groups of
+// job.Group (0: 5).
 type hostTimer struct {
-	job   ValidateJob
-	group int
+	job ValidateJob
 }
 
 func (h hostTimer) TimeModels(ctx context.Context, names []string, build func(i int) (*tflite.Model, error)) ([]profiler.Measurement, Provenance, error) {
+	group := h.job.Group
+	if group <= 0 {
+		group = 5
+	}
 	out := make([]profiler.Measurement, 0, len(names))
-	for start := 0; start < len(names); start += h.group {
-		end := min(start+h.group, len(names))
+	for start := 0; start < len(names); start += group {
+		end := min(start+group, len(names))
 		ms, err := measureModels(ctx, h.job.Backend, h.job.Threads, h.job.Protocol, names[start:end],
 			func(i int) (*tflite.Model, error) { return build(start + i) })
 		if err != nil {

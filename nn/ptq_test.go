@@ -4,10 +4,10 @@ import (
 	"os"
 	"testing"
 
+	"edgenas/dataset/fmnist"
 	"edgenas/quantize"
 	"edgenas/runtime"
 	"edgenas/runtime/ref"
-	"edgenas/dataset/fmnist"
 	"edgenas/space"
 )
 

@@ -43,11 +43,7 @@ func WriteCandidates(dir string, rc RunCandidates) error {
 	if err := rc.check(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	b, err := json.MarshalIndent(rc, "", "  ")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return atomicfile.WriteFile(path, append(b, '\n'))
+	return atomicfile.WriteJSON(path, rc)
 }
 
 // ReadCandidates reads and checks dir's CandidatesFile.

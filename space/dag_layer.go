@@ -28,34 +28,22 @@ func dagKey(l Layer) (string, bool) {
 	return "", false
 }
 
-// dagParseKey fills l (Kind set) from a DAG key's fields; ok is false for
+// dagParseKey fills l (Kind set) from a DAG key's fields; it is false for
 // other kinds.
-func dagParseKey(l *Layer, dims func(string, ...*int) error, num func(string, *int) error, fields map[string]string) (bool, error) {
-	var err error
-	check := func(e error) {
-		if err == nil {
-			err = e
-		}
-	}
+func dagParseKey(l *Layer, f *keyFields) bool {
 	switch l.Kind {
 	case KindSepConv:
-		check(dims("input", &l.InH, &l.InW, &l.InC))
-		check(dims("output", &l.OutH, &l.OutW, &l.OutC))
-		check(num("kernel", &l.Kernel))
-		check(num("stride", &l.Stride))
-		l.Act = fields["act"]
+		f.window(l)
+		l.Act = f.fields["act"]
 	case KindAdd:
-		check(dims("input", &l.InH, &l.InW, &l.InC))
+		f.dims("input", &l.InH, &l.InW, &l.InC)
 		l.OutH, l.OutW, l.OutC, l.Stride = l.InH, l.InW, l.InC, 1
 	case KindAvgPool2D:
-		check(dims("input", &l.InH, &l.InW, &l.InC))
-		check(dims("output", &l.OutH, &l.OutW, &l.OutC))
-		check(num("kernel", &l.Kernel))
-		check(num("stride", &l.Stride))
+		f.window(l)
 	default:
-		return false, nil
+		return false
 	}
-	return true, err
+	return true
 }
 
 // dagMACs is Layer.MACs for the DAG kinds (ADD and 2x2 average pool count none).

@@ -116,57 +116,23 @@ func ParseKey(key string) (Layer, error) {
 		}
 		fields[k] = v
 	}
-	dims := func(name string, out ...*int) error {
-		v, ok := fields[name]
-		if !ok {
-			return fmt.Errorf("layer key %q: missing %s", key, name)
-		}
-		ds := strings.Split(v, "x")
-		if len(ds) != len(out) {
-			return fmt.Errorf("layer key %q: %s %q wants %d dimensions", key, name, v, len(out))
-		}
-		for i, d := range ds {
-			if _, err := fmt.Sscanf(d, "%d", out[i]); err != nil || *out[i] <= 0 {
-				return fmt.Errorf("layer key %q: %s %q: bad dimension %q", key, name, v, d)
-			}
-		}
-		return nil
-	}
-	num := func(name string, out *int) error {
-		v, ok := fields[name]
-		if !ok {
-			return fmt.Errorf("layer key %q: missing %s", key, name)
-		}
-		if _, err := fmt.Sscanf(v, "%d", out); err != nil || *out < 0 {
-			return fmt.Errorf("layer key %q: bad %s %q", key, name, v)
-		}
-		return nil
-	}
-	var err error
-	check := func(e error) {
-		if err == nil {
-			err = e
-		}
-	}
+	f := &keyFields{key: key, fields: fields}
 	switch l.Kind {
 	case KindConv:
-		check(dims("input", &l.InH, &l.InW, &l.InC))
-		check(dims("output", &l.OutH, &l.OutW, &l.OutC))
-		check(num("kernel", &l.Kernel))
-		check(num("stride", &l.Stride))
+		f.window(&l)
 		l.Act = fields["act"]
 	case KindMBConv:
-		check(dims("input", &l.InH, &l.InW, &l.InC))
-		check(dims("output", &l.OutH, &l.OutW, &l.OutC))
-		check(num("expand", &l.Expand))
-		check(num("kernel", &l.Kernel))
-		check(num("stride", &l.Stride))
+		f.dims("input", &l.InH, &l.InW, &l.InC)
+		f.dims("output", &l.OutH, &l.OutW, &l.OutC)
+		f.num("expand", &l.Expand)
+		f.num("kernel", &l.Kernel)
+		f.num("stride", &l.Stride)
 		var idskip, se int
-		check(num("idskip", &idskip))
-		check(num("se", &se))
+		f.num("idskip", &idskip)
+		f.num("se", &se)
 		l.IDSkip = idskip == 1
 		switch {
-		case err != nil || se == 0:
+		case f.err != nil || se == 0:
 		case se == SEEncoding:
 			l.SEChannels = seChannels(l.InC, 0.25)
 		case se == legacySEEncoding:
@@ -178,27 +144,79 @@ func ParseKey(key string) (Layer, error) {
 		l.Act = fields["act"]
 	case KindPool:
 		var one1, one2 int
-		check(dims("input", &l.InH, &l.InW, &l.InC))
-		check(dims("output", &one1, &one2, &l.OutC))
+		f.dims("input", &l.InH, &l.InW, &l.InC)
+		f.dims("output", &one1, &one2, &l.OutC)
 		l.OutH, l.OutW = 1, 1
 	case KindFC:
-		check(num("input", &l.InC))
-		check(num("output", &l.OutC))
+		f.num("input", &l.InC)
+		f.num("output", &l.OutC)
 		l.InH, l.InW, l.OutH, l.OutW = 1, 1, 1, 1
 	default:
-		ok, e := dagParseKey(&l, dims, num, fields)
-		if !ok {
+		if !dagParseKey(&l, f) {
 			return Layer{}, fmt.Errorf("layer key %q: unknown layer kind %q", key, parts[0])
 		}
-		check(e)
 	}
-	if err != nil {
-		return Layer{}, err
+	if f.err != nil {
+		return Layer{}, f.err
 	}
 	if l.Key() != key {
 		return Layer{}, fmt.Errorf("layer key %q is not canonical (canonical form %q)", key, l.Key())
 	}
 	return l, nil
+}
+
+// keyFields decodes the fields of one layer key, keeping the first error.
+type keyFields struct {
+	key    string
+	fields map[string]string
+	err    error
+}
+
+func (f *keyFields) fail(format string, args ...any) {
+	if f.err == nil {
+		f.err = fmt.Errorf("layer key %q: "+format, append([]any{f.key}, args...)...)
+	}
+}
+
+// dims reads a field of len(out) positive dimensions ("28x28x1").
+func (f *keyFields) dims(name string, out ...*int) {
+	v, ok := f.fields[name]
+	if !ok {
+		f.fail("missing %s", name)
+		return
+	}
+	ds := strings.Split(v, "x")
+	if len(ds) != len(out) {
+		f.fail("%s %q wants %d dimensions", name, v, len(out))
+		return
+	}
+	for i, d := range ds {
+		if _, err := fmt.Sscanf(d, "%d", out[i]); err != nil || *out[i] <= 0 {
+			f.fail("%s %q: bad dimension %q", name, v, d)
+			return
+		}
+	}
+}
+
+// num reads a non-negative integer field.
+func (f *keyFields) num(name string, out *int) {
+	v, ok := f.fields[name]
+	if !ok {
+		f.fail("missing %s", name)
+		return
+	}
+	if _, err := fmt.Sscanf(v, "%d", out); err != nil || *out < 0 {
+		f.fail("bad %s %q", name, v)
+	}
+}
+
+// window reads the fields of a windowed layer (conv, sepconv, avgpool2d):
+// input and output shapes, kernel and stride.
+func (f *keyFields) window(l *Layer) {
+	f.dims("input", &l.InH, &l.InW, &l.InC)
+	f.dims("output", &l.OutH, &l.OutW, &l.OutC)
+	f.num("kernel", &l.Kernel)
+	f.num("stride", &l.Stride)
 }
 
 // seChannels is the SE bottleneck width, as EfficientNet sizes it from the

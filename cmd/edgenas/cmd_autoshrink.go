@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"text/tabwriter"
 	"time"
 
 	"edgenas/dataset/fmnist"
@@ -123,26 +122,12 @@ func dagSearchRandom(e *env, tf *tableFlags, spaceName, calibFile string, target
 	if err != nil {
 		return err
 	}
-	if out != "" {
-		rc := searcher.RunCandidates{Method: "random", Space: s.Name, TargetMS: target, Seed: seed,
-			LatencyModel: lat.Name(), SearchSeconds: time.Since(start).Seconds()}
-		for _, c := range snaps {
-			rc.Candidates = append(rc.Candidates, searcher.RunCandidate{Arch: c.Arch, PredictedMS: c.PredictedMS})
-		}
-		if err := writeRunDir(out, rc); err != nil {
-			return err
-		}
-	}
-	if asJSON {
-		return writeJSON(e.stdout, snaps)
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(e.stdout, "latency model: %s\n", lat.Name())
-	fmt.Fprintln(tw, "PREDICTED MS\tEDGES\tARCH")
+	r := randomRun{run: searcher.RunCandidates{Method: "random", Space: s.Name, TargetMS: target, Seed: seed,
+		LatencyModel: lat.Name(), SearchSeconds: time.Since(start).Seconds()}, found: snaps, header: "PREDICTED MS\tEDGES\tARCH"}
 	for _, c := range snaps {
-		fmt.Fprintf(tw, "%.4f\t%d\t%s\n", c.PredictedMS, c.Edges, c.Arch)
+		r.add(c.Arch, c.PredictedMS, fmt.Sprintf("%.4f\t%d\t%s", c.PredictedMS, c.Edges, c.Arch))
 	}
-	return tw.Flush()
+	return r.report(e, out, asJSON)
 }
 
 // writeRunDir creates a search run directory and writes its candidates.json.

@@ -161,26 +161,45 @@ func searchRandomCommand() *command {
 			if err != nil {
 				return err
 			}
-			if out != "" {
-				rc := searcher.RunCandidates{Method: "random", Space: rt.Space.Name, TargetMS: target, Seed: seed,
-					LatencyModel: rt.LatencyModel(), SearchSeconds: time.Since(start).Seconds()}
-				for _, c := range cands {
-					rc.Candidates = append(rc.Candidates, searcher.RunCandidate{Arch: c.Arch, PredictedMS: c.TableMS})
-				}
-				if err := writeRunDir(out, rc); err != nil {
-					return err
-				}
-			}
-			if asJSON {
-				return writeJSON(e.stdout, cands)
-			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(e.stdout, "latency model: %s\n", rt.LatencyModel())
-			fmt.Fprintln(tw, "PREDICTED MS\tFORMULA MS\tARCH")
+			r := randomRun{run: searcher.RunCandidates{Method: "random", Space: rt.Space.Name, TargetMS: target, Seed: seed,
+				LatencyModel: rt.LatencyModel(), SearchSeconds: time.Since(start).Seconds()}, found: cands, header: "PREDICTED MS\tFORMULA MS\tARCH"}
 			for _, c := range cands {
-				fmt.Fprintf(tw, "%.3f\t%.3f\t%s\n", c.TableMS, c.FormulaMS, c.Arch)
+				r.add(c.Arch, c.TableMS, fmt.Sprintf("%.3f\t%.3f\t%s", c.TableMS, c.FormulaMS, c.Arch))
 			}
-			return tw.Flush()
+			return r.report(e, out, asJSON)
 		},
 	}
+}
+
+// randomRun is what `search random` found, in a space of either kind.
+type randomRun struct {
+	run    searcher.RunCandidates // what --out records
+	found  any                    // what --json prints
+	header string                 // the table's tab-separated columns
+	rows   []string
+}
+
+// add appends an architecture with its predicted latency and table row.
+func (r *randomRun) add(arch string, predictedMS float64, row string) {
+	r.run.Candidates = append(r.run.Candidates, searcher.RunCandidate{Arch: arch, PredictedMS: predictedMS})
+	r.rows = append(r.rows, row)
+}
+
+// report writes the run directory (out, if set) and prints the result.
+func (r *randomRun) report(e *env, out string, asJSON bool) error {
+	if out != "" {
+		if err := writeRunDir(out, r.run); err != nil {
+			return err
+		}
+	}
+	if asJSON {
+		return writeJSON(e.stdout, r.found)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(e.stdout, "latency model: %s\n", r.run.LatencyModel)
+	fmt.Fprintln(tw, r.header)
+	for _, row := range r.rows {
+		fmt.Fprintln(tw, row)
+	}
+	return tw.Flush()
 }

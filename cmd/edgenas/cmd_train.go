@@ -9,7 +9,6 @@ import (
 
 	"edgenas/dataset/fmnist"
 	"edgenas/internal/progress"
-	"edgenas/searcher/autoshrink"
 	"edgenas/searcher/recipe"
 	"edgenas/space"
 )
@@ -85,22 +84,23 @@ func trainCommand() *command {
 // trainer decodes arch in its space (chain or DAG) and returns the fixed
 // recipe's training of it into out.
 func trainer(ctx context.Context, spaceName, arch string, cfg recipe.Config, out string) (func(*fmnist.Data, func(step, total int, loss, acc float64)) (recipe.Result, error), error) {
+	var a recipe.Arch
 	if space.IsDAG(spaceName) {
-		a, err := lookupDAGArch(spaceName, arch, cfg.Seed)
+		d, err := lookupDAGArch(spaceName, arch, cfg.Seed)
 		if err != nil {
 			return nil, err
 		}
-		return func(d *fmnist.Data, on func(step, total int, loss, acc float64)) (recipe.Result, error) {
-			return autoshrink.TrainRecipe(ctx, cfg, a, d, out, on)
-		}, nil
-	}
-	s, err := space.Lookup(spaceName)
-	if err != nil {
-		return nil, usagef("%v", err)
-	}
-	a, err := s.ParseOrRandom(arch, cfg.Seed)
-	if err != nil {
-		return nil, usagef("%v", err)
+		a = recipe.DAG(d)
+	} else {
+		s, err := space.Lookup(spaceName)
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		c, err := s.ParseOrRandom(arch, cfg.Seed)
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		a = recipe.Chain(c)
 	}
 	return func(d *fmnist.Data, on func(step, total int, loss, acc float64)) (recipe.Result, error) {
 		return recipe.Train(ctx, cfg, a, d, out, on)

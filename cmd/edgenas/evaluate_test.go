@@ -87,7 +87,7 @@ func TestQuantizeTrained(t *testing.T) {
 	cfg := recipe.Default()
 	cfg.Epochs, cfg.DataFrac, cfg.Seed = 2, 0.04, 1 // 62 steps
 	dir := t.TempDir()
-	res, err := recipe.Train(context.Background(), cfg, a, small, dir, nil)
+	res, err := recipe.Train(context.Background(), cfg, recipe.Chain(a), small, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

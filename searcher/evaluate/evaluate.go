@@ -18,9 +18,7 @@ import (
 	"edgenas/profiler"
 	"edgenas/runtime"
 	"edgenas/runtime/backends"
-	"edgenas/searcher/autoshrink"
 	"edgenas/searcher/recipe"
-	"edgenas/space"
 	"edgenas/tflite"
 )
 
@@ -96,10 +94,8 @@ type Training struct {
 	// Cached: the training was found finished in the work directory.
 	Cached bool `json:"cached"`
 
-	parsed space.Arch
-	// dag is set instead of parsed for a DAG-space run (AutoShrink, and
-	// random topologies of a DAG space).
-	dag *space.DAGArch
+	// arch is Arch decoded in the run's space (chain or DAG).
+	arch recipe.Arch
 }
 
 // Plan reads the runs and lists their trainings (without running any).
@@ -114,23 +110,19 @@ func Plan(cfg Config) ([]Run, []*Training, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		parse, err := archParser(r.Space)
-		if err != nil {
-			return nil, nil, fmt.Errorf("run %s: %w", dir, err)
-		}
 		if cfg.PicksOnly && r.Method != "random" && len(r.Candidates) > 1 {
 			r.Candidates = r.Candidates[:1]
 		}
 		runs = append(runs, r)
 		for ci, c := range r.Candidates {
-			t0, err := parse(c.Arch)
+			a, err := recipe.ParseArch(r.Space, c.Arch)
 			if err != nil {
 				return nil, nil, fmt.Errorf("run %s candidate %d: %w", dir, ci, err)
 			}
 			for _, seed := range Seeds(r, cfg.Seeds) {
 				t := &Training{Method: r.Method, TargetMS: r.TargetMS, Run: dir, RunSeed: r.Seed, SearchSeconds: r.SearchSeconds,
-					Candidate: ci, Arch: t0.Arch, Seed: seed, PredictedMS: c.PredictedMS, parsed: t0.parsed, dag: t0.dag}
-				t.Dir = filepath.Join(cfg.Work, trainKeyOf(cfg.Recipe, cfg.TestImages, r.Space, t0.Arch, seed))
+					Candidate: ci, Arch: a.String(), Seed: seed, PredictedMS: c.PredictedMS, arch: a}
+				t.Dir = filepath.Join(cfg.Work, trainKey(cfg.Recipe, cfg.TestImages, a, seed))
 				out = append(out, t)
 			}
 		}
@@ -140,14 +132,9 @@ func Plan(cfg Config) ([]Run, []*Training, error) {
 
 // trainKey names a training's cache directory: a hash of everything that
 // determines its result (space, architecture, seed and the recipe).
-func trainKey(rc recipe.Config, evalImages int, a space.Arch, seed uint64) string {
-	return trainKeyOf(rc, evalImages, a.Space.Name, a.String(), seed)
-}
-
-// trainKeyOf is trainKey for an architecture string of a named space.
-func trainKeyOf(rc recipe.Config, evalImages int, spaceName, arch string, seed uint64) string {
+func trainKey(rc recipe.Config, evalImages int, a recipe.Arch, seed uint64) string {
 	key := fmt.Sprintf("%s|%s|seed=%d|epochs=%g|frac=%g|batch=%d|lr=%g|wd=%g|smooth=%g",
-		spaceName, arch, seed, rc.Epochs, rc.DataFrac, rc.Batch, rc.LR, rc.WeightDecay, rc.Smoothing)
+		a.SpaceName(), a, seed, rc.Epochs, rc.DataFrac, rc.Batch, rc.LR, rc.WeightDecay, rc.Smoothing)
 	if evalImages > 0 {
 		key += fmt.Sprintf("|eval=%d", evalImages)
 	}
@@ -231,13 +218,7 @@ func train(ctx context.Context, cfg Config, data *fmnist.Data, ts []*Training) e
 		rc.Seed = t.Seed
 		note := fmt.Sprintf("%d/%d %s seed %d", i+1, len(todo), t.Arch, t.Seed)
 		onStep := func(step, total int, loss, acc float64) { bar.Add(1, note) }
-		var res recipe.Result
-		var err error
-		if t.dag != nil {
-			res, err = autoshrink.TrainRecipe(ctx, rc, *t.dag, data, t.Dir, onStep)
-		} else {
-			res, err = recipe.Train(ctx, rc, t.parsed, data, t.Dir, onStep)
-		}
+		res, err := recipe.Train(ctx, rc, t.arch, data, t.Dir, onStep)
 		if err != nil {
 			return fmt.Errorf("evaluate: train %s seed %d in %s: %w", t.Arch, t.Seed, t.Dir, err)
 		}
@@ -280,8 +261,7 @@ func quantizeAll(ctx context.Context, cfg Config, data *fmnist.Data, ts []*Train
 		if err := tflite.WriteFile(t.Model, m); err != nil {
 			return nil, fmt.Errorf("evaluate: write %s: %w", t.Model, err)
 		}
-		b, _ := json.MarshalIndent(want, "", "  ")
-		if err := atomicfile.WriteFile(recPath, append(b, '\n')); err != nil {
+		if err := atomicfile.WriteJSON(recPath, want); err != nil {
 			return nil, err
 		}
 		models[i], t.Int8Acc = m, want.Int8Acc

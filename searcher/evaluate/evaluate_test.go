@@ -108,11 +108,12 @@ func TestSeeds(t *testing.T) {
 // The cache key separates everything that changes a training's result.
 func TestTrainKey(t *testing.T) {
 	a := space.MustLookup("spnas-fmnist")
-	x, err := a.Parse(archA)
+	px, err := a.Parse(archA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	y, _ := a.Parse(archB)
+	py, _ := a.Parse(archB)
+	x, y := recipe.Chain(px), recipe.Chain(py)
 	rc := recipe.Default()
 	other := rc
 	other.Epochs *= 2

@@ -2,72 +2,29 @@ package evaluate
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 
 	"edgenas/dataset/fmnist"
-	"edgenas/nn"
 	"edgenas/quantize"
 	"edgenas/runtime"
 	"edgenas/runtime/backends"
-	"edgenas/searcher/autoshrink"
 	"edgenas/searcher/recipe"
-	"edgenas/space"
 	"edgenas/tflite"
 )
 
 // Trained is a network restored from an `edgenas train` directory.
-type Trained struct {
-	Dir    string
-	Result recipe.Result
-	// Arch is set for a chain space, dag for a DAG space; Net for both.
-	Arch space.Arch
-	Net  *nn.Net
-	dag  *autoshrink.Trained
-}
+type Trained struct{ *recipe.Trained }
 
-// LoadTrained restores the network a finished training left in dir (its
-// result.json names the space and architecture, model.ckpt holds the
-// weights and batch-norm statistics).
+// LoadTrained restores the network a finished training left in dir (chain
+// or DAG: its result.json names the space and architecture, model.ckpt
+// holds the weights and batch-norm statistics).
 func LoadTrained(dir string) (*Trained, error) {
-	path := filepath.Join(dir, recipe.ResultFile)
-	res, err := recipe.ReadResult(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("load trained %s: %w (is it an 'edgenas train' output directory whose training finished?)", dir, err)
-	}
+	t, err := recipe.LoadTrained(dir)
 	if err != nil {
-		return nil, fmt.Errorf("load trained %s: %w", dir, err)
+		return nil, err
 	}
-	if space.IsDAG(res.Space) {
-		dt, err := autoshrink.LoadTrained(dir)
-		if err != nil {
-			return nil, err
-		}
-		return &Trained{Dir: dir, Result: res, Net: dt.Net, dag: dt}, nil
-	}
-	s, err := space.Lookup(res.Space)
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", path, err)
-	}
-	a, err := s.Parse(res.Arch)
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", path, err)
-	}
-	net, err := nn.Build(a, res.Seed)
-	if err != nil {
-		return nil, fmt.Errorf("load trained %s: %w", dir, err)
-	}
-	ck, err := nn.LoadCheckpoint(filepath.Join(dir, recipe.CheckpointFile))
-	if err != nil {
-		return nil, fmt.Errorf("load trained %s: %w", dir, err)
-	}
-	if err := ck.Restore(net, nil); err != nil {
-		return nil, fmt.Errorf("load trained %s: %w", dir, err)
-	}
-	return &Trained{Dir: dir, Result: res, Arch: a, Net: net}, nil
+	return &Trained{t}, nil
 }
 
 // PTQ is the post-training quantization recipe.
@@ -104,21 +61,7 @@ func ParseMethod(s string) (quantize.Method, error) {
 // Quantize folds the trained network's batch norms, calibrates on p.Calib
 // training images and returns the int8 model (int8 input and output).
 func (t *Trained) Quantize(train *fmnist.Set, p PTQ) (*tflite.Model, error) {
-	if t.dag != nil {
-		return t.dag.Quantize(train, p.Calib, p.Opts)
-	}
-	if p.Calib <= 0 || p.Calib > train.Len() {
-		return nil, fmt.Errorf("quantize: --calib %d must be in 1..%d (training images)", p.Calib, train.Len())
-	}
-	calib := make([][]float32, p.Calib)
-	for i := range calib {
-		calib[i] = train.Image(i * train.Len() / p.Calib)
-	}
-	m, err := nn.Quantize(t.Net, t.Arch, calib, p.Opts)
-	if err != nil {
-		return nil, fmt.Errorf("quantize %s: %w", t.Dir, err)
-	}
-	return m, nil
+	return t.Trained.Quantize(train, p.Calib, p.Opts)
 }
 
 // accuracyChunk is how many images a worker runs between cancellation

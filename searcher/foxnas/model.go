@@ -24,13 +24,8 @@ type Model struct {
 	// Coefficients holds the intercept first, then one per term.
 	Coefficients []Coefficient `json:"coefficients"`
 	Dropped      []Collinear   `json:"dropped,omitempty"`
-	N            int           `json:"n"`
-	Params       int           `json:"params"`
-	R2           float64       `json:"r2"`
-	AdjR2        float64       `json:"adj_r2"`
-	RMSE         float64       `json:"rmse"`
-	ResidualSE   float64       `json:"residual_se"`
-	CV           *CV           `json:"cv,omitempty"`
+	FitStats
+	CV *CV `json:"cv,omitempty"`
 }
 
 // FitOptions tunes FitModel.
@@ -60,8 +55,7 @@ func FitModel(fs FeatureSet, t *Table, opt FitOptions) (*FitResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fs.Name, err)
 	}
-	m := &Model{FeatureSet: fs, Source: t.Name, Dropped: f.Dropped, N: f.N, Params: f.Params,
-		R2: f.R2, AdjR2: f.AdjR2, RMSE: f.RMSE, ResidualSE: f.ResidualSE}
+	m := &Model{FeatureSet: fs, Source: t.Name, Dropped: f.Dropped, FitStats: f.FitStats}
 	for j, c := range f.Coefs {
 		per := ""
 		if j > 0 {

@@ -82,7 +82,12 @@ type Fit struct {
 	// Coefs holds the intercept first, then one entry per input column in order.
 	Coefs   []Coef      `json:"coefs"`
 	Dropped []Collinear `json:"dropped,omitempty"`
-	N       int         `json:"n"`
+	FitStats
+}
+
+// FitStats summarises how well a least-squares fit explains its data.
+type FitStats struct {
+	N int `json:"n"`
 	// Params counts the estimated coefficients (intercept included, dropped excluded).
 	Params int     `json:"params"`
 	R2     float64 `json:"r2"`
@@ -191,7 +196,7 @@ func OLS(x [][]float64, y []float64, names []string, opt OLSOptions) (*Fit, erro
 			return nil, fmt.Errorf("ols: invert R: %w", err)
 		}
 	}
-	f := &Fit{N: n, Params: k, Dropped: dropped, Coefs: make([]Coef, p+1)}
+	f := &Fit{FitStats: FitStats{N: n, Params: k}, Dropped: dropped, Coefs: make([]Coef, p+1)}
 	tdist := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: df}
 	for j := range all {
 		f.Coefs[j] = Coef{Name: all[j], Dropped: true}

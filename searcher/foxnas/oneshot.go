@@ -281,11 +281,7 @@ func TrainSupernet(ctx context.Context, o *OneShot, dir string, onStep func(OneS
 	for _, l := range recent {
 		info.FinalTrainAcc += l.Acc / float64(len(recent))
 	}
-	b, err := json.MarshalIndent(info, "", "  ")
-	if err != nil {
-		return SupernetInfo{}, fmt.Errorf("supernet: %w", err)
-	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, SupernetInfoFile), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(dir, SupernetInfoFile), info); err != nil {
 		return SupernetInfo{}, err
 	}
 	return info, nil

@@ -330,17 +330,10 @@ func (j *SearchJob) anneal(p Problem, cfg Config) (*Result, error) {
 // write saves candidates.json, arch.txt, result.json, samples.csv and the plot.
 func (j *SearchJob) write(rep *SearchReport, samples []SubnetSample, fitted []float64, lat *Model) error {
 	dir := j.OutDir
-	js := func(name string, v any) error {
-		b, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		return atomicfile.WriteFile(filepath.Join(dir, name), append(b, '\n'))
-	}
 	if err := searcher.WriteCandidates(dir, rep.RunCandidates); err != nil {
 		return err
 	}
-	if err := js(ResultFile, rep); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(dir, ResultFile), rep); err != nil {
 		return err
 	}
 	if err := atomicfile.WriteFile(filepath.Join(dir, ArchFile), []byte(rep.Picks[0].Arch+"\n")); err != nil {

@@ -18,7 +18,6 @@ import (
 	"edgenas/internal/atomicfile"
 	"edgenas/nn"
 	"edgenas/searcher"
-	"edgenas/space"
 )
 
 // Config is the recipe: RMSProp with a cosine schedule on a fraction of
@@ -104,11 +103,11 @@ type step struct {
 	Loss, Acc float64
 }
 
-// Train trains arch from scratch with cfg in dir (resuming dir's checkpoint
+// Train trains arch (Chain or DAG) from scratch with cfg in dir (resuming dir's checkpoint
 // if any, through searcher.Loop), then evaluates it on the validation and
 // test sets and writes ResultFile. onStep (may be nil) sees each step's
 // index, total, loss and minibatch accuracy.
-func Train(ctx context.Context, cfg Config, arch space.Arch, data *fmnist.Data, dir string, onStep func(step, total int, loss, acc float64)) (Result, error) {
+func Train(ctx context.Context, cfg Config, arch Arch, data *fmnist.Data, dir string, onStep func(step, total int, loss, acc float64)) (Result, error) {
 	if err := cfg.validate(); err != nil {
 		return Result{}, err
 	}
@@ -119,7 +118,7 @@ func Train(ctx context.Context, cfg Config, arch space.Arch, data *fmnist.Data, 
 	if n < cfg.Batch {
 		return Result{}, fmt.Errorf("train: data fraction %v gives %d images, less than one batch of %d", cfg.DataFrac, n, cfg.Batch)
 	}
-	net, err := nn.Build(arch, cfg.Seed)
+	net, err := arch.Build(cfg.Seed)
 	if err != nil {
 		return Result{}, fmt.Errorf("train: %w", err)
 	}
@@ -134,7 +133,7 @@ func Train(ctx context.Context, cfg Config, arch space.Arch, data *fmnist.Data, 
 	}
 	total := cfg.Steps(data.Train.Len())
 	sched := nn.Schedule{Kind: "cosine", Base: cfg.LR, Warmup: min(total/20, 200), Total: total, Min: cfg.LR / 100}
-	tag := fmt.Sprintf("train:%s:%s:epochs=%g:frac=%g:batch=%d:seed=%d:lr=%g", arch.Space.Name, arch, cfg.Epochs, cfg.DataFrac, cfg.Batch, cfg.Seed, cfg.LR)
+	tag := fmt.Sprintf("train:%s:%s:epochs=%g:frac=%g:batch=%d:seed=%d:lr=%g", arch.SpaceName(), arch, cfg.Epochs, cfg.DataFrac, cfg.Batch, cfg.Seed, cfg.LR)
 	tr, err := nn.NewTrainer(tag, net, opt, sched, batches)
 	if err != nil {
 		return Result{}, err
@@ -161,7 +160,7 @@ func Train(ctx context.Context, cfg Config, arch space.Arch, data *fmnist.Data, 
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Space: arch.Space.Name, Arch: arch.String(), Seed: cfg.Seed, Epochs: cfg.Epochs, DataFrac: cfg.DataFrac,
+	res := Result{Space: arch.SpaceName(), Arch: arch.String(), Seed: cfg.Seed, Epochs: cfg.Epochs, DataFrac: cfg.DataFrac,
 		Steps: total, MACs: arch.MACs(), Params: arch.Params()}
 	evalStart := time.Now()
 	if res.ValAcc, res.ValLoss, err = net.Evaluate(data.Val.Images, data.Val.Labels, cfg.EvalBatch); err != nil {
@@ -171,11 +170,7 @@ func Train(ctx context.Context, cfg Config, arch space.Arch, data *fmnist.Data, 
 		return Result{}, fmt.Errorf("train: test: %w", err)
 	}
 	res.Seconds = out.Seconds + time.Since(evalStart).Seconds()
-	b, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return Result{}, fmt.Errorf("train: %w", err)
-	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, ResultFile), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(dir, ResultFile), res); err != nil {
 		return Result{}, err
 	}
 	return res, nil

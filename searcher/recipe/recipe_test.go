@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"edgenas/nn"
+	"edgenas/quantize"
 	"edgenas/searcher/internal/searchtest"
-	"edgenas/space"
 )
 
 const tinyArch = "k3e3,skip,skip,k3e3,skip,skip,k3e3,skip,skip,k3e3,skip,skip"
@@ -25,7 +25,7 @@ func testRecipe() Config {
 // weights and accuracies as an uninterrupted one, and its time counts both
 // invocations.
 func TestTrainResumesAfterInterruption(t *testing.T) {
-	a, err := space.MustLookup("spnas-fmnist").Parse(tinyArch)
+	a, err := parseChain(tinyArch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestTrainResumesAfterInterruption(t *testing.T) {
 }
 
 func TestTrainRejects(t *testing.T) {
-	a, err := space.MustLookup("spnas-fmnist").Parse(tinyArch)
+	a, err := parseChain(tinyArch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,5 +119,95 @@ func TestTrainRejects(t *testing.T) {
 				t.Errorf("error %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func parseChain(arch string) (Arch, error) { return ParseArch("spnas-fmnist", arch) }
+
+// Chain architectures and DAG topologies train through the one recipe, and
+// LoadTrained restores either from its directory to the network Train
+// evaluated.
+func TestTrainAndLoadBothKinds(t *testing.T) {
+	data := searchtest.Data(16, 8, 8)
+	tests := []struct {
+		name      string
+		space     string
+		arch      string
+		wantSpace string
+	}{
+		{name: "chain", space: "spnas-fmnist", arch: tinyArch, wantSpace: "spnas-fmnist"},
+		{name: "dag", space: "autoshrink-fmnist", arch: "0-1,0-2,1-3,2-3", wantSpace: "autoshrink-fmnist"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := ParseArch(tc.space, tc.arch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := testRecipe()
+			cfg.Epochs = 1
+			dir := t.TempDir()
+			res, err := Train(context.Background(), cfg, a, data, dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Space != tc.wantSpace || res.Arch != a.String() || res.MACs != a.MACs() || res.Params != a.Params() || res.MACs <= 0 {
+				t.Errorf("result %+v for %s %s", res, tc.space, a)
+			}
+			tr, err := LoadTrained(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tr.Result != res || tr.Arch.String() != a.String() {
+				t.Errorf("loaded %+v %s, trained %+v %s", tr.Result, tr.Arch, res, a)
+			}
+			tr.Net.Loss.Smoothing = cfg.Smoothing // the recipe's loss, so the losses compare exactly
+			acc, loss, err := tr.Net.Evaluate(data.Test.Images, data.Test.Labels, cfg.EvalBatch)
+			if err != nil || acc != res.TestAcc || loss != res.TestLoss {
+				t.Errorf("reloaded network: test %v/%v (%v), trained %v/%v", acc, loss, err, res.TestAcc, res.TestLoss)
+			}
+			m, err := tr.Quantize(data.Train, 4, quantize.CalibOptions{})
+			if err != nil || m == nil {
+				t.Fatalf("quantize: %v", err)
+			}
+			if _, err := tr.Quantize(data.Train, data.Train.Len()+1, quantize.CalibOptions{}); err == nil || !strings.Contains(err.Error(), "--calib") {
+				t.Errorf("calibrating on more images than the split: %v", err)
+			}
+		})
+	}
+}
+
+func TestLoadTrainedRejects(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+		want  string
+	}{
+		{name: "not a training directory", setup: func(t *testing.T, dir string) {}, want: "whose training finished"},
+		{name: "unknown space", setup: func(t *testing.T, dir string) {
+			writeResult(t, dir, `{"space": "nope", "arch": "x"}`)
+		}, want: "nope"},
+		{name: "bad architecture", setup: func(t *testing.T, dir string) {
+			writeResult(t, dir, `{"space": "autoshrink-fmnist", "arch": "9-9"}`)
+		}, want: "load trained"},
+		{name: "no checkpoint", setup: func(t *testing.T, dir string) {
+			writeResult(t, dir, `{"space": "spnas-fmnist", "arch": "`+tinyArch+`"}`)
+		}, want: CheckpointFile},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tc.setup(t, dir)
+			if _, err := LoadTrained(dir); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), dir) {
+				t.Errorf("error %v, want one naming %s and %q", err, dir, tc.want)
+			}
+		})
+	}
+}
+
+func writeResult(t *testing.T, dir, body string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, ResultFile), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

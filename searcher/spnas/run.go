@@ -2,7 +2,6 @@ package spnas
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -47,11 +46,7 @@ func Run(ctx context.Context, s *Searcher, dir string, onStep func(StepLog)) (Re
 	if err := atomicfile.WriteFile(filepath.Join(dir, ArchFile), []byte(res.Arch+"\n")); err != nil {
 		return Result{}, err
 	}
-	b, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return Result{}, fmt.Errorf("search result: %w", err)
-	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, ResultFile), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(dir, ResultFile), res); err != nil {
 		return Result{}, err
 	}
 	logs, err := searcher.ReadLog[StepLog](logPath)
