@@ -91,8 +91,8 @@ type OneShot struct {
 	// images is the training images per epoch (the first of the training
 	// set); trainLen the training set's size, which decides images.
 	images, trainLen int
-	x      []float32
-	y      []int
+	x                []float32
+	y                []int
 }
 
 // OneShotLog is one training step.

@@ -79,19 +79,19 @@ type SearchReport struct {
 	TrainSeconds  float64 `json:"train_seconds"`
 	SampleSeconds float64 `json:"sample_seconds"`
 	// SampleEvalSeconds is the sub-network evaluation time whenever it ran.
-	SampleEvalSeconds float64        `json:"sample_eval_seconds"`
-	FitSeconds        float64        `json:"fit_seconds"`
-	AnnealSeconds     float64        `json:"anneal_seconds"`
-	Samples           int            `json:"samples"`
+	SampleEvalSeconds float64 `json:"sample_eval_seconds"`
+	FitSeconds        float64 `json:"fit_seconds"`
+	AnnealSeconds     float64 `json:"anneal_seconds"`
+	Samples           int     `json:"samples"`
 	// SubnetSplit records which training-file images the supernet trained
 	// on (the first OneShot.DataFrac of the train part) and which scored
 	// the sub-networks (all of the validation part).
-	SubnetSplit fmnist.Split `json:"subnet_split"`
-	Accuracy          *Model         `json:"-"`
-	Latency           *Model         `json:"-"`
-	AnnealStats       Stats          `json:"anneal_stats"`
-	RestartBest       []float64      `json:"anneal_restart_best"`
-	AnnealConfig      annealSettings `json:"anneal_config"`
+	SubnetSplit  fmnist.Split   `json:"subnet_split"`
+	Accuracy     *Model         `json:"-"`
+	Latency      *Model         `json:"-"`
+	AnnealStats  Stats          `json:"anneal_stats"`
+	RestartBest  []float64      `json:"anneal_restart_best"`
+	AnnealConfig annealSettings `json:"anneal_config"`
 }
 
 type annealSettings struct {
