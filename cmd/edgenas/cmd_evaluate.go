@@ -36,7 +36,7 @@ func evaluateCommand() *command {
 		flags: func(fs *flag.FlagSet) {
 			fs.Var(&runs, "runs", "search run directory (repeatable; further positional arguments are runs too)")
 			fs.StringVar(&work, "work", "", "work directory caching trainings and int8 models (a rerun reuses finished ones)")
-			fs.StringVar(&out, "out", "", "output directory for results.json, results.csv and the plots")
+			fs.StringVar(&out, "out", "", "output directory for results.json, results.csv (per training), summary.csv (per group, RI with its bootstrap 95% interval) and the plots")
 			fs.BoolVar(&cfg.PicksOnly, "picks-only", false, "train only each search run's pick (a FOX-NAS run lists its top-k); random runs keep all")
 			fs.IntVar(&cfg.Seeds, "seeds", 1, "training seeds per candidate: 1 = a search run's own seed (random runs: 1); K > 1 = seeds 1..K for all")
 			fs.Float64Var(&cfg.Recipe.Epochs, "epochs", cfg.Recipe.Epochs, "training epochs (same recipe as 'edgenas train')")
@@ -99,8 +99,11 @@ func evaluateCommand() *command {
 			}
 			fmt.Fprintf(e.stdout, "int8 latencies measured on %s\n", rep.MeasuredOn)
 			if out != "" {
-				fmt.Fprintf(e.stdout, "wrote %s, %s, %s, %s\n", filepath.Join(out, evaluate.ResultsJSON), filepath.Join(out, evaluate.ResultsCSV),
-					filepath.Join(out, evaluate.AccLatencyPNG), filepath.Join(out, evaluate.PredMeasPNG))
+				fmt.Fprintf(e.stdout, "RI intervals: percentile bootstrap 95%%, architectures resampled with replacement, %d resamples, seed %d\n",
+					evaluate.BootstrapResamples, evaluate.BootstrapSeed)
+				fmt.Fprintf(e.stdout, "wrote %s, %s, %s, %s, %s, %s\n", filepath.Join(out, evaluate.ResultsJSON), filepath.Join(out, evaluate.ResultsCSV),
+					filepath.Join(out, evaluate.SummaryCSV), filepath.Join(out, evaluate.AccLatencyPNG), filepath.Join(out, evaluate.RIPNG),
+					filepath.Join(out, evaluate.PredMeasPNG))
 			}
 			return nil
 		},

@@ -175,10 +175,10 @@ func TestEvaluateEndToEnd(t *testing.T) {
 		}
 	}
 	g := rep.Groups[1]
-	if g.Method != "spnas" || g.RIFloat == nil || g.SearchSeconds != 42 {
+	if g.Method != "spnas" || g.RIFloat == nil || g.SearchSeconds != 42 || g.RIInt8CI == nil || g.RIInt8CI.Excludes(*g.RIInt8) {
 		t.Errorf("spnas group %+v", g)
 	}
-	for _, f := range []string{evaluate.ResultsJSON, evaluate.ResultsCSV, evaluate.AccLatencyPNG, evaluate.PredMeasPNG} {
+	for _, f := range []string{evaluate.ResultsJSON, evaluate.ResultsCSV, evaluate.SummaryCSV, evaluate.AccLatencyPNG, evaluate.RIPNG, evaluate.PredMeasPNG} {
 		if st, err := os.Stat(filepath.Join(outDir, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s missing or empty (%v)", f, err)
 		}
@@ -192,7 +192,7 @@ func TestEvaluateEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errs = runCLI(t, args...)
-	if code != 0 || !strings.Contains(errs, "3 trainings, 3 cached") || !strings.Contains(out, "RI FLOAT") || !strings.Contains(errs, "measuring 3 int8 models") {
+	if code != 0 || !strings.Contains(errs, "3 trainings, 3 cached") || !strings.Contains(out, "RI FLOAT [95% CI]") || !strings.Contains(out, "bootstrap 95%") || !strings.Contains(errs, "measuring 3 int8 models") {
 		t.Fatalf("rerun: code %d\nstdout %s\nstderr %s", code, out, errs)
 	}
 	if after, err := os.Stat(ckpt); err != nil || !after.ModTime().Equal(before.ModTime()) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"edgenas/dataset/fmnist"
 	"edgenas/lut"
 	"edgenas/profiler"
 	"edgenas/searcher"
@@ -71,7 +72,7 @@ func TestSearchFoxNASEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	sn := filepath.Join(dir, "supernet")
 	tiny := []string{"--lut", db, "--seed", "2", "--supernet", sn, "--epochs", "1", "--data-frac", "0.0005", "--batch", "4",
-		"--samples", "35", "--folds", "0", "--val-images", "8", "--calib-batches", "1", "--lat-samples", "300",
+		"--samples", "35", "--folds", "0", "--subnet-val", "8", "--calib-batches", "1", "--lat-samples", "300",
 		"--anneal-steps", "300", "--restarts", "2", "--top-k", "5"}
 	out1 := filepath.Join(dir, "run1")
 	code, stdout, stderr := runCLI(t, append([]string{"search", "foxnas", "--space", "spnas-fmnist", "--target-ms", fmt.Sprint(target), "--out", out1}, tiny...)...)
@@ -83,7 +84,8 @@ func TestSearchFoxNASEndToEnd(t *testing.T) {
 			t.Errorf("progress lacks %q:\n%s", want, stderr)
 		}
 	}
-	for _, want := range []string{"spnas-fmnist-accuracy", "spnas-fmnist-latency", "STD ERR", "per extra block", "supernet trained now"} {
+	for _, want := range []string{"spnas-fmnist-accuracy", "spnas-fmnist-latency", "STD ERR", "per extra block", "supernet trained now",
+		"supernet trained on training images 0-59991 (30 per epoch), sub-networks scored on held-out images 59992-59999"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}
@@ -132,8 +134,12 @@ func TestSearchFoxNASEndToEnd(t *testing.T) {
 	}
 	var rep1 foxnas.SearchReport
 	readJSON(t, filepath.Join(out1, "result.json"), &rep1)
-	if !rep1.TrainedNow || !rep1.SampledNow || rep1.Supernet.Steps != 6 || !(rep1.Supernet.TrainSeconds > 0) {
+	// 8 images held out: the supernet trains on 0.05% of the other 59,992.
+	if !rep1.TrainedNow || !rep1.SampledNow || rep1.Supernet.Steps != 7 || rep1.Supernet.Images != 30 || !(rep1.Supernet.TrainSeconds > 0) {
 		t.Errorf("first run report: %+v", rep1)
+	}
+	if want := (fmnist.Split{TrainCount: 59992, ValFirst: 59992, ValCount: 8}); rep1.SubnetSplit != want {
+		t.Errorf("result.json records the split %+v, want %+v", rep1.SubnetSplit, want)
 	}
 
 	// A second target reuses the supernet and the evaluated samples.
@@ -180,6 +186,8 @@ func TestSearchFoxNASUsage(t *testing.T) {
 		{[]string{"search", "foxnas", "--out", "x"}, 2, "", "needs --target-ms"},
 		{[]string{"search", "foxnas", "--out", "x", "--target-ms", "1", "--tol", "0"}, 2, "", "--tol 0"},
 		{[]string{"search", "foxnas", "--out", "x", "--target-ms", "1", "--restarts", "0"}, 2, "", "must be positive"},
+		{[]string{"search", "foxnas", "--out", "x", "--target-ms", "1", "--subnet-val", "0"}, 2, "", "--subnet-val 0: want 1 to 59999"},
+		{[]string{"search", "foxnas", "--out", "x", "--target-ms", "1", "--subnet-val", "60000"}, 2, "", "--subnet-val 60000"},
 		{[]string{"search", "foxnas", "--out", "x", "--target-ms", "1", "--lut", "/nonexistent.db"}, 1, "", "nonexistent.db"},
 	}
 	for _, tc := range tests {

@@ -5,8 +5,9 @@
 // The split is deterministic and positional: training images 0..49,999 are
 // the training set, 50,000..59,999 the validation set (the original files are
 // already in random class order, so both parts are class-balanced to within a
-// few percent). The 10,000 test images are kept apart for final reporting
-// only; the search never looks at them.
+// few percent). Data.Holdout moves the cut for a larger validation part. The
+// 10,000 test images are kept apart for final reporting only; the search
+// never looks at them.
 package fmnist
 
 import (
@@ -74,6 +75,46 @@ func (s *Set) Slice(lo, hi int) *Set {
 // Data is the split dataset.
 type Data struct {
 	Train, Val, Test *Set
+	// trainFile is the training file's images in file order (Train then
+	// Val) when Load made them one array, so Holdout can re-split without
+	// copying.
+	trainFile *Set
+}
+
+// Split records a positional split of the training files' images:
+// [TrainFirst, TrainFirst+TrainCount) train, [ValFirst, ValFirst+ValCount)
+// validation. The test files never take part.
+type Split struct {
+	TrainFirst int `json:"train_first"`
+	TrainCount int `json:"train_count"`
+	ValFirst   int `json:"val_first"`
+	ValCount   int `json:"val_count"`
+}
+
+// Holdout re-splits the training images (Train followed by Val, which is
+// the training file's order after Load) so that the last n are the
+// validation part and all before them the training part; Test is kept as
+// it is. Holdout(ValCount) is Load's split. The result's sets are views of
+// Load's storage, or fresh copies for a Data that was not loaded whole.
+func (d *Data) Holdout(n int) (*Data, Split, error) {
+	if d == nil || d.Train == nil || d.Val == nil {
+		return nil, Split{}, fmt.Errorf("holdout: no training and validation sets")
+	}
+	total := d.Train.Len() + d.Val.Len()
+	if n <= 0 || n >= total {
+		return nil, Split{}, fmt.Errorf("holdout of %d images: want 1 to %d (the training files hold %d, and training needs some)", n, total-1, total)
+	}
+	cut := total - n
+	sp := Split{TrainFirst: 0, TrainCount: cut, ValFirst: cut, ValCount: n}
+	all := d.trainFile
+	switch {
+	case n == d.Val.Len():
+		return &Data{Train: d.Train, Val: d.Val, Test: d.Test, trainFile: d.trainFile}, sp, nil
+	case all == nil || all.Len() != total:
+		all = &Set{Images: append(append(make([]float32, 0, total*Pixels), d.Train.Images...), d.Val.Images...),
+			Labels: append(append(make([]uint8, 0, total), d.Train.Labels...), d.Val.Labels...)}
+	}
+	return &Data{Train: all.Slice(0, cut), Val: all.Slice(cut, total), Test: d.Test, trainFile: all}, sp, nil
 }
 
 // Load reads and validates the four files in dir and splits them. A missing
@@ -91,7 +132,7 @@ func Load(dir string) (*Data, error) {
 		return nil, err
 	}
 	cut := TrainTotal - ValCount
-	return &Data{Train: train.Slice(0, cut), Val: train.Slice(cut, TrainTotal), Test: test}, nil
+	return &Data{Train: train.Slice(0, cut), Val: train.Slice(cut, TrainTotal), Test: test, trainFile: train}, nil
 }
 
 // LoadDefault is Load(DefaultDir).

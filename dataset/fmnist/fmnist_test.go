@@ -161,6 +161,16 @@ func TestLoadReal(t *testing.T) {
 	if d.Train.Labels[0] != 9 {
 		t.Errorf("train[0] label %d, want 9", d.Train.Labels[0])
 	}
+	// A larger hold-out ends with the standard validation part and keeps
+	// the test set; the standard one is Load's split.
+	h, sp, err := d.Holdout(20000)
+	if err != nil || sp.ValFirst != 40000 || h.Train.Len() != 40000 || h.Test != d.Test ||
+		string(h.Val.Slice(10000, 20000).Labels) != string(d.Val.Labels) || string(h.Val.Slice(0, 10000).Labels) != string(d.Train.Labels[40000:]) {
+		t.Errorf("holdout 20000: %+v %v", sp, err)
+	}
+	if h, _, err := d.Holdout(ValCount); err != nil || h.Train != d.Train || h.Val != d.Val {
+		t.Errorf("holdout %d is not Load's split (%v)", ValCount, err)
+	}
 }
 
 func TestBatcher(t *testing.T) {
@@ -228,4 +238,82 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// idSet is n images whose first pixel holds first+i (their identity).
+func idSet(first, n int) *Set {
+	s := &Set{Images: make([]float32, n*Pixels), Labels: make([]uint8, n)}
+	for i := range n {
+		s.Images[i*Pixels] = float32(first + i)
+		s.Labels[i] = uint8((first + i) % Classes)
+	}
+	return s
+}
+
+func ids(s *Set) []int {
+	out := make([]int, s.Len())
+	for i := range out {
+		out[i] = int(s.Image(i)[0])
+	}
+	return out
+}
+
+// Holdout takes the last n training-file images as validation and all
+// before them as training, disjoint and together the whole file, the test
+// set untouched, whether the training file is one array (as Load leaves
+// it) or two separate sets.
+func TestHoldout(t *testing.T) {
+	file := idSet(0, 60)
+	loaded := &Data{Train: file.Slice(0, 50), Val: file.Slice(50, 60), Test: idSet(1000, 10), trainFile: file}
+	separate := &Data{Train: idSet(0, 50), Val: idSet(50, 10), Test: idSet(1000, 10)}
+	tests := []struct {
+		name string
+		d    *Data
+		n    int
+		err  string
+	}{
+		{name: "standard split", d: loaded, n: 10},
+		{name: "larger, loaded", d: loaded, n: 25},
+		{name: "smaller, loaded", d: loaded, n: 4},
+		{name: "larger, separate sets", d: separate, n: 25},
+		{name: "smaller, separate sets", d: separate, n: 4},
+		{name: "zero", d: loaded, n: 0, err: "want 1 to 59"},
+		{name: "everything", d: loaded, n: 60, err: "want 1 to 59"},
+		{name: "no data", d: &Data{}, n: 5, err: "no training and validation sets"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, sp, err := tc.d.Holdout(tc.n)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Errorf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Split{TrainFirst: 0, TrainCount: 60 - tc.n, ValFirst: 60 - tc.n, ValCount: tc.n}
+			if sp != want || h.Train.Len() != want.TrainCount || h.Val.Len() != tc.n || h.Test != tc.d.Test {
+				t.Fatalf("split %+v (train %d, val %d), want %+v", sp, h.Train.Len(), h.Val.Len(), want)
+			}
+			seen := map[int]string{}
+			for name, s := range map[string]*Set{"train": h.Train, "val": h.Val, "test": h.Test} {
+				for i, id := range ids(s) {
+					if prev, dup := seen[id]; dup {
+						t.Errorf("image %d is in both %s and %s", id, prev, name)
+					}
+					seen[id] = name
+					if int(s.Labels[i]) != id%Classes {
+						t.Errorf("%s image %d carries label %d, want %d", name, id, s.Labels[i], id%Classes)
+					}
+				}
+			}
+			for id := range 60 {
+				if want := map[bool]string{true: "val", false: "train"}[id >= 60-tc.n]; seen[id] != want {
+					t.Errorf("training-file image %d is in %q, want %q", id, seen[id], want)
+				}
+			}
+		})
+	}
 }

@@ -24,6 +24,11 @@ type Series struct {
 	Line bool
 	// Dashed draws the line dashed (targets, reference lines).
 	Dashed bool
+	// Labels, if set, has one text per point, drawn beside it.
+	Labels []string
+	// Color picks palette entry Color-1 (0: by the series' position), so
+	// several series (points and their error bars) can share a colour.
+	Color int
 }
 
 // Figure is a titled 2-D plot.
@@ -35,6 +40,9 @@ type Figure struct {
 	Band     float64
 	// HLine draws horizontal reference lines (e.g. a latency target) with labels.
 	HLines []Ref
+	// NoLegend leaves the legend out (it is drawn over the plot area, so
+	// it can hide data); label points with Series.Labels instead.
+	NoLegend bool
 }
 
 // Ref is a labelled horizontal reference line.
@@ -77,6 +85,9 @@ func (f Figure) Save(path string) error {
 			minX, maxX = math.Min(minX, s.X[j]), math.Max(maxX, s.X[j])
 		}
 		c := palette[i%len(palette)]
+		if s.Color > 0 {
+			c = palette[(s.Color-1)%len(palette)]
+		}
 		if s.Line {
 			l, err := plotter.NewLine(pts)
 			if err != nil {
@@ -88,7 +99,9 @@ func (f Figure) Save(path string) error {
 				l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 			}
 			p.Add(l)
-			p.Legend.Add(s.Name, l)
+			if s.Name != "" {
+				p.Legend.Add(s.Name, l)
+			}
 		} else {
 			sc, err := plotter.NewScatter(pts)
 			if err != nil {
@@ -98,7 +111,12 @@ func (f Figure) Save(path string) error {
 			sc.GlyphStyle.Radius = vg.Points(2.5)
 			sc.GlyphStyle.Shape = glyph(i)
 			p.Add(sc)
-			p.Legend.Add(s.Name, sc)
+			if s.Name != "" {
+				p.Legend.Add(s.Name, sc)
+			}
+		}
+		if err := addLabels(p, pts, s.Labels, c); err != nil {
+			return fmt.Errorf("chart %s: series %q: %w", path, s.Name, err)
 		}
 	}
 	if f.Identity && !math.IsInf(minV, 0) {
@@ -130,9 +148,32 @@ func (f Figure) Save(path string) error {
 		p.Add(l)
 		p.Legend.Add(r.Label, l)
 	}
+	if f.NoLegend {
+		p.Legend = plot.NewLegend()
+	}
 	if err := p.Save(6*vg.Inch, 4.5*vg.Inch, path); err != nil {
 		return fmt.Errorf("chart %s: %w", path, err)
 	}
+	return nil
+}
+
+// addLabels draws labels (one per point, or none) beside the points.
+func addLabels(p *plot.Plot, pts plotter.XYs, labels []string, c color.Color) error {
+	if len(labels) == 0 {
+		return nil
+	}
+	if len(labels) != len(pts) {
+		return fmt.Errorf("%d labels for %d points", len(labels), len(pts))
+	}
+	l, err := plotter.NewLabels(plotter.XYLabels{XYs: pts, Labels: labels})
+	if err != nil {
+		return err
+	}
+	for i := range l.TextStyle {
+		l.TextStyle[i].Color = c
+	}
+	l.Offset = vg.Point{X: vg.Points(5), Y: vg.Points(-3)}
+	p.Add(l)
 	return nil
 }
 

@@ -33,3 +33,30 @@ func TestSavePNGAndSVG(t *testing.T) {
 		t.Errorf("mismatched series accepted")
 	}
 }
+
+// Point labels replace the legend: they must match the points one to one,
+// and series sharing a colour index save like any other.
+func TestSaveLabelsNoLegend(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name   string
+		labels []string
+		err    bool
+	}{
+		{name: "one label per point", labels: []string{"a", "b"}},
+		{name: "no labels", labels: nil},
+		{name: "too few labels", labels: []string{"a"}, err: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := Figure{Title: "ri", NoLegend: true, Series: []Series{
+				{Name: "m", X: []float64{1, 2}, Y: []float64{0.5, -0.2}, Labels: tc.labels, Color: 2},
+				{X: []float64{1, 1}, Y: []float64{0.1, 0.9}, Line: true, Color: 2},
+			}}
+			err := f.Save(filepath.Join(dir, "ri.png"))
+			if (err != nil) != tc.err {
+				t.Errorf("error %v, want error %v", err, tc.err)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package evaluate
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -163,6 +164,15 @@ func TestSummarize(t *testing.T) {
 	if sp.RIFloat == nil || !near(*sp.RIFloat, 100*(0.88-0.82)/0.82) || sp.RIInt8 == nil || !near(*sp.RIInt8, 100*(0.87-0.81)/0.81) {
 		t.Errorf("RI %v %v", sp.RIFloat, sp.RIInt8)
 	}
+	// Resampling picks {0.90, 0.86} against random {0.80, 0.84}: the worst
+	// resample is 0.86 twice against 0.84 twice, the best 0.90 against 0.80,
+	// so every resampled RI lies in [2.38, 12.5] and the interval excludes 0.
+	if iv := sp.RIFloatCI; iv == nil || iv.Excludes(*sp.RIFloat) || iv.Lo < 100*(0.86-0.84)/0.84-1e-9 || iv.Hi > 12.5+1e-9 || !iv.Excludes(0) {
+		t.Errorf("RI float interval %+v around %v", iv, *sp.RIFloat)
+	}
+	if sp.RIInt8CI == nil || lone.RIInt8CI != nil || rnd.RIInt8CI != nil {
+		t.Errorf("int8 intervals: spnas %v, lone %v, random %v", sp.RIInt8CI, lone.RIInt8CI, rnd.RIInt8CI)
+	}
 	if rnd.RIFloat != nil || lone.RIFloat != nil {
 		t.Error("RI for the random group itself or a target without random architectures")
 	}
@@ -170,7 +180,7 @@ func TestSummarize(t *testing.T) {
 	if err := rep.Write(out); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{ResultsJSON, ResultsCSV, AccLatencyPNG, PredMeasPNG} {
+	for _, f := range []string{ResultsJSON, ResultsCSV, SummaryCSV, AccLatencyPNG, RIPNG, PredMeasPNG} {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s missing or empty (%v)", f, err)
 		}
@@ -179,9 +189,17 @@ func TestSummarize(t *testing.T) {
 	if lines := strings.Count(string(b), "\n"); lines != len(ts)+1 {
 		t.Errorf("results.csv has %d lines, want %d", lines, len(ts)+1)
 	}
+	sum, _ := os.ReadFile(filepath.Join(out, SummaryCSV))
+	rows := strings.Split(strings.TrimSpace(string(sum)), "\n")
+	wantCI := fmt.Sprintf("%g,%g", sp.RIFloatCI.Lo, sp.RIFloatCI.Hi)
+	if len(rows) != 4 || !strings.Contains(rows[0], "ri_int8_ci95_hi") || !strings.HasPrefix(rows[2], "spnas,0.28,") ||
+		!strings.Contains(strconv.Quote(rows[2]), strconv.FormatFloat(sp.RIFloatCI.Lo, 'g', 6, 64)) || !strings.HasSuffix(rows[1], ",,,,,,") {
+		t.Errorf("summary.csv (want header + 3 groups, spnas with its interval %s, random without RI):\n%s", wantCI, sum)
+	}
 	var sb strings.Builder
-	if err := rep.Print(&sb); err != nil || !strings.Contains(sb.String(), "+7.32%") {
-		t.Errorf("table lacks the RI +7.32%%:\n%s", sb.String())
+	wantCell := fmt.Sprintf("+7.32%% [%+.2f, %+.2f]", sp.RIFloatCI.Lo, sp.RIFloatCI.Hi)
+	if err := rep.Print(&sb); err != nil || !strings.Contains(sb.String(), wantCell) {
+		t.Errorf("table lacks the RI %s:\n%s", wantCell, sb.String())
 	}
 }
 

@@ -66,6 +66,11 @@ type Group struct {
 	// for the random group itself or without one.
 	RIFloat *float64 `json:"ri_float,omitempty"`
 	RIInt8  *float64 `json:"ri_int8,omitempty"`
+	// RIFloatCI and RIInt8CI are the RIs' percentile bootstrap 95% intervals
+	// (bootstrapRI: architectures resampled, BootstrapResamples times from
+	// BootstrapSeed); absent with the RI.
+	RIFloatCI *Interval `json:"ri_float_ci95,omitempty"`
+	RIInt8CI  *Interval `json:"ri_int8_ci95,omitempty"`
 }
 
 // Report is an evaluation's outcome.
@@ -78,7 +83,8 @@ type Report struct {
 }
 
 // Summarize groups trainings by (method, target) and computes each group's
-// statistics and RI against the random group of its target.
+// statistics and RI, with its bootstrap interval, against the random group
+// of its target.
 func Summarize(ts []*Training) *Report {
 	type key struct {
 		method string
@@ -126,23 +132,36 @@ func Summarize(ts []*Training) *Report {
 			continue
 		}
 		for _, r := range rep.Groups {
-			if r.Method == "random" && r.TargetMS == g.TargetMS && r.FloatAcc.Mean > 0 {
-				f := 100 * (g.FloatAcc.Mean - r.FloatAcc.Mean) / r.FloatAcc.Mean
-				g.RIFloat = &f
-				if r.Int8Acc.Mean > 0 {
-					q := 100 * (g.Int8Acc.Mean - r.Int8Acc.Mean) / r.Int8Acc.Mean
-					g.RIInt8 = &q
-				}
+			if r.Method == "random" && r.TargetMS == g.TargetMS {
+				m, rnd := unitsOf(byKey[key{g.Method, g.TargetMS}]), unitsOf(byKey[key{r.Method, r.TargetMS}])
+				g.RIFloat, g.RIFloatCI = riWithCI(g.FloatAcc.Mean, r.FloatAcc.Mean, m, rnd, false)
+				g.RIInt8, g.RIInt8CI = riWithCI(g.Int8Acc.Mean, r.Int8Acc.Mean, m, rnd, true)
 			}
 		}
 	}
 	return rep
 }
 
+// riWithCI is the RI of mean accuracy m over random's r and its bootstrap
+// 95% interval; nil without a positive random accuracy.
+func riWithCI(m, r float64, method, random []unit, int8 bool) (*float64, *Interval) {
+	if !(r > 0) {
+		return nil, nil
+	}
+	v := ri(m, r)
+	iv, err := bootstrapRI(method, random, int8, 0.95, BootstrapResamples, BootstrapSeed)
+	if err != nil {
+		// Only a random group whose resamples all have zero accuracy gets
+		// here; the RI stands without an interval.
+		return &v, nil
+	}
+	return &v, &iv
+}
+
 // Print writes the per-group table.
 func (r *Report) Print(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "METHOD\tTARGET MS\tRUNS\tN\tFLOAT ACC %\tINT8 ACC %\tPRED MS (ERR)\tMEAS MS (ERR)\tSEARCH S\tRI FLOAT\tRI INT8")
+	fmt.Fprintln(tw, "METHOD\tTARGET MS\tRUNS\tN\tFLOAT ACC %\tINT8 ACC %\tPRED MS (ERR)\tMEAS MS (ERR)\tSEARCH S\tRI FLOAT [95% CI]\tRI INT8 [95% CI]")
 	for _, g := range r.Groups {
 		search := "n/a"
 		if g.SearchSeconds > 0 {
@@ -150,28 +169,35 @@ func (r *Report) Print(w io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\t%.3f\t%d\t%d\t%.2f +- %.2f\t%.2f +- %.2f\t%.3f (%+.1f%%)\t%.3f (%+.1f%%)\t%s\t%s\t%s\n",
 			g.Method, g.TargetMS, g.Runs, g.N, 100*g.FloatAcc.Mean, 100*g.FloatAcc.Std, 100*g.Int8Acc.Mean, 100*g.Int8Acc.Std,
-			g.PredictedMS.Mean, g.PredictedErrPct, g.MeasuredMS.Mean, g.MeasuredErrPct, search, pctOrDash(g.RIFloat), pctOrDash(g.RIInt8))
+			g.PredictedMS.Mean, g.PredictedErrPct, g.MeasuredMS.Mean, g.MeasuredErrPct, search, riCell(g.RIFloat, g.RIFloatCI), riCell(g.RIInt8, g.RIInt8CI))
 	}
 	return tw.Flush()
 }
 
-func pctOrDash(p *float64) string {
-	if p == nil {
+// riCell formats an RI and its interval, "-" without an RI.
+func riCell(p *float64, iv *Interval) string {
+	switch {
+	case p == nil:
 		return "-"
+	case iv == nil:
+		return fmt.Sprintf("%+.2f%%", *p)
 	}
-	return fmt.Sprintf("%+.2f%%", *p)
+	return fmt.Sprintf("%+.2f%% [%+.2f, %+.2f]", *p, iv.Lo, iv.Hi)
 }
 
 // Output files of an evaluation.
 const (
 	ResultsJSON   = "results.json"
 	ResultsCSV    = "results.csv"
+	SummaryCSV    = "summary.csv"
+	RIPNG         = "ri.png"
 	AccLatencyPNG = "accuracy_vs_latency.png"
 	PredMeasPNG   = "predicted_vs_measured.png"
 )
 
-// Write saves results.json, results.csv (one row per training) and the two
-// plots into dir.
+// Write saves results.json, results.csv (one row per training),
+// summary.csv (one row per group, with the RIs and their intervals) and the
+// three plots into dir.
 func (r *Report) Write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("evaluate output: %w", err)
@@ -186,7 +212,13 @@ func (r *Report) Write(dir string) error {
 	if err := atomicfile.Write(filepath.Join(dir, ResultsCSV), r.writeCSV); err != nil {
 		return err
 	}
+	if err := atomicfile.Write(filepath.Join(dir, SummaryCSV), r.writeSummaryCSV); err != nil {
+		return err
+	}
 	if err := r.plotAccuracy(filepath.Join(dir, AccLatencyPNG)); err != nil {
+		return err
+	}
+	if err := r.plotRI(filepath.Join(dir, RIPNG)); err != nil {
 		return err
 	}
 	return r.plotLatency(filepath.Join(dir, PredMeasPNG))
@@ -201,6 +233,35 @@ func (r *Report) writeCSV(w io.Writer) error {
 		cw.Write([]string{t.Method, f(t.TargetMS), t.Run, strconv.FormatUint(t.RunSeed, 10), f(t.SearchSeconds), strconv.Itoa(t.Candidate),
 			t.Arch, strconv.FormatUint(t.Seed, 10), f(t.PredictedMS), f(t.MeasuredMS), f(t.MeasuredCIRel),
 			f(t.ValAcc), f(t.FloatAcc), f(t.Int8Acc), t.Model, joinFloats(t.MeasuredRoundsMS, f)})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// writeSummaryCSV writes one row per group; RI cells are empty where the
+// group has none (random itself, or no random group at its target).
+func (r *Report) writeSummaryCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"method", "target_ms", "runs", "archs", "n", "float_test_accuracy_mean", "float_test_accuracy_std",
+		"int8_test_accuracy_mean", "int8_test_accuracy_std", "predicted_ms", "measured_ms", "predicted_err_pct", "measured_err_pct",
+		"search_seconds", "ri_float_pct", "ri_float_ci95_lo", "ri_float_ci95_hi", "ri_int8_pct", "ri_int8_ci95_lo", "ri_int8_ci95_hi"})
+	f := func(x float64) string { return strconv.FormatFloat(x, 'g', 6, 64) }
+	riCells := func(p *float64, iv *Interval) []string {
+		out := []string{"", "", ""}
+		if p != nil {
+			out[0] = f(*p)
+		}
+		if iv != nil {
+			out[1], out[2] = f(iv.Lo), f(iv.Hi)
+		}
+		return out
+	}
+	for _, g := range r.Groups {
+		row := []string{g.Method, f(g.TargetMS), strconv.Itoa(g.Runs), strconv.Itoa(g.Archs), strconv.Itoa(g.N),
+			f(g.FloatAcc.Mean), f(g.FloatAcc.Std), f(g.Int8Acc.Mean), f(g.Int8Acc.Std), f(g.PredictedMS.Mean), f(g.MeasuredMS.Mean),
+			f(g.PredictedErrPct), f(g.MeasuredErrPct), f(g.SearchSeconds)}
+		row = append(append(row, riCells(g.RIFloat, g.RIFloatCI)...), riCells(g.RIInt8, g.RIInt8CI)...)
+		cw.Write(row)
 	}
 	cw.Flush()
 	return cw.Error()
@@ -242,6 +303,56 @@ func (r *Report) plotAccuracy(path string) error {
 				X: []float64{g.TargetMS, g.TargetMS}, Y: []float64{lo, hi}, Line: true, Dashed: true})
 		}
 	}
+	return fig.Save(path)
+}
+
+// plotRI draws each method's int8 RI against its target with the bootstrap
+// 95% interval as a vertical bar, and a dashed line at 0 (random's mean).
+// Points carry their method's name beside them instead of a legend, which
+// would sit over the data; methods are offset slightly along x so that
+// bars at one target do not overlap.
+func (r *Report) plotRI(path string) error {
+	fig := chart.Figure{Title: "int8 accuracy RI vs random, bootstrap 95% interval", XLabel: "latency target (ms)",
+		YLabel: "RI of mean int8 test accuracy (%), 0 = random", NoLegend: true}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	var methods []string
+	for _, m := range r.methods() {
+		if m != "random" {
+			methods = append(methods, m)
+		}
+	}
+	for _, g := range r.Groups {
+		if g.RIInt8 != nil {
+			lo, hi = math.Min(lo, g.TargetMS), math.Max(hi, g.TargetMS)
+		}
+	}
+	if math.IsInf(lo, 0) {
+		lo, hi = 0, 1
+	}
+	span := hi - lo
+	if span == 0 {
+		span = math.Max(hi, 1e-3)
+	}
+	for mi, m := range methods {
+		off := span * 0.04 * (float64(mi) - float64(len(methods)-1)/2)
+		pts := chart.Series{Name: m, Color: mi + 1}
+		for _, g := range r.Groups {
+			if g.Method != m || g.RIInt8 == nil {
+				continue
+			}
+			x := g.TargetMS + off
+			pts.X, pts.Y = append(pts.X, x), append(pts.Y, *g.RIInt8)
+			pts.Labels = append(pts.Labels, fmt.Sprintf("%s %+.2f%%", m, *g.RIInt8))
+			if iv := g.RIInt8CI; iv != nil {
+				fig.Series = append(fig.Series, chart.Series{X: []float64{x, x}, Y: []float64{iv.Lo, iv.Hi}, Line: true, Color: mi + 1})
+			}
+		}
+		fig.Series = append(fig.Series, pts)
+	}
+	// The zero line also widens the x range so the outer bars and their
+	// labels stay inside the plot.
+	fig.Series = append(fig.Series, chart.Series{X: []float64{lo - 0.25*span, hi + 0.35*span}, Y: []float64{0, 0},
+		Line: true, Dashed: true, Color: len(methods) + 1})
 	return fig.Save(path)
 }
 

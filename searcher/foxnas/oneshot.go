@@ -88,10 +88,11 @@ type OneShot struct {
 	Total int
 	src   *rand.PCG // sub-network sampler, saved in checkpoints
 	rng   *rand.Rand
-	// images is the training images per epoch.
-	images int
-	x      []float32
-	y      []int
+	// images is the training images per epoch (the first of the training
+	// set); trainLen the training set's size, which decides images.
+	images, trainLen int
+	x                []float32
+	y                []int
 }
 
 // OneShotLog is one training step.
@@ -143,7 +144,7 @@ func NewOneShot(cfg OneShotConfig, s *space.Space, train *fmnist.Set) (*OneShot,
 		return nil, err
 	}
 	src := rand.NewPCG(cfg.Seed, 0x6f6e6573686f74)
-	o := &OneShot{Cfg: cfg, Net: sn, Enc: enc, Opt: opt, Data: data, src: src, rng: rand.New(src), images: n,
+	o := &OneShot{Cfg: cfg, Net: sn, Enc: enc, Opt: opt, Data: data, src: src, rng: rand.New(src), images: n, trainLen: train.Len(),
 		Total: max(1, int(math.Round(cfg.Epochs*float64(n/cfg.Batch)))),
 		x:     make([]float32, cfg.Batch*fmnist.Pixels), y: make([]int, cfg.Batch)}
 	o.Sched = nn.Schedule{Kind: "cosine", Base: cfg.LR, Warmup: min(o.Total/20, 200), Total: o.Total, Min: cfg.LR / 100}
@@ -175,11 +176,17 @@ func (o *OneShot) TrainStep() (OneShotLog, error) {
 }
 
 // tag names the recipe in checkpoints, so a resume or reuse with another
-// recipe is refused.
+// recipe is refused. A training set other than Load's standard one (a
+// larger hold-out) is part of it; the standard one adds nothing, so
+// supernets trained on it keep loading.
 func (o *OneShot) tag() string {
 	c := o.Cfg
-	return fmt.Sprintf("foxnas-oneshot:%s:epochs=%g:frac=%g:batch=%d:seed=%d:lr=%g:wd=%g:smooth=%g",
+	tag := fmt.Sprintf("foxnas-oneshot:%s:epochs=%g:frac=%g:batch=%d:seed=%d:lr=%g:wd=%g:smooth=%g",
 		o.Net.Space.Name, c.Epochs, c.DataFrac, c.Batch, c.Seed, c.LR, c.WeightDecay, c.Smoothing)
+	if o.trainLen != fmnist.TrainTotal-fmnist.ValCount {
+		tag += fmt.Sprintf(":train=%d", o.trainLen)
+	}
+	return tag
 }
 
 type oneShotState struct {

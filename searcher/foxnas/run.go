@@ -43,9 +43,14 @@ type SearchJob struct {
 	OneShot     OneShotConfig
 	SupernetDir string
 	OutDir      string
-	// Samples sub-networks are evaluated on the first ValImages validation
-	// images after recalibrating batch norm on CalibBatches training batches.
-	Samples, ValImages, CalibBatches int
+	// Samples sub-networks are each scored on all SubnetVal held-out images
+	// after recalibrating batch norm on CalibBatches training batches.
+	// SubnetVal images are held out of the training files (the last ones,
+	// fmnist.Data.Holdout): the supernet trains on the rest, and the test
+	// set takes no part. Accuracy differences between sub-networks are a
+	// fraction of a point, so the scoring noise (binomial in SubnetVal)
+	// decides how much of them the accuracy predictor can learn.
+	Samples, SubnetVal, CalibBatches int
 	// LatSamples random architectures' table sums train the latency predictor.
 	LatSamples int
 	Folds      int // cross-validation folds of both predictors
@@ -74,16 +79,19 @@ type SearchReport struct {
 	TrainSeconds  float64 `json:"train_seconds"`
 	SampleSeconds float64 `json:"sample_seconds"`
 	// SampleEvalSeconds is the sub-network evaluation time whenever it ran.
-	SampleEvalSeconds float64        `json:"sample_eval_seconds"`
-	FitSeconds        float64        `json:"fit_seconds"`
-	AnnealSeconds     float64        `json:"anneal_seconds"`
-	Samples           int            `json:"samples"`
-	ValImages         int            `json:"val_images"`
-	Accuracy          *Model         `json:"-"`
-	Latency           *Model         `json:"-"`
-	AnnealStats       Stats          `json:"anneal_stats"`
-	RestartBest       []float64      `json:"anneal_restart_best"`
-	AnnealConfig      annealSettings `json:"anneal_config"`
+	SampleEvalSeconds float64 `json:"sample_eval_seconds"`
+	FitSeconds        float64 `json:"fit_seconds"`
+	AnnealSeconds     float64 `json:"anneal_seconds"`
+	Samples           int     `json:"samples"`
+	// SubnetSplit records which training-file images the supernet trained
+	// on (the first OneShot.DataFrac of the train part) and which scored
+	// the sub-networks (all of the validation part).
+	SubnetSplit  fmnist.Split   `json:"subnet_split"`
+	Accuracy     *Model         `json:"-"`
+	Latency      *Model         `json:"-"`
+	AnnealStats  Stats          `json:"anneal_stats"`
+	RestartBest  []float64      `json:"anneal_restart_best"`
+	AnnealConfig annealSettings `json:"anneal_config"`
 }
 
 type annealSettings struct {
@@ -110,8 +118,9 @@ func (j *SearchJob) validate() error {
 		return fmt.Errorf("foxnas search: no output or supernet directory")
 	case !(j.TargetMS > 0) || !(j.Tol > 0):
 		return fmt.Errorf("foxnas search: target %v ms and tolerance %v must be positive", j.TargetMS, j.Tol)
-	case j.ValImages <= 0 || j.ValImages > j.Data.Val.Len():
-		return fmt.Errorf("foxnas search: %d validation images requested, the split has %d", j.ValImages, j.Data.Val.Len())
+	case j.SubnetVal <= 0 || j.SubnetVal >= j.Data.Train.Len()+j.Data.Val.Len():
+		return fmt.Errorf("foxnas search: %d held-out images for sub-network scoring: want 1 to %d (the training files hold %d)",
+			j.SubnetVal, j.Data.Train.Len()+j.Data.Val.Len()-1, j.Data.Train.Len()+j.Data.Val.Len())
 	case j.LatSamples <= 0 || j.CalibBatches <= 0:
 		return fmt.Errorf("foxnas search: latency samples %d and calibration batches %d must be positive", j.LatSamples, j.CalibBatches)
 	case j.Folds < 0 || j.Folds == 1:
@@ -156,13 +165,14 @@ func RunSearch(ctx context.Context, j SearchJob) (*SearchReport, error) {
 	s := j.RT.Space
 	rep := &SearchReport{RunCandidates: searcher.RunCandidates{Method: "foxnas", Space: s.Name, TargetMS: j.TargetMS, Seed: j.Seed,
 		LatencyModel: j.RT.LatencyModel()},
-		Tol: j.Tol, SupernetDir: j.SupernetDir, Samples: j.Samples, ValImages: j.ValImages}
+		Tol: j.Tol, SupernetDir: j.SupernetDir, Samples: j.Samples}
 
 	// 1. The one-shot supernet (trained here unless SupernetDir has it).
-	o, err := NewOneShot(j.OneShot, s, j.Data.Train)
+	o, data, split, err := j.stage()
 	if err != nil {
 		return nil, err
 	}
+	rep.SubnetSplit = split
 	bar := progress.New(j.Log, "supernet "+j.SupernetDir, o.Total)
 	t0 := time.Now()
 	trained := 0
@@ -183,7 +193,7 @@ func RunSearch(ctx context.Context, j SearchJob) (*SearchReport, error) {
 
 	// 2. Evaluate sampled sub-networks (or reuse the cached evaluation).
 	t0 = time.Now()
-	samples, sampleSecs, now, err := j.samples(ctx, o)
+	samples, sampleSecs, now, err := j.samples(ctx, o, data, split)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +216,7 @@ func RunSearch(ctx context.Context, j SearchJob) (*SearchReport, error) {
 		}
 	}
 	opts := FitOptions{OLSOptions: OLSOptions{DropCollinear: true}, Folds: j.Folds, Seed: j.Seed}
-	accTab, err := ArchTable(fmt.Sprintf("%d supernet sub-networks (%d validation images)", len(samples), j.ValImages), archs, map[string][]float64{AccuracyColumn: accs})
+	accTab, err := ArchTable(fmt.Sprintf("%d supernet sub-networks (%d held-out images)", len(samples), split.ValCount), archs, map[string][]float64{AccuracyColumn: accs})
 	if err != nil {
 		return nil, err
 	}
@@ -263,24 +273,44 @@ func RunSearch(ctx context.Context, j SearchJob) (*SearchReport, error) {
 	return rep, j.write(rep, samples, accFit.Fitted, latFit.Model)
 }
 
-func (j *SearchJob) sampleKey() string {
-	return fmt.Sprintf("%s:n=%d:seed=%d:val=%d:calib=%dx%d", j.RT.Space.Name, j.Samples, j.Seed, j.ValImages, j.CalibBatches, j.OneShot.Batch)
+// stage splits the training files for this search and builds the
+// supernet over the train part; the validation part scores sub-networks.
+func (j *SearchJob) stage() (*OneShot, *fmnist.Data, fmnist.Split, error) {
+	data, split, err := j.Data.Holdout(j.SubnetVal)
+	if err != nil {
+		return nil, nil, split, fmt.Errorf("foxnas search: %w", err)
+	}
+	o, err := NewOneShot(j.OneShot, j.RT.Space, data.Train)
+	if err != nil {
+		return nil, nil, split, err
+	}
+	return o, data, split, nil
+}
+
+// evaluator scores sub-networks of o on data's validation part, with batch
+// norm recalibrated on the first batches of its training part.
+func (j *SearchJob) evaluator(o *OneShot, data *fmnist.Data) (*SubnetEvaluator, error) {
+	return NewSubnetEvaluator(o.Net, data.Train, j.CalibBatches, j.OneShot.Batch, data.Val)
+}
+
+func (j *SearchJob) sampleKey(split fmnist.Split) string {
+	return fmt.Sprintf("%s:n=%d:seed=%d:val=%d+%d:calib=%dx%d", j.RT.Space.Name, j.Samples, j.Seed, split.ValFirst, split.ValCount, j.CalibBatches, j.OneShot.Batch)
 }
 
 // samples evaluates the sub-networks, or loads them from the supernet
 // directory when the same draw was evaluated before on this supernet.
-func (j *SearchJob) samples(ctx context.Context, o *OneShot) ([]SubnetSample, float64, bool, error) {
+func (j *SearchJob) samples(ctx context.Context, o *OneShot, data *fmnist.Data, split fmnist.Split) ([]SubnetSample, float64, bool, error) {
 	path := filepath.Join(j.SupernetDir, "samples-cache.json")
 	if b, err := os.ReadFile(path); err == nil {
 		var c sampleCache
 		if err := json.Unmarshal(b, &c); err != nil {
 			return nil, 0, false, fmt.Errorf("sample cache %s: %w", path, err)
 		}
-		if c.Key == j.sampleKey() && len(c.Samples) == j.Samples {
+		if c.Key == j.sampleKey(split) && len(c.Samples) == j.Samples {
 			return c.Samples, c.Seconds, false, nil
 		}
 	}
-	ev, err := NewSubnetEvaluator(o.Net, j.Data.Train, j.CalibBatches, j.OneShot.Batch, j.Data.Val.Slice(0, j.ValImages))
+	ev, err := j.evaluator(o, data)
 	if err != nil {
 		return nil, 0, false, err
 	}
@@ -293,7 +323,7 @@ func (j *SearchJob) samples(ctx context.Context, o *OneShot) ([]SubnetSample, fl
 		return nil, 0, false, err
 	}
 	secs := time.Since(t0).Seconds()
-	b, _ := json.MarshalIndent(sampleCache{Key: j.sampleKey(), Seconds: secs, Samples: out}, "", " ")
+	b, _ := json.MarshalIndent(sampleCache{Key: j.sampleKey(split), Seconds: secs, Samples: out}, "", " ")
 	if err := atomicfile.WriteFile(path, append(b, '\n')); err != nil {
 		return nil, 0, false, err
 	}
