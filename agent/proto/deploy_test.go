@@ -32,6 +32,15 @@ func TestManifestValidate(t *testing.T) {
 		{"negative diff", func(m *Manifest) { m.MaxDiff = -1 }, "max_diff"},
 		{"no expected", func(m *Manifest) { m.Expected = nil }, "expected"},
 		{"agent without target", func(m *Manifest) { m.Kind = ManifestAgent }, "target"},
+		{"output check", func(m *Manifest) { m.Check = CheckOutput }, ""},
+		{"output check without expected", func(m *Manifest) { m.Check, m.Expected = CheckOutput, nil }, "expected"},
+		{"timing check", func(m *Manifest) { m.Check, m.Expected, m.MaxDiff = CheckTiming, nil, 0 }, ""},
+		{"timing check with expected", func(m *Manifest) { m.Check, m.MaxDiff = CheckTiming, 0 }, "timing"},
+		{"timing check with max_diff", func(m *Manifest) { m.Check, m.Expected, m.MaxDiff = CheckTiming, nil, 3 }, "max_diff"},
+		{"unknown check", func(m *Manifest) { m.Check = "none" }, `check "none"`},
+		{"agent with check", func(m *Manifest) {
+			m.Kind, m.Target, m.Expected, m.Check = ManifestAgent, "linux/arm64", nil, CheckTiming
+		}, "agent bundles"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -41,6 +41,7 @@ type deployFlags struct {
 	inputSeed         uint64
 	maxDiff           int
 	checkBackend      string
+	healthCheck       string
 	minAgent          string
 	asJSON, verbose   bool
 	inProcess, follow bool
@@ -67,6 +68,9 @@ func (d *deployFlags) register(fs *flag.FlagSet) {
 	fs.Uint64Var(&d.inputSeed, "input-seed", rollout.DefaultInputSeed, "seed of the fixed health-check input")
 	fs.IntVar(&d.maxDiff, "max-diff", rollout.DefaultMaxDiff, "largest |difference| in quanta between a device's output and the host's")
 	fs.StringVar(&d.checkBackend, "check-backend", defaultCheckBackend(), "backend the host computes the expected health-check output on (agents on another backend are held to the top-1 class only)")
+	fs.StringVar(&d.healthCheck, "check", "", "model health check: output (devices must reproduce the host's output, then are timed) or timing\n"+
+		"(devices run and time the model, no output compared; needed for agents on benchmark_model); default output,\n"+
+		"or timing with a warning naming the operators when --check-backend cannot run the model")
 	fs.StringVar(&d.minAgent, "min-agent-version", "", "oldest agent version allowed to install it")
 	fs.StringVar(&d.rolloutID, "rollout", "", "status: the rollout to show (default: the latest)")
 	fs.BoolVar(&d.asJSON, "json", false, "print the rollout as JSON")
@@ -151,6 +155,14 @@ func (d *deployFlags) check() error {
 	}
 	if d.canary < 1 {
 		return usagef("--canary %d: want >= 1", d.canary)
+	}
+	switch d.healthCheck {
+	case "", proto.CheckOutput, proto.CheckTiming:
+	default:
+		return usagef("--check %q: want %s or %s", d.healthCheck, proto.CheckOutput, proto.CheckTiming)
+	}
+	if d.healthCheck != "" && d.bundle != "" {
+		return usagef("--check is the health check of a model; an agent bundle's is the new agent coming up")
 	}
 	return nil
 }
@@ -340,9 +352,16 @@ func planRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.Store,
 		return nil, err
 	}
 	warnUntrusted(e, targets, key)
+	ch, err := rollout.ChooseCheck(art.Path, d.checkBackend, d.healthCheck)
+	if err != nil {
+		return nil, fmt.Errorf("deploy %s: %w", d.model, err)
+	}
+	if ch.Why != "" {
+		fmt.Fprintf(e.stderr, "warning: %s (give --check output to refuse instead)\n", ch.Why)
+	}
 	created := time.Now().UTC()
 	m, err := rollout.ModelManifest(art, rollout.ManifestOptions{Name: name, Version: version, URL: artURL,
-		InputSeed: d.inputSeed, MaxDiff: d.maxDiff, Backend: d.checkBackend, MinAgentVersion: d.minAgent, Created: created})
+		InputSeed: d.inputSeed, MaxDiff: d.maxDiff, Backend: d.checkBackend, Check: ch.Mode, MinAgentVersion: d.minAgent, Created: created})
 	if err != nil {
 		return nil, err
 	}
@@ -350,8 +369,13 @@ func planRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.Store,
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(e.stderr, "signed with key %s; expected output on seed %d: %d int8 values\n",
-		signing.KeyID(key.Public().(ed25519.PublicKey)), m.InputSeed, len(m.Expected))
+	keyID := signing.KeyID(key.Public().(ed25519.PublicKey))
+	if m.HealthCheck() == proto.CheckTiming {
+		fmt.Fprintf(e.stderr, "signed with key %s; health check: timing only (seed %d; no output compared)\n", keyID, m.InputSeed)
+	} else {
+		fmt.Fprintf(e.stderr, "signed with key %s; health check: output, expected on seed %d: %d int8 values (max diff %d)\n",
+			keyID, m.InputSeed, len(m.Expected), m.MaxDiff)
+	}
 	return rollout.NewRollout(rollout.NewID(name, version, created), m, env, d.to, targets, d.canary, d.maxFailPct,
 		d.timeout.Seconds()), nil
 }

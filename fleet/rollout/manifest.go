@@ -2,12 +2,14 @@ package rollout
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"time"
 
 	"edgenas/agent/install"
 	"edgenas/agent/proto"
 	"edgenas/internal/signing"
+	"edgenas/runtime"
 	"edgenas/runtime/backends"
 	"edgenas/tflite"
 )
@@ -56,26 +58,87 @@ type ManifestOptions struct {
 	MaxDiff   int
 	// Backend computes Expected ("" is ref); give the backend the target
 	// agents run, so their check is held to MaxDiff.
-	Backend         string
+	Backend string
+	// Check is the health check asked for: proto.CheckOutput,
+	// proto.CheckTiming, or "" to choose (see ChooseCheck).
+	Check           string
 	MinAgentVersion string
 	Created         time.Time
 }
 
+// CheckChoice is the health check a model's manifest gets.
+type CheckChoice struct {
+	// Mode is proto.CheckOutput or proto.CheckTiming.
+	Mode string
+	// Why is set when Mode is timing because the host cannot run the
+	// model: it names the backend and the operators.
+	Why string
+	// Ops are the operators the host's backend cannot run.
+	Ops []string
+}
+
+// ChooseCheck decides the health check of the model at path. The output
+// check needs the host to compute the expected output on backend ("" is
+// ref), so a model with operators that backend cannot run gets a timing
+// check when requested is "" (Why says so, to be shown to the user) and an
+// error naming the operators when requested is proto.CheckOutput.
+func ChooseCheck(path, backend, requested string) (CheckChoice, error) {
+	switch requested {
+	case "", proto.CheckOutput, proto.CheckTiming:
+	default:
+		return CheckChoice{}, fmt.Errorf("health check %q: want %s or %s", requested, proto.CheckOutput, proto.CheckTiming)
+	}
+	m, err := tflite.ReadFile(path)
+	if err != nil {
+		return CheckChoice{}, fmt.Errorf("health check: %w", err)
+	}
+	if requested == proto.CheckTiming {
+		return CheckChoice{Mode: proto.CheckTiming}, nil
+	}
+	if backend == "" {
+		backend = "ref"
+	}
+	err = backends.Check(backend, m)
+	var un *runtime.UnsupportedError
+	if err != nil && !errors.As(err, &un) {
+		return CheckChoice{}, fmt.Errorf("health check: %w", err)
+	}
+	if un == nil {
+		return CheckChoice{Mode: proto.CheckOutput}, nil
+	}
+	why := fmt.Sprintf("the host's %s backend cannot run operators %v (%s), so it cannot compute the expected output",
+		backend, un.OpNames(), un.Summary())
+	if requested == proto.CheckOutput {
+		return CheckChoice{}, fmt.Errorf("%s for an output health check; deploy it with a timing check", why)
+	}
+	return CheckChoice{Mode: proto.CheckTiming, Ops: un.OpNames(),
+		Why: why + ": the health check is timing-only (the device runs the model and records its latency; its output is not compared)"}, nil
+}
+
 // ModelManifest describes the model artifact a (already in the store) for
-// agents: its size, digest, URL, and the expected output on the fixed input.
-// The manifest is validated as an agent would.
+// agents: its size, digest, URL, and its health check: the expected output
+// on the fixed input, or timing only (o.Check, chosen by ChooseCheck when
+// ""). The manifest is validated as an agent would.
 func ModelManifest(a Artifact, o ManifestOptions) (proto.Manifest, error) {
-	exp, err := ExpectedOutput(a.Path, o.InputSeed, o.Backend)
+	ch, err := ChooseCheck(a.Path, o.Backend, o.Check)
 	if err != nil {
 		return proto.Manifest{}, err
+	}
+	var exp []byte
+	maxDiff, backend := 0, ""
+	if ch.Mode == proto.CheckOutput {
+		if exp, err = ExpectedOutput(a.Path, o.InputSeed, o.Backend); err != nil {
+			return proto.Manifest{}, err
+		}
+		maxDiff, backend = o.MaxDiff, o.Backend
 	}
 	created := o.Created
 	if created.IsZero() {
 		created = time.Now()
 	}
 	m := proto.Manifest{Kind: proto.ManifestModel, Name: o.Name, Version: o.Version, Size: a.Size, SHA256: a.SHA256,
-		URL: o.URL, InputSeed: o.InputSeed, Expected: exp, Backend: o.Backend, MaxDiff: o.MaxDiff, MinAgentVersion: o.MinAgentVersion,
-		Created: created.UTC()}
+		URL: o.URL, InputSeed: o.InputSeed, Expected: exp, Backend: backend, MaxDiff: maxDiff, Check: ch.Mode,
+		MinAgentVersion: o.MinAgentVersion, Created: created.UTC()}
 	if err := m.Validate(); err != nil {
 		return proto.Manifest{}, err
 	}
