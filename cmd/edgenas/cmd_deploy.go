@@ -357,7 +357,7 @@ func planRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.Store,
 		return nil, fmt.Errorf("deploy %s: %w", d.model, err)
 	}
 	if ch.Why != "" {
-		fmt.Fprintf(e.stderr, "warning: %s (give --check output to refuse instead)\n", ch.Why)
+		fmt.Fprintf(e.stderr, "warning: %s; give --check output to refuse such a model instead\n", ch.Why)
 	}
 	created := time.Now().UTC()
 	m, err := rollout.ModelManifest(art, rollout.ManifestOptions{Name: name, Version: version, URL: artURL,
