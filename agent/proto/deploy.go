@@ -100,7 +100,10 @@ type Manifest struct {
 	// Check is the model health check: CheckOutput (compare output tensor 0
 	// with Expected, then time) or CheckTiming (the device runs the model
 	// on the fixed input and times it; no Expected, so no comparison). ""
-	// is CheckOutput, the meaning of manifests from before the field.
+	// is CheckOutput, the meaning of manifests from before the field; the
+	// host writes only "timing", so agents from before the field (which
+	// refuse unknown fields) still take output manifests and refuse timing
+	// ones instead of misreading them.
 	Check string `json:"check,omitempty"`
 	// MinAgentVersion, if set, is the oldest agent version that may install it.
 	MinAgentVersion string `json:"min_agent_version,omitempty"`

@@ -125,8 +125,12 @@ func ModelManifest(a Artifact, o ManifestOptions) (proto.Manifest, error) {
 		return proto.Manifest{}, err
 	}
 	var exp []byte
-	maxDiff, backend := 0, ""
+	maxDiff, backend, check := 0, "", ch.Mode
 	if ch.Mode == proto.CheckOutput {
+		// Absent means output, and agents from before the field refuse
+		// unknown fields: an output manifest stays readable to them, while
+		// a timing one is refused by them rather than misread.
+		check = ""
 		if exp, err = ExpectedOutput(a.Path, o.InputSeed, o.Backend); err != nil {
 			return proto.Manifest{}, err
 		}
@@ -137,7 +141,7 @@ func ModelManifest(a Artifact, o ManifestOptions) (proto.Manifest, error) {
 		created = time.Now()
 	}
 	m := proto.Manifest{Kind: proto.ManifestModel, Name: o.Name, Version: o.Version, Size: a.Size, SHA256: a.SHA256,
-		URL: o.URL, InputSeed: o.InputSeed, Expected: exp, Backend: backend, MaxDiff: maxDiff, Check: ch.Mode,
+		URL: o.URL, InputSeed: o.InputSeed, Expected: exp, Backend: backend, MaxDiff: maxDiff, Check: check,
 		MinAgentVersion: o.MinAgentVersion, Created: created.UTC()}
 	if err := m.Validate(); err != nil {
 		return proto.Manifest{}, err

@@ -120,7 +120,7 @@ func TestProtocolDocMaxDiff(t *testing.T) {
 // a timing check is asked for; keyword_scrambled (SVDF, which no built-in
 // backend runs) gets a timing check, said so with the operator named, or an
 // error naming it when an output check is asked for. A timing manifest
-// carries no expected output, and states its mode in the signed JSON.
+// carries no expected output and states its mode in the signed JSON.
 func TestModelManifestCheck(t *testing.T) {
 	arts := fleettest.ServeArtifacts(t)
 	fc := arts.Add(t, fleettest.LayerModel(t, "fc-input:16-output:10"))
@@ -169,7 +169,7 @@ func TestModelManifestCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.Check != tc.wantMode || len(m.Expected) != tc.wantBytes {
+			if m.HealthCheck() != tc.wantMode || len(m.Expected) != tc.wantBytes {
 				t.Fatalf("manifest check %q with %d expected bytes, want %q with %d", m.Check, len(m.Expected), tc.wantMode, tc.wantBytes)
 			}
 			if tc.wantMode == proto.CheckTiming && (m.MaxDiff != 0 || m.Backend != "") {
@@ -180,8 +180,12 @@ func TestModelManifestCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if js, err := json.Marshal(m); err != nil || !bytes.Contains(js, []byte(`"check":"`+tc.wantMode+`"`)) {
-				t.Errorf("manifest JSON does not state the check: %s (%v)", js, err)
+			// A timing check is stated; an output check is the field's
+			// absence, which agents from before the field read the same way.
+			js, err := json.Marshal(m)
+			if stated := bytes.Contains(js, []byte(`"check":"timing"`)); err != nil || stated != (tc.wantMode == proto.CheckTiming) ||
+				tc.wantMode == proto.CheckOutput && bytes.Contains(js, []byte(`"check"`)) {
+				t.Errorf("manifest JSON %s (%v) for a %s check", js, err, tc.wantMode)
 			}
 			var back proto.Manifest
 			if err := signing.OpenJSON(key.Public, env, &back); err != nil || back.HealthCheck() != tc.wantMode {
