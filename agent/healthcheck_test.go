@@ -33,13 +33,24 @@ const toolTranscript = "06-android-pixel6-cpu-xnnpack-efficientdet-lite0-int8.tx
 // refused by the benchmark_model agent before download (it cannot compare
 // outputs), and installs there with a timing check.
 func TestDeployHealthCheckModes(t *testing.T) {
+	transcript := refdata.Path(t, filepath.Join("benchmark_model", toolTranscript))
 	kwsBody, err := os.ReadFile(refdata.Path(t, "keyword_scrambled_8bit.tflite"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The latency the tool's health check must report: the transcript's
+	// median, as `bench import` reads it.
+	tr, err := os.Open(transcript)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := benchmodel.ImportTranscript(tr)
+	tr.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	toolMS := rep.Inference.P50 / 1000
 	fcBody := fleettest.LayerModel(t, "fc-input:16-output:10")
-	transcript := refdata.Path(t, filepath.Join("benchmark_model", toolTranscript))
-	toolMS := transcriptMS(t, transcript)
 	kit := replaytest.New(t)
 	tests := []struct {
 		name      string
@@ -122,27 +133,4 @@ func TestDeployHealthCheckModes(t *testing.T) {
 			checkStore(t, dir, want)
 		})
 	}
-}
-
-// transcriptMS is the latency a benchmark_model health check reports for a
-// transcript: the regular runs' median (average without percentiles), in ms.
-func transcriptMS(t *testing.T, path string) float64 {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	res, err := benchmodel.Parse(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := res.TimedRuns()
-	if tr == nil {
-		t.Fatalf("%s has no timing of the regular runs", path)
-	}
-	if tr.HasPercentiles {
-		return tr.Median / 1000
-	}
-	return tr.Avg / 1000
 }

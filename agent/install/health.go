@@ -71,15 +71,11 @@ func ToolHealthCheck(ctx context.Context, o benchmodel.Options, path string, man
 	if err != nil {
 		return 0, fmt.Errorf("health check: benchmark_model: %w", err)
 	}
-	tr := res.TimedRuns()
-	us := tr.Avg
-	if tr.HasPercentiles {
-		us = tr.Median
+	st := benchmodel.TimingStats(res.TimedRuns())
+	if st.Count < 1 || !(st.P50 > 0) {
+		return 0, fmt.Errorf("health check: benchmark_model timed %d runs at %g us", st.Count, st.P50)
 	}
-	if tr.Count < 1 || !(us > 0) {
-		return 0, fmt.Errorf("health check: benchmark_model timed %d runs at %g us", tr.Count, us)
-	}
-	return us / 1000, nil
+	return st.P50 / 1000, nil
 }
 
 // CompareOutput compares int8 outputs: equal length, top-1 index equal, and

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -28,14 +29,8 @@ func TestDeployModelHostCannotRun(t *testing.T) {
 	transcript := refdata.Path(t, filepath.Join("benchmark_model", "06-android-pixel6-cpu-xnnpack-efficientdet-lite0-int8.txt"))
 	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{})
 	dir := t.TempDir()
-	keys, state := filepath.Join(dir, "keys"), filepath.Join(dir, "state")
-	if code, _, errs := runCLI(t, "keys", "init", "--dir", keys); code != 0 {
-		t.Fatalf("keys init: %s", errs)
-	}
-	pub, err := signing.LoadPublic(filepath.Join(keys, signing.PublicFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys, pub := hostKeys(t, dir)
+	state := filepath.Join(dir, "state")
 	refAgent, _ := runAgent(t, b.URL(), pub, "ref-1", "mcu", filepath.Join(dir, "ref-1"))
 	bin, calls := replaytest.Install(t, replaytest.Replay{Transcript: transcript, Require: map[string]string{"use_xnnpack": "true"}})
 	toolAgent, _ := fleettest.RunAgent(t, agent.Config{Broker: b.URL(), ID: "phone-1", Class: "phone", Password: fleettest.AgentPassword,
@@ -96,4 +91,19 @@ func TestDeployModelHostCannotRun(t *testing.T) {
 	if n := len(calls()); n != 1 {
 		t.Errorf("benchmark_model ran %d times, want 1 (the health check)", n)
 	}
+}
+
+// hostKeys makes a host key directory (DIR/keys) with `keys init` and
+// returns it with the public key agents trust.
+func hostKeys(t *testing.T, dir string) (string, ed25519.PublicKey) {
+	t.Helper()
+	keys := filepath.Join(dir, "keys")
+	if code, _, errs := runCLI(t, "keys", "init", "--dir", keys); code != 0 {
+		t.Fatalf("keys init: %s", errs)
+	}
+	pub, err := signing.LoadPublic(filepath.Join(keys, signing.PublicFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys, pub
 }
