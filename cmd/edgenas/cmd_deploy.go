@@ -103,12 +103,14 @@ func deployCommand() *command {
 		name:    "deploy",
 		summary: "signed, canary-first rollout of a model to agents; `deploy status` shows each device's state",
 		usage: "--model m.tflite --to AGENT|class:C|all [--name N] [--version V] [--canary N] [--max-failure-pct P] [--timeout D]\n" +
+			"         [--check output|timing] [--check-backend B] [--max-diff Q] [--input-seed S]\n" +
 			"         [--listen ADDR] [--advertise URL] [--broker URL] [--keys DIR] [--state DIR] [--json]\n" +
 			"       edgenas deploy status [--state DIR] [--rollout ID] [--keys DIR] [--json]\n" +
 			"       (with an edgenas serve owning --state, deploy registers the rollout with it and returns, or with --follow waits\n" +
 			"       for its end; --in-process runs it here)",
 		example: "EDGENAS_HOST_PASSWORD=h edgenas deploy --model fmnist.tflite --to class:pi4 --canary 2 --max-failure-pct 20 \\\n" +
 			"    --listen 0.0.0.0:8080 --advertise http://192.168.1.10:8080\n" +
+			"edgenas deploy --model keyword_scrambled_8bit.tflite --to class:phones --check timing   # agents on benchmark_model\n" +
 			"edgenas deploy status --json",
 		flags: d.register,
 		run: func(ctx context.Context, e *env, args []string) error {
