@@ -354,7 +354,7 @@ func planRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.Store,
 		return nil, err
 	}
 	warnUntrusted(e, targets, key)
-	ch, err := rollout.ChooseCheck(art.Path, d.checkBackend, d.healthCheck)
+	ch, err := rollout.ChooseCheck(art.Path, d.checkBackend, d.healthCheck, targets)
 	if err != nil {
 		return nil, fmt.Errorf("deploy %s: %w", d.model, err)
 	}

@@ -4,11 +4,13 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"edgenas/agent/install"
 	"edgenas/agent/proto"
 	"edgenas/internal/signing"
+	"edgenas/profiler/benchmodel"
 	"edgenas/runtime"
 	"edgenas/runtime/backends"
 	"edgenas/tflite"
@@ -77,12 +79,26 @@ type CheckChoice struct {
 	Ops []string
 }
 
-// ChooseCheck decides the health check of the model at path. The output
-// check needs the host to compute the expected output on backend ("" is
-// ref), so a model with operators that backend cannot run gets a timing
-// check when requested is "" (Why says so, to be shown to the user) and an
-// error naming the operators when requested is proto.CheckOutput.
-func ChooseCheck(path, backend, requested string) (CheckChoice, error) {
+// TimingOnly lists the targets that can hold only a timing check: agents
+// timing with TFLite's benchmark_model, which prints no outputs.
+func TimingOnly(targets []Agent) []string {
+	var ids []string
+	for _, a := range targets {
+		if strings.HasPrefix(a.Backend, benchmodel.Backend+"-") {
+			ids = append(ids, a.ID)
+		}
+	}
+	return ids
+}
+
+// ChooseCheck decides the health check of the model at path for targets
+// (nil when not known). The output check needs the host to compute the
+// expected output on backend ("" is ref) and the targets to compare it, so
+// a model with operators that backend cannot run, or targets timing with
+// benchmark_model, get a timing check when requested is "" (Why says so, to
+// be shown to the user) and an error naming the operators or the agents
+// when requested is proto.CheckOutput.
+func ChooseCheck(path, backend, requested string, targets []Agent) (CheckChoice, error) {
 	switch requested {
 	case "", proto.CheckOutput, proto.CheckTiming:
 	default:
@@ -104,7 +120,7 @@ func ChooseCheck(path, backend, requested string) (CheckChoice, error) {
 		return CheckChoice{}, fmt.Errorf("health check: %w", err)
 	}
 	if un == nil {
-		return CheckChoice{Mode: proto.CheckOutput}, nil
+		return outputCheckFor(requested, TimingOnly(targets))
 	}
 	why := fmt.Sprintf("the host's %s backend cannot run operators %v (%s), so it cannot compute the expected output",
 		backend, un.OpNames(), un.Summary())
@@ -115,12 +131,27 @@ func ChooseCheck(path, backend, requested string) (CheckChoice, error) {
 		Why: why + ": the health check is timing-only (the device runs the model and records its latency; its output is not compared)"}, nil
 }
 
+// outputCheckFor keeps the output check of a model the host runs unless
+// some targets cannot compare outputs.
+func outputCheckFor(requested string, timingOnly []string) (CheckChoice, error) {
+	if len(timingOnly) == 0 {
+		return CheckChoice{Mode: proto.CheckOutput}, nil
+	}
+	why := fmt.Sprintf("agents %s time models with benchmark_model, which prints no outputs, so they cannot compare the expected output",
+		strings.Join(timingOnly, ", "))
+	if requested == proto.CheckOutput {
+		return CheckChoice{}, fmt.Errorf("%s of an output health check; deploy to them with a timing check", why)
+	}
+	return CheckChoice{Mode: proto.CheckTiming, Why: why + ": the health check is timing-only for every target " +
+		"(deploy to the others separately to keep their output check)"}, nil
+}
+
 // ModelManifest describes the model artifact a (already in the store) for
 // agents: its size, digest, URL, and its health check: the expected output
 // on the fixed input, or timing only (o.Check, chosen by ChooseCheck when
 // ""). The manifest is validated as an agent would.
 func ModelManifest(a Artifact, o ManifestOptions) (proto.Manifest, error) {
-	ch, err := ChooseCheck(a.Path, o.Backend, o.Check)
+	ch, err := ChooseCheck(a.Path, o.Backend, o.Check, nil)
 	if err != nil {
 		return proto.Manifest{}, err
 	}

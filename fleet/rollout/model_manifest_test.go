@@ -119,8 +119,10 @@ func TestProtocolDocMaxDiff(t *testing.T) {
 // TestModelManifestCheck: a model the host runs gets an output check unless
 // a timing check is asked for; keyword_scrambled (SVDF, which no built-in
 // backend runs) gets a timing check, said so with the operator named, or an
-// error naming it when an output check is asked for. A timing manifest
-// carries no expected output and states its mode in the signed JSON.
+// error naming it when an output check is asked for; so does a runnable
+// model for targets that include an agent timing with benchmark_model. A
+// timing manifest carries no expected output and states its mode in the
+// signed JSON.
 func TestModelManifestCheck(t *testing.T) {
 	arts := fleettest.ServeArtifacts(t)
 	fc := arts.Add(t, fleettest.LayerModel(t, "fc-input:16-output:10"))
@@ -129,6 +131,7 @@ func TestModelManifestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	kws := arts.Add(t, kwsBody)
+	mixed := []rollout.Agent{{ID: "phone-1", Backend: "benchmark-model-xnnpack"}, {ID: "pi-1", Backend: "xnnpack"}}
 	tests := []struct {
 		name      string
 		a         rollout.Artifact
@@ -137,6 +140,7 @@ func TestModelManifestCheck(t *testing.T) {
 		wantWhy   string // substring of CheckChoice.Why ("" wants none)
 		wantErr   string
 		wantBytes int // len(Expected)
+		targets   []rollout.Agent
 	}{
 		{name: "runnable, default", a: fc, wantMode: proto.CheckOutput, wantBytes: 10},
 		{name: "runnable, output", a: fc, check: proto.CheckOutput, wantMode: proto.CheckOutput, wantBytes: 10},
@@ -144,13 +148,22 @@ func TestModelManifestCheck(t *testing.T) {
 		{name: "SVDF, default", a: kws, wantMode: proto.CheckTiming, wantWhy: "SVDF (operators 1, 3"},
 		{name: "SVDF, timing", a: kws, check: proto.CheckTiming, wantMode: proto.CheckTiming},
 		{name: "SVDF, output", a: kws, check: proto.CheckOutput, wantErr: "SVDF (operators 1, 3"},
+		{name: "runnable, xnnpack targets", a: fc, targets: []rollout.Agent{{ID: "pi-1", Backend: "xnnpack"}},
+			wantMode: proto.CheckOutput, wantBytes: 10},
+		{name: "runnable, a benchmark_model target", a: fc, targets: mixed, wantMode: proto.CheckTiming,
+			wantWhy: "agents phone-1 time models with benchmark_model"},
+		{name: "runnable, output to a benchmark_model target", a: fc, check: proto.CheckOutput, targets: mixed,
+			wantErr: "agents phone-1 time models with benchmark_model"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ch, err := rollout.ChooseCheck(tc.a.Path, "ref", tc.check)
+			ch, err := rollout.ChooseCheck(tc.a.Path, "ref", tc.check, tc.targets)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "expected output") {
 					t.Fatalf("ChooseCheck: %v, want an error containing %q", err, tc.wantErr)
+				}
+				if tc.targets != nil {
+					return // ModelManifest is not told the targets
 				}
 				if _, err := rollout.ModelManifest(tc.a, rollout.ManifestOptions{Name: "m", Version: 1, URL: "http://h:1/a",
 					Check: tc.check}); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -165,7 +178,7 @@ func TestModelManifestCheck(t *testing.T) {
 				t.Fatalf("choice %+v, want mode %s and why containing %q", ch, tc.wantMode, tc.wantWhy)
 			}
 			m, err := rollout.ModelManifest(tc.a, rollout.ManifestOptions{Name: "m", Version: 1, URL: "http://h:1/a",
-				InputSeed: 3, MaxDiff: rollout.DefaultMaxDiff, Backend: "ref", Check: tc.check})
+				InputSeed: 3, MaxDiff: rollout.DefaultMaxDiff, Backend: "ref", Check: ch.Mode})
 			if err != nil {
 				t.Fatal(err)
 			}
