@@ -72,11 +72,10 @@ type ManifestOptions struct {
 type CheckChoice struct {
 	// Mode is proto.CheckOutput or proto.CheckTiming.
 	Mode string
-	// Why is set when Mode is timing because the host cannot run the
-	// model: it names the backend and the operators.
+	// Why is set when Mode is timing without being asked for: it names the
+	// host backend and the operators it cannot run, or the targets that
+	// cannot compare outputs.
 	Why string
-	// Ops are the operators the host's backend cannot run.
-	Ops []string
 }
 
 // TimingOnly lists the targets that can hold only a timing check: agents
@@ -127,7 +126,7 @@ func ChooseCheck(path, backend, requested string, targets []Agent) (CheckChoice,
 	if requested == proto.CheckOutput {
 		return CheckChoice{}, fmt.Errorf("%s for an output health check; deploy it with a timing check", why)
 	}
-	return CheckChoice{Mode: proto.CheckTiming, Ops: un.OpNames(),
+	return CheckChoice{Mode: proto.CheckTiming,
 		Why: why + ": the health check is timing-only (the device runs the model and records its latency; its output is not compared)"}, nil
 }
 
