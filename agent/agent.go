@@ -39,7 +39,7 @@ type Config struct {
 	Backend string
 	// BenchmarkModel, when set, measures jobs with TFLite's benchmark_model
 	// (BenchmarkModelMeasure) and reports benchmodel.BackendName of its
-	// delegate; Backend then only runs deployed models' health checks.
+	// delegate, and runs deployed models' timing-only health checks.
 	BenchmarkModel *benchmodel.Options
 	// Measure overrides how jobs are measured (nil: ProfilerMeasure(Backend)).
 	Measure MeasureFunc
@@ -60,7 +60,8 @@ type Config struct {
 	// Deploy is refused without either.
 	Trust ed25519.PublicKey
 	// Installers adds installers by manifest kind (firmware/slots adds
-	// "agent"); the "model" installer is always there, on Backend.
+	// "agent"); the "model" installer is always there, on Backend (or on
+	// BenchmarkModel).
 	Installers map[string]install.Installer
 	// InstallPause is a test hook called at named points of an install
 	// (see install.Task.Pause); nil in production.
@@ -186,7 +187,12 @@ func New(cfg Config) (*Agent, error) {
 
 // setupInstalls builds the install manager and its installer registry.
 func (a *Agent) setupInstalls() error {
-	models, err := install.NewModels(install.ModelsConfig{Dir: a.cfg.DataDir, Backend: a.cfg.Backend, Logger: a.log})
+	mc := install.ModelsConfig{Dir: a.cfg.DataDir, Backend: a.cfg.Backend, Logger: a.log}
+	if bm := a.cfg.BenchmarkModel; bm != nil {
+		o := bm.WithDefaults()
+		mc.Tool = &o // deployed models are checked where jobs are timed: on the tool
+	}
+	models, err := install.NewModels(mc)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 
 	"edgenas/agent/proto"
 	"edgenas/profiler"
+	"edgenas/profiler/benchmodel"
 	"edgenas/runtime"
 	"edgenas/tflite"
 )
@@ -18,11 +19,12 @@ func CheckProtocol() profiler.Protocol {
 }
 
 // HealthCheck loads the model at path on be, fills every input with
-// profiler.FillRandomInputs(man.InputSeed), invokes it and compares output
-// tensor 0 with man.Expected: same length, every int8 value within
-// man.MaxDiff quanta, and the same top-1 index. It then measures latency
-// with p and returns the median in milliseconds. Errors read as the reason
-// of a rollback ("health check: top-1 7 != expected 2").
+// profiler.FillRandomInputs(man.InputSeed) and invokes it. With an output
+// check (man.HealthCheck()) it compares output tensor 0 with man.Expected:
+// same length, every int8 value within man.MaxDiff quanta, and the same
+// top-1 index; a timing check only needs the invocation to succeed. It then
+// measures latency with p and returns the median in milliseconds. Errors
+// read as the reason of a rollback ("health check: top-1 7 != expected 2").
 func HealthCheck(ctx context.Context, be runtime.Backend, path string, man proto.Manifest, p profiler.Protocol) (float64, error) {
 	m, err := tflite.ReadFile(path)
 	if err != nil {
@@ -33,22 +35,47 @@ func HealthCheck(ctx context.Context, be runtime.Backend, path string, man proto
 		return 0, fmt.Errorf("health check: load on %s: %w", be.Name(), err)
 	}
 	defer it.Close()
-	out, err := fixedOutput(it, m, man.InputSeed)
+	out, err := fixedOutput(it, m, man.InputSeed, man.HealthCheck() == proto.CheckOutput)
 	if err != nil {
 		return 0, fmt.Errorf("health check: %w", err)
 	}
-	maxDiff := man.MaxDiff
-	if expBackend := man.Backend; expBackend != be.Name() && !(expBackend == "" && be.Name() == "ref") {
-		maxDiff = 255 // another backend's rounding: only the top-1 class must agree
-	}
-	if err := CompareOutput(out, man.Expected, maxDiff); err != nil {
-		return 0, fmt.Errorf("health check: %w", err)
+	if man.HealthCheck() == proto.CheckOutput {
+		maxDiff := man.MaxDiff
+		if expBackend := man.Backend; expBackend != be.Name() && !(expBackend == "" && be.Name() == "ref") {
+			maxDiff = 255 // another backend's rounding: only the top-1 class must agree
+		}
+		if err := CompareOutput(out, man.Expected, maxDiff); err != nil {
+			return 0, fmt.Errorf("health check: %w", err)
+		}
 	}
 	ms, err := profiler.Measure(ctx, []profiler.Candidate{{Name: man.Name, Invoke: it.Invoke}}, p, be.Name(), 1)
 	if err != nil {
 		return 0, fmt.Errorf("health check: latency: %w", err)
 	}
 	return ms[0].Stats.P50 / 1000, nil
+}
+
+// ToolHealthCheck is the health check of an agent timing with TFLite's
+// benchmark_model: the tool prints timings only, never outputs, so it can
+// only hold a timing check (an output check is refused before download, see
+// Models.acceptCheck). The model passes when the tool runs it with the
+// agent's delegate (benchmodel.Run fails when the delegate was not applied)
+// and reports the regular runs' timing; the median (the average on builds
+// that print no percentiles) is returned in milliseconds.
+func ToolHealthCheck(ctx context.Context, o benchmodel.Options, path string, man proto.Manifest, p profiler.Protocol) (float64, error) {
+	if man.HealthCheck() != proto.CheckTiming {
+		return 0, fmt.Errorf("health check: %s cannot check outputs (benchmark_model prints timings only)", benchmodel.BackendName(o.WithDefaults().Delegate))
+	}
+	res, _, err := benchmodel.Run(ctx, o, path, 1, benchmodel.Runs{WarmupRuns: p.WarmupRuns, WarmupMinSecs: p.WarmupSecs,
+		Runs: p.MinRuns, MinSecs: p.MinSecs, MaxSecs: p.MaxSecs})
+	if err != nil {
+		return 0, fmt.Errorf("health check: benchmark_model: %w", err)
+	}
+	st := benchmodel.TimingStats(res.TimedRuns())
+	if st.Count < 1 || !(st.P50 > 0) {
+		return 0, fmt.Errorf("health check: benchmark_model timed %d runs at %g us", st.Count, st.P50)
+	}
+	return st.P50 / 1000, nil
 }
 
 // CompareOutput compares int8 outputs: equal length, top-1 index equal, and
@@ -101,14 +128,16 @@ func FixedOutput(be runtime.Backend, m *tflite.Model, seed uint64) ([]byte, erro
 		return nil, fmt.Errorf("load on %s: %w", be.Name(), err)
 	}
 	defer it.Close()
-	return fixedOutput(it, m, seed)
+	return fixedOutput(it, m, seed, true)
 }
 
-func fixedOutput(it runtime.Interpreter, m *tflite.Model, seed uint64) ([]byte, error) {
+// fixedOutput invokes it on the seeded input and returns output tensor 0;
+// int8Out requires that output to be int8 (what an output check compares).
+func fixedOutput(it runtime.Interpreter, m *tflite.Model, seed uint64, int8Out bool) ([]byte, error) {
 	if len(m.Outputs) == 0 {
 		return nil, fmt.Errorf("the model has no output")
 	}
-	if typ := m.Output(0).Type; typ != tflite.Int8 {
+	if typ := m.Output(0).Type; int8Out && typ != tflite.Int8 {
 		return nil, fmt.Errorf("output 0 is %v, want int8 (quantize the model first)", typ)
 	}
 	if err := profiler.FillRandomInputs(it, seed); err != nil {

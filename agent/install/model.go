@@ -19,6 +19,7 @@ import (
 	"edgenas/internal/atomicfile"
 	"edgenas/internal/signing"
 	"edgenas/profiler"
+	"edgenas/profiler/benchmodel"
 	"edgenas/runtime"
 	"edgenas/runtime/backends"
 )
@@ -50,6 +51,10 @@ type ModelsConfig struct {
 	Dir string
 	// Backend runs the health check ("ref", "xnnpack").
 	Backend string
+	// Tool, when set, runs the health check with TFLite's benchmark_model
+	// instead of Backend (an agent timing with the tool): any model the tool
+	// runs is accepted, and only timing checks can be held (ToolHealthCheck).
+	Tool *benchmodel.Options
 	// Client downloads artifacts (nil: HTTPClient()).
 	Client *http.Client
 	// Protocol times the health check (zero: CheckProtocol()).
@@ -252,6 +257,9 @@ func (s *Models) Abandon(t *Task) error {
 func (s *Models) Install(ctx context.Context, t *Task) (Outcome, error) {
 	man := t.Manifest
 	name, v := man.Name, man.Version
+	if err := s.acceptCheck(man); err != nil {
+		return Outcome{State: proto.InstallRefused, Reason: err.Error()}, nil
+	}
 	if err := os.MkdirAll(s.dir(name), 0o755); err != nil {
 		return Outcome{State: proto.InstallRolledBack, Reason: fmt.Sprintf("store: %v", err)}, nil
 	}
@@ -358,7 +366,7 @@ func (s *Models) Install(ctx context.Context, t *Task) (Outcome, error) {
 		j.Tamper = tp
 		return fail(proto.InstallTampered, tp.Reason)
 	}
-	lat, err := HealthCheck(ctx, s.be, filepath.Join(vdir, ModelFile), man, s.cfg.Protocol)
+	lat, err := s.healthCheck(ctx, filepath.Join(vdir, ModelFile), man)
 	if ctx.Err() != nil {
 		// A clean shutdown is not the model's fault: do not count it.
 		j.Checks--

@@ -97,6 +97,14 @@ type Manifest struct {
 	// MaxDiff is the largest allowed |difference| in quanta between the
 	// device's output and Expected; the top-1 index must match too.
 	MaxDiff int `json:"max_diff"`
+	// Check is the model health check: CheckOutput (compare output tensor 0
+	// with Expected, then time) or CheckTiming (the device runs the model
+	// on the fixed input and times it; no Expected, so no comparison). ""
+	// is CheckOutput, the meaning of manifests from before the field; the
+	// host writes only "timing", so agents from before the field (which
+	// refuse unknown fields) still take output manifests and refuse timing
+	// ones instead of misreading them.
+	Check string `json:"check,omitempty"`
 	// MinAgentVersion, if set, is the oldest agent version that may install it.
 	MinAgentVersion string `json:"min_agent_version,omitempty"`
 	// Target is GOOS/GOARCH for agent bundles ("" for models).
@@ -131,8 +139,8 @@ func (m *Manifest) Validate() error {
 	if m.MaxDiff < 0 || m.MaxDiff > 255 {
 		return fmt.Errorf("manifest %s: max_diff %d out of 0..255", m.Name, m.MaxDiff)
 	}
-	if m.Kind == ManifestModel && len(m.Expected) == 0 {
-		return fmt.Errorf("manifest %s: no expected output for the health check", m.Name)
+	if err := m.validateCheck(); err != nil {
+		return fmt.Errorf("manifest %s: %w", m.Name, err)
 	}
 	if err := checkLen("min_agent_version", m.MinAgentVersion, 64); err != nil {
 		return fmt.Errorf("manifest %s: %w", m.Name, err)
@@ -141,6 +149,45 @@ func (m *Manifest) Validate() error {
 		if err := ident.CheckTarget(m.Target); err != nil {
 			return fmt.Errorf("manifest %s: %w", m.Name, err)
 		}
+	}
+	return nil
+}
+
+// Model health-check modes (Manifest.Check).
+const (
+	CheckOutput = "output" // compare output tensor 0 with Expected, then time
+	CheckTiming = "timing" // run the model on the fixed input and time it; no comparison
+)
+
+// HealthCheck is the manifest's health-check mode, "" read as CheckOutput.
+func (m *Manifest) HealthCheck() string {
+	if m.Check == "" {
+		return CheckOutput
+	}
+	return m.Check
+}
+
+// validateCheck ties Check to Expected: an output check needs the expected
+// output, a timing check must carry none (so a reader never mistakes it for
+// an output check), and agent bundles have neither.
+func (m *Manifest) validateCheck() error {
+	if m.Kind == ManifestAgent {
+		if m.Check != "" {
+			return fmt.Errorf("check %q: agent bundles have no model health check", m.Check)
+		}
+		return nil
+	}
+	switch m.HealthCheck() {
+	case CheckOutput:
+		if len(m.Expected) == 0 {
+			return fmt.Errorf("no expected output for the output health check")
+		}
+	case CheckTiming:
+		if len(m.Expected) != 0 || m.MaxDiff != 0 {
+			return fmt.Errorf("check %q carries an expected output or max_diff (a timing check compares none)", CheckTiming)
+		}
+	default:
+		return fmt.Errorf("check %q: want %q or %q", m.Check, CheckOutput, CheckTiming)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package proto
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -32,6 +33,15 @@ func TestManifestValidate(t *testing.T) {
 		{"negative diff", func(m *Manifest) { m.MaxDiff = -1 }, "max_diff"},
 		{"no expected", func(m *Manifest) { m.Expected = nil }, "expected"},
 		{"agent without target", func(m *Manifest) { m.Kind = ManifestAgent }, "target"},
+		{"output check", func(m *Manifest) { m.Check = CheckOutput }, ""},
+		{"output check without expected", func(m *Manifest) { m.Check, m.Expected = CheckOutput, nil }, "expected"},
+		{"timing check", func(m *Manifest) { m.Check, m.Expected, m.MaxDiff = CheckTiming, nil, 0 }, ""},
+		{"timing check with expected", func(m *Manifest) { m.Check, m.MaxDiff = CheckTiming, 0 }, "timing"},
+		{"timing check with max_diff", func(m *Manifest) { m.Check, m.Expected, m.MaxDiff = CheckTiming, nil, 3 }, "max_diff"},
+		{"unknown check", func(m *Manifest) { m.Check = "none" }, `check "none"`},
+		{"agent with check", func(m *Manifest) {
+			m.Kind, m.Target, m.Expected, m.Check = ManifestAgent, "linux/arm64", nil, CheckTiming
+		}, "agent bundles"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -90,4 +100,44 @@ func TestDecodeDeployInstall(t *testing.T) {
 	if !IsFinalInstall(InstallRefused) || IsFinalInstall(InstallChecking) {
 		t.Error("IsFinalInstall")
 	}
+}
+
+// FuzzManifestValidate: any JSON an envelope may carry is either refused by
+// Validate or is a manifest whose health check is consistent: an output
+// check has an expected output, a timing check none.
+func FuzzManifestValidate(f *testing.F) {
+	for _, edit := range []func(*Manifest){
+		func(*Manifest) {},
+		func(m *Manifest) { m.Check, m.Expected, m.MaxDiff = CheckTiming, nil, 0 },
+		func(m *Manifest) { m.Check = "bogus" },
+		func(m *Manifest) {
+			m.Kind, m.Target, m.Expected, m.Check = ManifestAgent, "linux/arm64", nil, CheckTiming
+		},
+	} {
+		m := validManifest()
+		edit(&m)
+		b, err := json.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var m Manifest
+		if json.Unmarshal(b, &m) != nil || m.Validate() != nil || m.Kind != ManifestModel {
+			return
+		}
+		switch m.HealthCheck() {
+		case CheckOutput:
+			if len(m.Expected) == 0 {
+				t.Fatalf("valid output check without an expected output: %s", b)
+			}
+		case CheckTiming:
+			if len(m.Expected) != 0 || m.MaxDiff != 0 {
+				t.Fatalf("valid timing check with an expected output: %s", b)
+			}
+		default:
+			t.Fatalf("valid manifest with check %q", m.Check)
+		}
+	})
 }

@@ -102,8 +102,8 @@ func benchWithTool(ctx context.Context, e *env, o benchmodel.Options, model stri
 }
 
 // agentToolBackend configures an agent started with --backend
-// benchmark-model: jobs are timed by the tool, and deployed models' health
-// checks run on the fastest backend built in.
+// benchmark-model: jobs are timed by the tool, and so are deployed models'
+// (timing-only) health checks.
 func agentToolBackend(cfg *agent.Config, bm *benchModelFlags) error {
 	o, err := bm.options(cfg.Backend, 1) // each job's threads override 1
 	if err != nil || o == nil {

@@ -41,6 +41,7 @@ type deployFlags struct {
 	inputSeed         uint64
 	maxDiff           int
 	checkBackend      string
+	healthCheck       string
 	minAgent          string
 	asJSON, verbose   bool
 	inProcess, follow bool
@@ -67,6 +68,9 @@ func (d *deployFlags) register(fs *flag.FlagSet) {
 	fs.Uint64Var(&d.inputSeed, "input-seed", rollout.DefaultInputSeed, "seed of the fixed health-check input")
 	fs.IntVar(&d.maxDiff, "max-diff", rollout.DefaultMaxDiff, "largest |difference| in quanta between a device's output and the host's")
 	fs.StringVar(&d.checkBackend, "check-backend", defaultCheckBackend(), "backend the host computes the expected health-check output on (agents on another backend are held to the top-1 class only)")
+	fs.StringVar(&d.healthCheck, "check", "", "model health check: output (devices must reproduce the host's output, then are timed) or timing\n"+
+		"(devices run and time the model, no output compared; needed for agents on benchmark_model); default output,\n"+
+		"or timing with a warning naming the operators when --check-backend cannot run the model")
 	fs.StringVar(&d.minAgent, "min-agent-version", "", "oldest agent version allowed to install it")
 	fs.StringVar(&d.rolloutID, "rollout", "", "status: the rollout to show (default: the latest)")
 	fs.BoolVar(&d.asJSON, "json", false, "print the rollout as JSON")
@@ -99,12 +103,14 @@ func deployCommand() *command {
 		name:    "deploy",
 		summary: "signed, canary-first rollout of a model to agents; `deploy status` shows each device's state",
 		usage: "--model m.tflite --to AGENT|class:C|all [--name N] [--version V] [--canary N] [--max-failure-pct P] [--timeout D]\n" +
+			"         [--check output|timing] [--check-backend B] [--max-diff Q] [--input-seed S]\n" +
 			"         [--listen ADDR] [--advertise URL] [--broker URL] [--keys DIR] [--state DIR] [--json]\n" +
 			"       edgenas deploy status [--state DIR] [--rollout ID] [--keys DIR] [--json]\n" +
 			"       (with an edgenas serve owning --state, deploy registers the rollout with it and returns, or with --follow waits\n" +
 			"       for its end; --in-process runs it here)",
 		example: "EDGENAS_HOST_PASSWORD=h edgenas deploy --model fmnist.tflite --to class:pi4 --canary 2 --max-failure-pct 20 \\\n" +
 			"    --listen 0.0.0.0:8080 --advertise http://192.168.1.10:8080\n" +
+			"edgenas deploy --model keyword_scrambled_8bit.tflite --to class:phones --check timing   # agents on benchmark_model\n" +
 			"edgenas deploy status --json",
 		flags: d.register,
 		run: func(ctx context.Context, e *env, args []string) error {
@@ -151,6 +157,14 @@ func (d *deployFlags) check() error {
 	}
 	if d.canary < 1 {
 		return usagef("--canary %d: want >= 1", d.canary)
+	}
+	switch d.healthCheck {
+	case "", proto.CheckOutput, proto.CheckTiming:
+	default:
+		return usagef("--check %q: want %s or %s", d.healthCheck, proto.CheckOutput, proto.CheckTiming)
+	}
+	if d.healthCheck != "" && d.bundle != "" {
+		return usagef("--check is the health check of a model; an agent bundle's is the new agent coming up")
 	}
 	return nil
 }
@@ -340,9 +354,16 @@ func planRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.Store,
 		return nil, err
 	}
 	warnUntrusted(e, targets, key)
+	ch, err := rollout.ChooseCheck(art.Path, d.checkBackend, d.healthCheck, targets)
+	if err != nil {
+		return nil, fmt.Errorf("deploy %s: %w", d.model, err)
+	}
+	if ch.Why != "" {
+		fmt.Fprintf(e.stderr, "warning: %s; give --check output to refuse such a model instead\n", ch.Why)
+	}
 	created := time.Now().UTC()
 	m, err := rollout.ModelManifest(art, rollout.ManifestOptions{Name: name, Version: version, URL: artURL,
-		InputSeed: d.inputSeed, MaxDiff: d.maxDiff, Backend: d.checkBackend, MinAgentVersion: d.minAgent, Created: created})
+		InputSeed: d.inputSeed, MaxDiff: d.maxDiff, Backend: d.checkBackend, Check: ch.Mode, MinAgentVersion: d.minAgent, Created: created})
 	if err != nil {
 		return nil, err
 	}
@@ -350,8 +371,13 @@ func planRollout(ctx context.Context, e *env, d *deployFlags, st *rollout.Store,
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(e.stderr, "signed with key %s; expected output on seed %d: %d int8 values\n",
-		signing.KeyID(key.Public().(ed25519.PublicKey)), m.InputSeed, len(m.Expected))
+	keyID := signing.KeyID(key.Public().(ed25519.PublicKey))
+	if m.HealthCheck() == proto.CheckTiming {
+		fmt.Fprintf(e.stderr, "signed with key %s; health check: timing only (seed %d; no output compared)\n", keyID, m.InputSeed)
+	} else {
+		fmt.Fprintf(e.stderr, "signed with key %s; health check: output, expected on seed %d: %d int8 values (max diff %d)\n",
+			keyID, m.InputSeed, len(m.Expected), m.MaxDiff)
+	}
 	return rollout.NewRollout(rollout.NewID(name, version, created), m, env, d.to, targets, d.canary, d.maxFailPct,
 		d.timeout.Seconds()), nil
 }

@@ -258,14 +258,8 @@ func TestDeployEndToEnd(t *testing.T) {
 func TestDeployResume(t *testing.T) {
 	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{})
 	dir := t.TempDir()
-	keys, state := filepath.Join(dir, "keys"), filepath.Join(dir, "state")
-	if code, _, errs := runCLI(t, "keys", "init", "--dir", keys); code != 0 {
-		t.Fatalf("keys init: %s", errs)
-	}
-	pub, err := signing.LoadPublic(filepath.Join(keys, signing.PublicFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys, pub := hostKeys(t, dir)
+	state := filepath.Join(dir, "state")
 	mpath := filepath.Join(dir, "small.tflite")
 	if code, _, errs := runCLI(t, "model", "gen", "--space", "spnas-fmnist", "--arch", "random", "--seed", "5", "-o", mpath); code != 0 {
 		t.Fatalf("model gen: %s", errs)

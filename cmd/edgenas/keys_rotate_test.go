@@ -17,14 +17,7 @@ import (
 func TestKeysRotateAndVersions(t *testing.T) {
 	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{})
 	dir := t.TempDir()
-	keys := filepath.Join(dir, "keys")
-	if code, _, errs := runCLI(t, "keys", "init", "--dir", keys); code != 0 {
-		t.Fatalf("keys init: %s", errs)
-	}
-	pub, err := signing.LoadPublic(filepath.Join(keys, signing.PublicFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys, pub := hostKeys(t, dir)
 	// No broker: nothing is rotated, so the agents' key still signs.
 	if code, _, errs := runCLI(t, "keys", "rotate", "--dir", keys, "--broker", "tcp://127.0.0.1:1", "--password", "x"); code != 1 ||
 		!strings.Contains(errs, "nothing rotated") {

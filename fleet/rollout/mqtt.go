@@ -92,7 +92,7 @@ func (c *Conn) onMessage(_ paho.Client, m paho.Message) {
 	case *proto.Info:
 		c.mu.Lock()
 		a := c.agent(v.Agent)
-		a.Class, a.AgentVersion, a.Trust = v.Class, v.AgentVersion, v.Trust
+		a.Class, a.AgentVersion, a.Trust, a.Backend = v.Class, v.AgentVersion, v.Trust, v.Backend
 		c.mu.Unlock()
 	case *proto.Status:
 		c.mu.Lock()

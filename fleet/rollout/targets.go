@@ -15,6 +15,9 @@ type Agent struct {
 	Class        string `json:"class"`
 	State        string `json:"state"` // online, busy, offline, or "" (no status seen)
 	AgentVersion string `json:"agent_version,omitempty"`
+	// Backend is what the agent measures on, as its info says ("" if no
+	// info was seen).
+	Backend string `json:"backend,omitempty"`
 	// Trust is the agent's trusted host keys as its info says (nil: an
 	// agent that does not report them).
 	Trust *proto.TrustInfo `json:"trust,omitempty"`
