@@ -64,6 +64,10 @@ type Task struct {
 	Rollout  string
 	Manifest proto.Manifest
 	Envelope []byte
+	// Trust is the set of host keys the manifest was verified with (the
+	// agent's live keyring): an installer checks what the manifest points
+	// at, such as an agent bundle's own signature, against the same keys.
+	Trust signing.Verifier
 	// Report sends one state change; the manager fills in the identity fields.
 	Report func(state string, fill func(*proto.Install))
 	// Pause, if set, is called at named points inside an install (tests
@@ -313,7 +317,7 @@ func (m *Manager) handle(ctx context.Context, d *proto.Deploy) {
 }
 
 func (m *Manager) task(rollout string, man proto.Manifest, env []byte) *Task {
-	t := &Task{Rollout: rollout, Manifest: man, Envelope: env, Pause: m.cfg.Pause}
+	t := &Task{Rollout: rollout, Manifest: man, Envelope: env, Trust: m.cfg.Keys, Pause: m.cfg.Pause}
 	t.Report = func(state string, fill func(*proto.Install)) { m.report(rollout, man, state, fill) }
 	return t
 }

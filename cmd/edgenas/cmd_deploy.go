@@ -438,7 +438,7 @@ func defaultCheckBackend() string {
 // manifest (checked against this host's key) gives the version and target.
 func planAgentRollout(ctx context.Context, e *env, d *deployFlags, conn *rollout.Conn, art rollout.Artifact,
 	artURL string, key ed25519.PrivateKey) (*rollout.Rollout, error) {
-	bm, err := bundle.ReadManifest(d.bundle, key.Public().(ed25519.PublicKey))
+	bm, err := bundle.ReadManifest(d.bundle, signing.Only(key.Public().(ed25519.PublicKey)))
 	if err != nil {
 		return nil, fmt.Errorf("deploy --agent-bundle: %w", err)
 	}
