@@ -31,8 +31,12 @@ type Config struct {
 	Username string
 	Password string
 	// TLS, for an mqtts:// broker, holds the CA to verify the broker and
-	// this device's certificate (pki.ClientTLS).
+	// this device's certificate (pki.ClientTLS). Artifact servers are
+	// verified against the same CA (install.ArtifactClient).
 	TLS *tls.Config
+	// ArtifactHTTP lets an agent with TLS set download artifacts over plain
+	// http (development); otherwise it takes them only over verified https.
+	ArtifactHTTP bool
 	// DataDir holds accepted jobs and unacknowledged results.
 	DataDir string
 	// Backend is the backend name reported and, with Measure nil, used.
@@ -186,7 +190,8 @@ func New(cfg Config) (*Agent, error) {
 
 // setupInstalls builds the install manager and its installer registry.
 func (a *Agent) setupInstalls() error {
-	models, err := install.NewModels(install.ModelsConfig{Dir: a.cfg.DataDir, Backend: a.cfg.Backend, Logger: a.log})
+	models, err := install.NewModels(install.ModelsConfig{Dir: a.cfg.DataDir, Backend: a.cfg.Backend, Logger: a.log,
+		Client: install.ArtifactClient(a.cfg.TLS, a.cfg.ArtifactHTTP)})
 	if err != nil {
 		return err
 	}

@@ -311,6 +311,9 @@ func (s *Models) Install(ctx context.Context, t *Task) (Outcome, error) {
 						os.Remove(part)
 						return fail(proto.InstallRefused, fmt.Sprintf("size: %v", err))
 					}
+					if errors.Is(err, ErrUntrusted) {
+						return fail(proto.InstallRefused, err.Error())
+					}
 					return fail(proto.InstallRolledBack, err.Error())
 				}
 				if err := step(proto.InstallVerifying); err != nil {

@@ -432,7 +432,8 @@ func firmwareInstallers(cfg agent.Config) (map[string]install.Installer, error) 
 		c.Disconnect(100)
 		return nil
 	}
-	in := &slots.Installer{Store: st, Slot: slot, Trust: signing.Only(cfg.Trust), Target: goruntime.GOOS + "/" + goruntime.GOARCH, Probe: probe, Logger: cfg.Logger}
+	in := &slots.Installer{Store: st, Slot: slot, Trust: signing.Only(cfg.Trust), Target: goruntime.GOOS + "/" + goruntime.GOARCH, Probe: probe, Logger: cfg.Logger,
+		Client: install.ArtifactClient(cfg.TLS, cfg.ArtifactHTTP)}
 	if cfg.Trust == nil {
 		return nil, errors.New("agent under the firmware supervisor needs --trust")
 	}

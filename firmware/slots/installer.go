@@ -191,7 +191,7 @@ func (in *Installer) stage(ctx context.Context, t *install.Task, j *Journal, st 
 		if ctx.Err() != nil {
 			return install.Outcome{}, ctx.Err()
 		}
-		if errors.Is(err, install.ErrArtifact) {
+		if errors.Is(err, install.ErrArtifact) || errors.Is(err, install.ErrUntrusted) {
 			return refuse(proto.InstallRefused, "download: "+err.Error())
 		}
 		return refuse(proto.InstallRolledBack, "download: "+err.Error())
