@@ -368,7 +368,11 @@ func (a *Agent) heartbeat(ctx context.Context) {
 // onMessage validates a message from the host and dispatches it.
 func (a *Agent) onMessage(_ paho.Client, m paho.Message) {
 	if len(m.Payload()) == 0 {
-		// The host cleared a retained message (a withdrawn deploy): nothing to do.
+		// The host cleared a retained message: on the deploy topic, it
+		// withdrew the deploy, so stop waiting for its artifact.
+		if m.Topic() == proto.Topic(a.cfg.ID, proto.KindDeploy) {
+			a.installs.Withdraw()
+		}
 		return
 	}
 	msg, err := proto.Decode(m.Topic(), m.Payload())

@@ -187,12 +187,15 @@ func (in *Installer) stage(ctx context.Context, t *install.Task, j *Journal, st 
 		client = install.HTTPClient()
 	}
 	d := install.Download{Client: client, URL: man.URL, Path: part, Size: man.Size}
-	if err := d.RunPatient(ctx, install.ReportRetries(t)); err != nil {
+	if err := t.Download(ctx, &d); err != nil {
 		if ctx.Err() != nil {
 			return install.Outcome{}, ctx.Err()
 		}
 		if errors.Is(err, install.ErrArtifact) || errors.Is(err, install.ErrUntrusted) {
 			return refuse(proto.InstallRefused, "download: "+err.Error())
+		}
+		if errors.Is(err, install.ErrWithdrawn) {
+			return refuse(proto.InstallCancelled, err.Error())
 		}
 		return refuse(proto.InstallRolledBack, "download: "+err.Error())
 	}
