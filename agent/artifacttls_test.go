@@ -51,18 +51,7 @@ func TestArtifactsOverHTTPSEndToEnd(t *testing.T) {
 		t.Cleanup(func() { srv.Close(context.Background()) })
 		return srv.Base()
 	}
-	is, err := b.CA.Issue(pki.Request{Name: "artifacts", Role: pki.RoleServer, Hosts: []string{"127.0.0.1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, certKey, _, err := b.CA.WriteBundle(filepath.Join(t.TempDir(), "artifacts"), is)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fleetTLS, err := pki.ServerTLS(cert, certKey, "", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fleetTLS := fleettest.ServerCert(t, b.CA, "artifacts", "127.0.0.1")
 	selfSigned := httptest.NewTLSServer(rollout.ArtifactHandler(st.ArtifactDir()))
 	defer selfSigned.Close()
 

@@ -1,4 +1,4 @@
-package rollout
+package rollout_test
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"edgenas/agent/install"
+	"edgenas/fleet/fleettest"
+	"edgenas/fleet/rollout"
 	"edgenas/internal/pki"
 )
 
@@ -32,28 +34,26 @@ func TestArtifactsOverTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serverTLS := func(ca *pki.CA, r pki.Request) *tls.Config {
-		t.Helper()
-		is, err := ca.Issue(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, key, _, err := ca.WriteBundle(filepath.Join(dir, "issued", ca.Cert.Subject.CommonName, r.Name), is)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tc, err := pki.ServerTLS(cert, key, "", false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tc
+	// An agent's certificate presented by a server: from the fleet CA, but
+	// not for serving.
+	agentCert, err := fleet.Issue(pki.Request{Name: "dev1", Role: pki.RoleAgent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, _, err := fleet.WriteBundle(filepath.Join(dir, "dev1"), agentCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentAsServer, err := pki.ServerTLS(cert, key, "", false)
+	if err != nil {
+		t.Fatal(err)
 	}
 	agentTLS, err := pki.ClientTLS(filepath.Join(fleet.Dir, pki.CACertFile), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	st, err := OpenStore(t.TempDir())
+	st, err := rollout.OpenStore(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestArtifactsOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	// httptest's own certificate is self-signed for 127.0.0.1.
-	selfSigned := httptest.NewTLSServer(ArtifactHandler(st.ArtifactDir()))
+	selfSigned := httptest.NewTLSServer(rollout.ArtifactHandler(st.ArtifactDir()))
 	defer selfSigned.Close()
 
 	cases := []struct {
@@ -77,11 +77,11 @@ func TestArtifactsOverTLS(t *testing.T) {
 		allowHTTP bool
 		want      string // "" downloads; else the refusal contains it
 	}{
-		{name: "server certificate from the fleet CA", server: serverTLS(fleet, pki.Request{Name: "artifacts", Role: pki.RoleServer, Hosts: []string{"127.0.0.1"}})},
+		{name: "server certificate from the fleet CA", server: fleettest.ServerCert(t, fleet, "artifacts", "127.0.0.1")},
 		{name: "self-signed certificate", url: selfSigned.URL + "/artifacts/" + a.SHA256, want: "certificate"},
-		{name: "certificate from another CA", server: serverTLS(impostor, pki.Request{Name: "artifacts", Role: pki.RoleServer, Hosts: []string{"127.0.0.1"}}), want: "unknown authority"},
-		{name: "fleet certificate for another host", server: serverTLS(fleet, pki.Request{Name: "elsewhere", Role: pki.RoleServer, Hosts: []string{"10.9.9.9"}}), want: "10.9.9.9"},
-		{name: "fleet agent certificate used as a server's", server: serverTLS(fleet, pki.Request{Name: "dev1", Role: pki.RoleAgent}), want: "certificate"},
+		{name: "certificate from another CA", server: fleettest.ServerCert(t, impostor, "artifacts", "127.0.0.1"), want: "unknown authority"},
+		{name: "fleet certificate for another host", server: fleettest.ServerCert(t, fleet, "elsewhere", "10.9.9.9"), want: "10.9.9.9"},
+		{name: "fleet agent certificate used as a server's", server: agentAsServer, want: "certificate"},
 		{name: "plain http refused", want: "not https"},
 		{name: "plain http allowed for development", allowHTTP: true},
 	}
@@ -95,7 +95,7 @@ func TestArtifactsOverTLS(t *testing.T) {
 				}
 				defer srv.Close(context.Background())
 				url = srv.URL(a.SHA256)
-				if want := ArtifactScheme(c.server != nil) + "://"; !strings.HasPrefix(url, want) {
+				if want := rollout.ArtifactScheme(c.server != nil) + "://"; !strings.HasPrefix(url, want) {
 					t.Fatalf("served at %s, want %s", url, want)
 				}
 			}
@@ -123,7 +123,7 @@ func TestArtifactsOverTLS(t *testing.T) {
 }
 
 func TestArtifactServerTLSAdvertise(t *testing.T) {
-	st, err := OpenStore(t.TempDir())
+	st, err := rollout.OpenStore(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,18 +24,7 @@ func TestArtifactListenerTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	is, err := ca.Issue(pki.Request{Name: "artifacts", Role: pki.RoleServer, Hosts: []string{"127.0.0.1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, key, caCert, err := ca.WriteBundle(filepath.Join(dir, "srv"), is)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stc, err := pki.ServerTLS(cert, key, "", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stc := fleettest.ServerCert(t, ca, "artifacts", "127.0.0.1")
 	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{})
 	hk := fleettest.NewKey(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -63,7 +52,7 @@ func TestArtifactListenerTLS(t *testing.T) {
 	if !strings.HasPrefix(info.Artifacts, "https://127.0.0.1:") || !strings.HasPrefix(info.API, "http://") {
 		t.Fatalf("artifacts at %s, API at %s: want https artifacts and a plain API", info.Artifacts, info.API)
 	}
-	atc, err := pki.ClientTLS(caCert, "", "")
+	atc, err := pki.ClientTLS(filepath.Join(ca.Dir, pki.CACertFile), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
