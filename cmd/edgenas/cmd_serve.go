@@ -69,6 +69,10 @@ func serveCommand() *command {
 			if len(args) != 0 {
 				return usagef("serve takes no arguments")
 			}
+			atc, err := at.config()
+			if err != nil {
+				return err
+			}
 			d := deployFlags{state: state}
 			dir, err := d.stateDir()
 			if err != nil {
@@ -88,10 +92,6 @@ func serveCommand() *command {
 			}
 			log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 			cc, err := hf.conn()
-			if err != nil {
-				return err
-			}
-			atc, err := at.config()
 			if err != nil {
 				return err
 			}
