@@ -31,8 +31,12 @@ type Config struct {
 	Username string
 	Password string
 	// TLS, for an mqtts:// broker, holds the CA to verify the broker and
-	// this device's certificate (pki.ClientTLS).
+	// this device's certificate (pki.ClientTLS). Artifact servers are
+	// verified against the same CA (install.ArtifactClient).
 	TLS *tls.Config
+	// ArtifactHTTP lets an agent with TLS set download artifacts over plain
+	// http (development); otherwise it takes them only over verified https.
+	ArtifactHTTP bool
 	// DataDir holds accepted jobs and unacknowledged results.
 	DataDir string
 	// Backend is the backend name reported and, with Measure nil, used.
@@ -187,7 +191,8 @@ func New(cfg Config) (*Agent, error) {
 
 // setupInstalls builds the install manager and its installer registry.
 func (a *Agent) setupInstalls() error {
-	mc := install.ModelsConfig{Dir: a.cfg.DataDir, Backend: a.cfg.Backend, Logger: a.log}
+	mc := install.ModelsConfig{Dir: a.cfg.DataDir, Backend: a.cfg.Backend, Logger: a.log,
+		Client: install.ArtifactClient(a.cfg.TLS, a.cfg.ArtifactHTTP)}
 	if bm := a.cfg.BenchmarkModel; bm != nil {
 		o := bm.WithDefaults()
 		mc.Tool = &o // deployed models are checked where jobs are timed: on the tool
@@ -369,7 +374,11 @@ func (a *Agent) heartbeat(ctx context.Context) {
 // onMessage validates a message from the host and dispatches it.
 func (a *Agent) onMessage(_ paho.Client, m paho.Message) {
 	if len(m.Payload()) == 0 {
-		// The host cleared a retained message (a withdrawn deploy): nothing to do.
+		// The host cleared a retained message: on the deploy topic, it
+		// withdrew the deploy, so stop waiting for its artifact.
+		if m.Topic() == proto.Topic(a.cfg.ID, proto.KindDeploy) {
+			a.installs.Withdraw()
+		}
 		return
 	}
 	msg, err := proto.Decode(m.Topic(), m.Payload())

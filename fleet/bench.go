@@ -220,7 +220,7 @@ func Bench(ctx context.Context, cfg BenchConfig, set *ModelSet) (*BenchReport, e
 		}
 		replicas = n
 	}
-	srv, err := set.store.Serve(cfg.Listen, cfg.Advertise)
+	srv, err := set.store.Serve(cfg.Listen, cfg.Advertise, nil)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}

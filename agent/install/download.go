@@ -2,6 +2,8 @@ package install
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +17,56 @@ import (
 // ErrArtifact marks a download whose artifact does not match its manifest
 // (wrong size); retrying cannot help, so the install is refused.
 var ErrArtifact = errors.New("artifact does not match the manifest")
+
+// ErrUntrusted marks a download refused because the artifact server could
+// not prove it is the fleet's: its certificate is not signed by the CA the
+// agent trusts (or not for that host, or not a server certificate), or the
+// URL is plain http while the agent requires https. Retrying cannot change
+// that, so the install is refused rather than waited on.
+var ErrUntrusted = errors.New("artifact server not trusted")
+
+// ArtifactClient is the HTTP client an agent downloads artifacts with.
+// With fleet nil it is HTTPClient (system roots, plain http allowed). With
+// fleet set (the agent's --tls-ca configuration for the broker) an https
+// server must present a certificate issued by that CA, and a plain http
+// URL is refused unless allowHTTP (development): a device that verifies its
+// broker must not take its software from whoever answers on the network.
+func ArtifactClient(fleet *tls.Config, allowHTTP bool) *http.Client {
+	c := HTTPClient()
+	if fleet == nil {
+		return c
+	}
+	tr := c.Transport.(*http.Transport)
+	tc := fleet.Clone()
+	// The broker's name is not the artifact server's: let the URL's host name it.
+	tc.ServerName = ""
+	tr.TLSClientConfig = tc
+	if !allowHTTP {
+		c.Transport = httpsOnly{tr}
+	}
+	return c
+}
+
+// httpsOnly refuses plain http requests, redirects included.
+type httpsOnly struct{ next http.RoundTripper }
+
+func (h httpsOnly) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme != "https" {
+		return nil, fmt.Errorf("%w: %s is not https and this agent verifies its fleet's TLS (--tls-ca); serve artifacts over https "+
+			"(--artifact-tls-cert) or start the agent with --artifact-http", ErrUntrusted, r.URL.Redacted())
+	}
+	return h.next.RoundTrip(r)
+}
+
+// untrusted reports whether err is a refused server certificate.
+func untrusted(err error) bool {
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var verify *tls.CertificateVerificationError
+	return errors.Is(err, ErrUntrusted) || errors.As(err, &unknown) || errors.As(err, &host) ||
+		errors.As(err, &invalid) || errors.As(err, &verify)
+}
 
 // Download fetches an artifact into a partial file, resuming from the bytes
 // already there with an HTTP Range request, until the file holds Size bytes.
@@ -34,8 +86,9 @@ type Download struct {
 }
 
 // Run downloads until the partial file is complete. It returns an error
-// wrapping ErrArtifact when the server's artifact has the wrong size, and a
-// plain error when the server could not be reached or kept failing.
+// wrapping ErrArtifact when the server's artifact has the wrong size,
+// ErrUntrusted when the server is not the fleet's, and ErrUnreachable when
+// the server could not be reached or kept failing.
 func (d *Download) Run(ctx context.Context) error {
 	attempts := d.Attempts
 	if attempts <= 0 {
@@ -90,6 +143,12 @@ func (d *Download) attempt(ctx context.Context, client *http.Client) (done bool,
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		if untrusted(err) {
+			if !errors.Is(err, ErrUntrusted) {
+				err = fmt.Errorf("%w: %w", ErrUntrusted, err)
+			}
+			return true, fmt.Errorf("download %s: %w", d.URL, err)
+		}
 		return false, fmt.Errorf("download %s: %w", d.URL, err)
 	}
 	defer resp.Body.Close()

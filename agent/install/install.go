@@ -64,11 +64,18 @@ type Task struct {
 	Rollout  string
 	Manifest proto.Manifest
 	Envelope []byte
+	// Trust is the set of host keys the manifest was verified with (the
+	// agent's live keyring): an installer checks what the manifest points
+	// at, such as an agent bundle's own signature, against the same keys.
+	Trust signing.Verifier
 	// Report sends one state change; the manager fills in the identity fields.
 	Report func(state string, fill func(*proto.Install))
 	// Pause, if set, is called at named points inside an install (tests
 	// use it to kill the process at a deterministic moment).
 	Pause func(point string)
+	// withdrawn ends (with an ErrWithdrawn cause) when the host withdraws
+	// this deploy; Download watches it.
+	withdrawn context.Context
 }
 
 func (t *Task) pause(point string) {
@@ -110,6 +117,10 @@ type Manager struct {
 	mu      sync.Mutex
 	queue   []*proto.Deploy
 	running []byte // manifest envelope of the install in progress
+	// runningMan is the verified manifest of the install in progress (zero
+	// before it is verified); withdraw cancels its download.
+	runningMan proto.Manifest
+	withdraw   context.CancelCauseFunc
 }
 
 // NewManager checks cfg. Register installers before Run.
@@ -164,6 +175,7 @@ func (m *Manager) Submit(d *proto.Deploy) {
 	}
 	if !dup {
 		m.queue = append(m.queue, d)
+		m.replacedLocked(d)
 	}
 	m.mu.Unlock()
 	if dup {
@@ -176,6 +188,64 @@ func (m *Manager) Submit(d *proto.Deploy) {
 	}
 }
 
+// Withdraw is called when the host clears the agent's retained deploy: the
+// deploys not started yet are dropped, and an install still waiting for its
+// download is cancelled (reported proto.InstallCancelled). An install past
+// its download finishes: cutting a health check or a commit short would
+// leave more to undo than letting it end.
+func (m *Manager) Withdraw() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n := len(m.queue); n > 0 {
+		m.log.Info("deploy withdrawn: dropping queued deploys", "queued", n)
+		m.queue = nil
+	}
+	if m.withdraw != nil && m.running != nil {
+		m.withdraw(fmt.Errorf("%w: the host cleared it", ErrWithdrawn))
+	}
+}
+
+// replacedLocked cancels the download in progress when d carries a newer
+// version of the same artifact: the host replaced the deploy, and waiting
+// for the old version's artifact would hold the new one up. d's manifest
+// is verified first, so only the host can cancel this way. m.mu is held.
+func (m *Manager) replacedLocked(d *proto.Deploy) {
+	cur := m.runningMan
+	if m.withdraw == nil || cur.Name == "" {
+		return
+	}
+	next, err := m.open(d.Manifest)
+	if err != nil || next.Kind != cur.Kind || next.Name != cur.Name || next.Version <= cur.Version {
+		return
+	}
+	m.withdraw(fmt.Errorf("%w: replaced by version %d (rollout %s)", ErrWithdrawn, next.Version, d.Rollout))
+}
+
+// startLocked marks env as the install in progress and returns the context that
+// ends when it is withdrawn. m.mu is held.
+func (m *Manager) startLocked(env []byte) context.Context {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	m.running, m.runningMan, m.withdraw = env, proto.Manifest{}, cancel
+	return ctx
+}
+
+// stop clears the install in progress and releases its context.
+func (m *Manager) stop() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.withdraw != nil {
+		m.withdraw(nil)
+	}
+	m.running, m.runningMan, m.withdraw = nil, proto.Manifest{}, nil
+}
+
+// verified records the manifest of the install in progress.
+func (m *Manager) verified(man proto.Manifest) {
+	m.mu.Lock()
+	m.runningMan = man
+	m.mu.Unlock()
+}
+
 // Run first recovers the installs a previous run left unfinished, then works
 // through submitted Deploys until ctx ends.
 func (m *Manager) Run(ctx context.Context) {
@@ -184,9 +254,10 @@ func (m *Manager) Run(ctx context.Context) {
 	for {
 		m.mu.Lock()
 		var d *proto.Deploy
+		var withdrawn context.Context
 		if len(m.queue) > 0 {
 			d, m.queue = m.queue[0], m.queue[1:]
-			m.running = d.Manifest
+			withdrawn = m.startLocked(d.Manifest)
 		}
 		m.mu.Unlock()
 		if d == nil {
@@ -197,10 +268,8 @@ func (m *Manager) Run(ctx context.Context) {
 				continue
 			}
 		}
-		m.handle(ctx, d)
-		m.mu.Lock()
-		m.running = nil
-		m.mu.Unlock()
+		m.handle(ctx, d, withdrawn)
+		m.stop()
 		if ctx.Err() != nil {
 			return
 		}
@@ -231,12 +300,13 @@ func (m *Manager) recover(ctx context.Context) {
 				t.Manifest = man
 			}
 			m.mu.Lock()
-			m.running = t.Envelope
+			withdrawn := m.startLocked(t.Envelope)
 			m.mu.Unlock()
-			m.finish(ctx, in, m.task(t.Rollout, t.Manifest, t.Envelope), pre)
-			m.mu.Lock()
-			m.running = nil
-			m.mu.Unlock()
+			if pre == nil {
+				m.verified(t.Manifest)
+			}
+			m.finish(ctx, in, m.task(t.Rollout, t.Manifest, t.Envelope, withdrawn), pre)
+			m.stop()
 		}
 	}
 }
@@ -259,12 +329,13 @@ func (m *Manager) open(env []byte) (proto.Manifest, error) {
 }
 
 // handle takes one Deploy from verification to a final state.
-func (m *Manager) handle(ctx context.Context, d *proto.Deploy) {
+func (m *Manager) handle(ctx context.Context, d *proto.Deploy, withdrawn context.Context) {
 	man, err := m.open(d.Manifest)
 	if err != nil {
 		m.refuse(d.Rollout, proto.Manifest{}, err.Error())
 		return
 	}
+	m.verified(man)
 	// From here the manifest is authentic, so its name and version go in the report.
 	in, ok := m.installers[man.Kind]
 	if !ok {
@@ -307,13 +378,13 @@ func (m *Manager) handle(ctx context.Context, d *proto.Deploy) {
 		})
 		return
 	}
-	t := m.task(d.Rollout, man, d.Manifest)
+	t := m.task(d.Rollout, man, d.Manifest, withdrawn)
 	t.Report(proto.InstallReceived, nil)
 	m.finish(ctx, in, t, nil)
 }
 
-func (m *Manager) task(rollout string, man proto.Manifest, env []byte) *Task {
-	t := &Task{Rollout: rollout, Manifest: man, Envelope: env, Pause: m.cfg.Pause}
+func (m *Manager) task(rollout string, man proto.Manifest, env []byte, withdrawn context.Context) *Task {
+	t := &Task{Rollout: rollout, Manifest: man, Envelope: env, Trust: m.cfg.Keys, Pause: m.cfg.Pause, withdrawn: withdrawn}
 	t.Report = func(state string, fill func(*proto.Install)) { m.report(rollout, man, state, fill) }
 	return t
 }
@@ -345,6 +416,10 @@ func (m *Manager) finish(ctx context.Context, in Installer, t *Task, pre error) 
 			r.Bytes = t.Manifest.Size
 		}
 	})
+	if out.State == proto.InstallCancelled {
+		// Not an outcome of the manifest: the host may send it again.
+		return
+	}
 	if err := m.saveFinal(t.Manifest, t.Envelope, r); err != nil {
 		m.log.Error("cannot record the install outcome", "err", err)
 	}

@@ -319,6 +319,12 @@ func (s *Models) Install(ctx context.Context, t *Task) (Outcome, error) {
 						os.Remove(part)
 						return fail(proto.InstallRefused, fmt.Sprintf("size: %v", err))
 					}
+					if errors.Is(err, ErrUntrusted) {
+						return fail(proto.InstallRefused, err.Error())
+					}
+					if errors.Is(err, ErrWithdrawn) {
+						return fail(proto.InstallCancelled, err.Error())
+					}
 					return fail(proto.InstallRolledBack, err.Error())
 				}
 				if err := step(proto.InstallVerifying); err != nil {
@@ -398,7 +404,7 @@ func (s *Models) download(ctx context.Context, t *Task, part string) error {
 				t.pause(proto.InstallDownloading)
 			}
 		}}
-	return d.RunPatient(ctx, ReportRetries(t))
+	return t.Download(ctx, d)
 }
 
 // stage moves the verified download and the signed manifest into the

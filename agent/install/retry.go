@@ -48,6 +48,33 @@ func (d *Download) RunPatient(ctx context.Context, wait func(err error, next tim
 	}
 }
 
+// ErrWithdrawn marks a download given up because the host withdrew the
+// deploy (cleared the retained message, or replaced it with a newer
+// version): the install ends as proto.InstallCancelled.
+var ErrWithdrawn = errors.New("deploy withdrawn by the host")
+
+// Download runs d patiently (RunPatient, reporting each retry) until it
+// succeeds, fails for good, ctx ends, or the host withdraws the task's
+// deploy; the last returns an error wrapping ErrWithdrawn with the reason.
+// Only the download is cut short: once the artifact is here the install
+// runs to its end, so a withdrawal never interrupts a health check or a
+// commit.
+func (t *Task) Download(ctx context.Context, d *Download) error {
+	dctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	if t.withdrawn != nil {
+		unhook := context.AfterFunc(t.withdrawn, func() { stop(context.Cause(t.withdrawn)) })
+		defer unhook()
+	}
+	err := d.RunPatient(dctx, ReportRetries(t))
+	if err != nil && ctx.Err() == nil {
+		if cause := context.Cause(dctx); errors.Is(cause, ErrWithdrawn) {
+			return cause
+		}
+	}
+	return err
+}
+
 // ReportRetries is the wait function of RunPatient for an install: each
 // pause is reported as `downloading` with the reason, so the host sees why
 // the device has not finished.

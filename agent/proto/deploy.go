@@ -33,17 +33,22 @@ const (
 	// was installed with (File, ExpectedSHA256, ActualSHA256 say which and
 	// how); the version is set aside and not used (final).
 	InstallTampered = "tampered"
+	// InstallCancelled: the host withdrew the deploy (cleared it, or
+	// replaced it with a newer version of the same artifact) while the agent
+	// was still waiting for the download; nothing changed on the device (final).
+	InstallCancelled = "cancelled"
 )
 
 // InstallStates lists every install state in the order an install passes them.
 func InstallStates() []string {
 	return []string{InstallReceived, InstallDownloading, InstallVerifying, InstallInstalling, InstallChecking,
-		InstallCommitted, InstallRolledBack, InstallRefused, InstallTampered}
+		InstallCommitted, InstallRolledBack, InstallRefused, InstallTampered, InstallCancelled}
 }
 
 // IsFinalInstall reports whether state ends an install.
 func IsFinalInstall(state string) bool {
-	return state == InstallCommitted || state == InstallRolledBack || state == InstallRefused || state == InstallTampered
+	return state == InstallCommitted || state == InstallRolledBack || state == InstallRefused || state == InstallTampered ||
+		state == InstallCancelled
 }
 
 // MaxManifest bounds the signed manifest envelope a Deploy carries; the
@@ -249,7 +254,8 @@ func (m *Install) validate(agent string) error {
 	if !known {
 		return fmt.Errorf("install state %q: want one of %s", m.State, strings.Join(InstallStates(), ", "))
 	}
-	if (m.State == InstallRolledBack || m.State == InstallRefused || m.State == InstallTampered) && strings.TrimSpace(m.Reason) == "" {
+	if (m.State == InstallRolledBack || m.State == InstallRefused || m.State == InstallTampered || m.State == InstallCancelled) &&
+		strings.TrimSpace(m.Reason) == "" {
 		return fmt.Errorf("install %s: state %s without a reason", m.Rollout, m.State)
 	}
 	if err := checkLen("reason", m.Reason, 4096); err != nil {

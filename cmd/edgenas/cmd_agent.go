@@ -35,6 +35,8 @@ func agentCommand() *command {
 			fs.StringVar(&cfg.Username, "user", "", "broker user name (default: the id)")
 			pw.register(fs, "EDGENAS_AGENT_PASSWORD")
 			tf.register(fs)
+			fs.BoolVar(&cfg.ArtifactHTTP, "artifact-http", false, "with --tls-ca, still download artifacts from plain http:// URLs "+
+				"(development; by default only https servers with a certificate from that CA are trusted)")
 			fs.DurationVar(&cfg.Heartbeat, "heartbeat", 2*time.Second, "status interval")
 			fs.DurationVar(&cfg.Resend, "resend", 5*time.Second, "re-send interval of unacknowledged results")
 			fs.StringVar(&trust, "trust", "", "host public key (host.pub from `edgenas keys init`); without it every deploy is refused")

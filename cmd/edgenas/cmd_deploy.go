@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,6 +37,7 @@ type deployFlags struct {
 	maxFailPct        float64
 	timeout, wait     time.Duration
 	listen, advertise string
+	artTLS            artifactTLSFlags
 	state, rolloutID  string
 	resume            string
 	inputSeed         uint64
@@ -62,7 +64,8 @@ func (d *deployFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&d.timeout, "timeout", 2*time.Minute, "a device silent this long counts as failed")
 	fs.DurationVar(&d.wait, "wait", time.Second, "how long to collect the agents' retained announcements")
 	fs.StringVar(&d.listen, "listen", "127.0.0.1:0", "artifact HTTP server address (use HOST:PORT reachable by the devices)")
-	fs.StringVar(&d.advertise, "advertise", "", "base URL agents download from (default http://LISTEN; required with --listen :PORT)")
+	fs.StringVar(&d.advertise, "advertise", "", "base URL agents download from (default http://LISTEN, https:// with --artifact-tls-cert; required with --listen :PORT)")
+	d.artTLS.register(fs)
 	fs.StringVar(&d.state, "state", "", "rollout state directory (default ~/.edgenas/deploy)")
 	fs.StringVar(&d.resume, "resume", "", "continue an interrupted rollout by id (serves on its original address unless --listen)")
 	fs.Uint64Var(&d.inputSeed, "input-seed", rollout.DefaultInputSeed, "seed of the fixed health-check input")
@@ -104,12 +107,12 @@ func deployCommand() *command {
 		summary: "signed, canary-first rollout of a model to agents; `deploy status` shows each device's state",
 		usage: "--model m.tflite --to AGENT|class:C|all [--name N] [--version V] [--canary N] [--max-failure-pct P] [--timeout D]\n" +
 			"         [--check output|timing] [--check-backend B] [--max-diff Q] [--input-seed S]\n" +
-			"         [--listen ADDR] [--advertise URL] [--broker URL] [--keys DIR] [--state DIR] [--json]\n" +
+			"         [--listen ADDR] [--advertise URL] [--artifact-tls-cert F --artifact-tls-key F] [--broker URL] [--keys DIR] [--state DIR] [--json]\n" +
 			"       edgenas deploy status [--state DIR] [--rollout ID] [--keys DIR] [--json]\n" +
 			"       (with an edgenas serve owning --state, deploy registers the rollout with it and returns, or with --follow waits\n" +
 			"       for its end; --in-process runs it here)",
 		example: "EDGENAS_HOST_PASSWORD=h edgenas deploy --model fmnist.tflite --to class:pi4 --canary 2 --max-failure-pct 20 \\\n" +
-			"    --listen 0.0.0.0:8080 --advertise http://192.168.1.10:8080\n" +
+			"    --listen 0.0.0.0:8080 --advertise https://192.168.1.10:8080 --artifact-tls-cert artifacts.crt --artifact-tls-key artifacts.key\n" +
 			"edgenas deploy --model keyword_scrambled_8bit.tflite --to class:phones --check timing   # agents on benchmark_model\n" +
 			"edgenas deploy status --json",
 		flags: d.register,
@@ -230,7 +233,11 @@ func runDeploy(ctx context.Context, e *env, d *deployFlags) error {
 		model = ""
 	}
 	// The artifact server must be up before any agent is told where to fetch.
-	srv, art, err := serveArtifact(st, model, r, d.listen, d.advertise)
+	atc, err := d.artTLS.config()
+	if err != nil {
+		return err
+	}
+	srv, art, err := serveArtifact(st, model, r, d.listen, d.advertise, atc)
 	if err != nil {
 		return err
 	}
@@ -288,7 +295,7 @@ func setFlag(d *deployFlags, name string) bool {
 
 // serveArtifact stores the model (a new rollout) and starts the server; a
 // resumed rollout's artifact must still be in the store.
-func serveArtifact(st *rollout.Store, model string, r *rollout.Rollout, listen, advertise string) (*rollout.Server, rollout.Artifact, error) {
+func serveArtifact(st *rollout.Store, model string, r *rollout.Rollout, listen, advertise string, tc *tls.Config) (*rollout.Server, rollout.Artifact, error) {
 	var art rollout.Artifact
 	var err error
 	if r == nil {
@@ -304,7 +311,7 @@ func serveArtifact(st *rollout.Store, model string, r *rollout.Rollout, listen, 
 	if _, _, err := net.SplitHostPort(listen); err != nil {
 		return nil, art, usagef("--listen %q: want HOST:PORT", listen)
 	}
-	srv, err := st.Serve(listen, advertise)
+	srv, err := st.Serve(listen, advertise, tc)
 	if err != nil {
 		return nil, art, err
 	}
@@ -464,7 +471,7 @@ func defaultCheckBackend() string {
 // manifest (checked against this host's key) gives the version and target.
 func planAgentRollout(ctx context.Context, e *env, d *deployFlags, conn *rollout.Conn, art rollout.Artifact,
 	artURL string, key ed25519.PrivateKey) (*rollout.Rollout, error) {
-	bm, err := bundle.ReadManifest(d.bundle, key.Public().(ed25519.PublicKey))
+	bm, err := bundle.ReadManifest(d.bundle, signing.Only(key.Public().(ed25519.PublicKey)))
 	if err != nil {
 		return nil, fmt.Errorf("deploy --agent-bundle: %w", err)
 	}

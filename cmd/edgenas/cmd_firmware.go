@@ -249,7 +249,7 @@ func firmwareVerifyCommand() *command {
 			if err != nil {
 				return err
 			}
-			m, err := bundle.VerifyFile(args[0], pub, bundle.Expect{Target: target, Installed: installed})
+			m, err := bundle.VerifyFile(args[0], signing.Only(pub), bundle.Expect{Target: target, Installed: installed})
 			if err != nil {
 				return err
 			}
@@ -432,7 +432,8 @@ func firmwareInstallers(cfg agent.Config) (map[string]install.Installer, error) 
 		c.Disconnect(100)
 		return nil
 	}
-	in := &slots.Installer{Store: st, Slot: slot, Trust: cfg.Trust, Target: goruntime.GOOS + "/" + goruntime.GOARCH, Probe: probe, Logger: cfg.Logger}
+	in := &slots.Installer{Store: st, Slot: slot, Trust: signing.Only(cfg.Trust), Target: goruntime.GOOS + "/" + goruntime.GOARCH, Probe: probe, Logger: cfg.Logger,
+		Client: install.ArtifactClient(cfg.TLS, cfg.ArtifactHTTP)}
 	if cfg.Trust == nil {
 		return nil, errors.New("agent under the firmware supervisor needs --trust")
 	}

@@ -2,43 +2,76 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 
 	"edgenas/fleet/serve"
+	"edgenas/internal/pki"
 	"edgenas/internal/signing"
 )
+
+// artifactTLSFlags give the artifact server a certificate, so agents that
+// hold the fleet CA (--tls-ca) download over https and verify the server.
+type artifactTLSFlags struct{ cert, key string }
+
+func (a *artifactTLSFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&a.cert, "artifact-tls-cert", "", "serve artifacts over https with this certificate `file` "+
+		"('edgenas keys device issue --role server --host ADDRESS', signed by the fleet CA the agents hold)")
+	fs.StringVar(&a.key, "artifact-tls-key", "", "the private key of --artifact-tls-cert")
+}
+
+// config is the artifact server's TLS configuration, nil for plain http.
+func (a *artifactTLSFlags) config() (*tls.Config, error) {
+	if a.cert == "" && a.key == "" {
+		return nil, nil
+	}
+	if a.cert == "" || a.key == "" {
+		return nil, usagef("--artifact-tls-cert and --artifact-tls-key go together")
+	}
+	tc, err := pki.ServerTLS(a.cert, a.key, "", false)
+	if err != nil {
+		return nil, usagef("artifact TLS: %v", err)
+	}
+	return tc, nil
+}
 
 func serveCommand() *command {
 	var hf hostFlags
 	var kf keysFlags
+	var at artifactTLSFlags
 	var state, listen, artListen, advertise string
 	var verbose, asJSON bool
 	return &command{
 		name: "serve",
 		summary: "long-running host: owns the rollout state and artifacts, runs every rollout `deploy` registers " +
 			"until it ends by its own policy, resumes them after a restart",
-		usage: "[--state DIR] [--listen ADDR] [--artifact-listen ADDR] [--advertise URL] [--broker URL] [--keys DIR] [--json] [-v]",
+		usage: "[--state DIR] [--listen ADDR] [--artifact-listen ADDR [--artifact-tls-cert F --artifact-tls-key F]] [--advertise URL] [--broker URL] [--keys DIR] [--json] [-v]",
 		example: "EDGENAS_HOST_PASSWORD=h edgenas serve --state ~/.edgenas/deploy --artifact-listen 0.0.0.0:8481 \\\n" +
-			"    --advertise http://192.168.1.10:8481 &\n" +
+			"    --artifact-tls-cert srv/artifacts.crt --artifact-tls-key srv/artifacts.key --advertise https://192.168.1.10:8481 &\n" +
 			"EDGENAS_HOST_PASSWORD=h edgenas deploy --model fmnist.tflite --to class:pi4   # registers with serve and returns\n" +
 			"edgenas deploy status",
 		flags: func(fs *flag.FlagSet) {
 			hf.register(fs)
 			kf.register(fs)
+			at.register(fs)
 			fs.StringVar(&state, "state", "", "rollout state directory, shared with deploy (default ~/.edgenas/deploy)")
 			fs.StringVar(&listen, "listen", serve.DefaultListen, "API address (keep it on loopback; its requests are signed with the host key); "+
 				"also serves the artifacts unless --artifact-listen")
 			fs.StringVar(&artListen, "artifact-listen", "", "separate address serving only the artifacts, for devices on the network")
-			fs.StringVar(&advertise, "advertise", "", "base URL devices download artifacts from (default http:// and the artifact address)")
+			fs.StringVar(&advertise, "advertise", "", "base URL devices download artifacts from (default http:// or, with --artifact-tls-cert, https:// and the artifact address)")
 			fs.BoolVar(&asJSON, "json", false, "print where serve listens as JSON once it is up")
 			fs.BoolVar(&verbose, "v", false, "log every install report")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 0 {
 				return usagef("serve takes no arguments")
+			}
+			atc, err := at.config()
+			if err != nil {
+				return err
 			}
 			d := deployFlags{state: state}
 			dir, err := d.stateDir()
@@ -62,8 +95,8 @@ func serveCommand() *command {
 			if err != nil {
 				return err
 			}
-			cfg := serve.Config{StateDir: dir, Listen: listen, ArtifactListen: artListen, Advertise: advertise, Trust: pub, Logger: log,
-				Broker: cc}
+			cfg := serve.Config{StateDir: dir, Listen: listen, ArtifactListen: artListen, Advertise: advertise, ArtifactTLS: atc, Trust: pub,
+				Logger: log, Broker: cc}
 			err = serve.Run(ctx, cfg, func(info serve.Info) {
 				if asJSON {
 					writeJSON(e.stdout, info)

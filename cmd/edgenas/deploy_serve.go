@@ -35,7 +35,7 @@ func deployToServe(ctx context.Context, e *env, d *deployFlags, st *rollout.Stor
 	if err != nil {
 		return false, err
 	}
-	for _, f := range []string{"listen", "advertise"} {
+	for _, f := range []string{"listen", "advertise", "artifact-tls-cert", "artifact-tls-key"} {
 		if setFlag(d, f) {
 			return false, usagef("--%s is for an in-process deploy; edgenas serve (pid %d) serves the artifacts at %s (or add --in-process)",
 				f, info.PID, info.Artifacts)

@@ -101,6 +101,10 @@ func TestDeployUsageErrors(t *testing.T) {
 		{[]string{"deploy", "status", "--state", filepath.Join(state, "none")}, 1, "state directory"},
 		{[]string{"deploy", "status", "--state", state}, 1, "no rollouts"},
 		{[]string{"deploy", "--model", "/nonexistent.tflite", "--to", "all", "--state", state}, 1, "/nonexistent.tflite"},
+		{[]string{"deploy", "--model", "m.tflite", "--to", "all", "--state", state, "--artifact-tls-cert", "a.crt"}, 2, "go together"},
+		{[]string{"deploy", "--model", "m.tflite", "--to", "all", "--state", state, "--artifact-tls-cert", "/nonexistent.crt",
+			"--artifact-tls-key", "/nonexistent.key"}, 2, "/nonexistent.crt"},
+		{[]string{"serve", "--state", state, "--keys", state, "--artifact-tls-cert", "a.crt"}, 2, "go together"},
 	}
 	for _, tc := range tests {
 		code, _, errs := runCLI(t, tc.args...)

@@ -244,14 +244,14 @@ func writeEntry(tw *tar.Writer, name string, mode, size int64, r io.Reader) erro
 }
 
 // Verify reads a whole bundle and checks it without writing anything.
-func Verify(r io.Reader, pub ed25519.PublicKey, e Expect) (Manifest, error) {
-	return read(r, pub, e, func(File) (io.WriteCloser, error) { return nopWriteCloser{io.Discard}, nil })
+func Verify(r io.Reader, trust signing.Verifier, e Expect) (Manifest, error) {
+	return read(r, trust, e, func(File) (io.WriteCloser, error) { return nopWriteCloser{io.Discard}, nil })
 }
 
 // Extract verifies a bundle and writes its files under dest, which must not
 // exist yet (it is created). On any error dest is removed again, so a
 // refused bundle leaves nothing behind.
-func Extract(r io.Reader, pub ed25519.PublicKey, e Expect, dest string) (m Manifest, err error) {
+func Extract(r io.Reader, trust signing.Verifier, e Expect, dest string) (m Manifest, err error) {
 	if _, err := os.Lstat(dest); err == nil {
 		return Manifest{}, fmt.Errorf("extract bundle: %s already exists", dest)
 	}
@@ -263,7 +263,7 @@ func Extract(r io.Reader, pub ed25519.PublicKey, e Expect, dest string) (m Manif
 			os.RemoveAll(dest)
 		}
 	}()
-	m, err = read(r, pub, e, func(f File) (io.WriteCloser, error) {
+	m, err = read(r, trust, e, func(f File) (io.WriteCloser, error) {
 		p := filepath.Join(dest, filepath.FromSlash(f.Path))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return nil, err
@@ -289,7 +289,7 @@ func (nopWriteCloser) Close() error { return nil }
 
 // read is the one reader behind Verify and Extract: signature, manifest,
 // expectations, then each file in manifest order.
-func read(r io.Reader, pub ed25519.PublicKey, e Expect, open func(File) (io.WriteCloser, error)) (Manifest, error) {
+func read(r io.Reader, trust signing.Verifier, e Expect, open func(File) (io.WriteCloser, error)) (Manifest, error) {
 	var m Manifest
 	tr := tar.NewReader(r)
 	hdr, err := tr.Next()
@@ -306,7 +306,7 @@ func read(r io.Reader, pub ed25519.PublicKey, e Expect, open func(File) (io.Writ
 	if err != nil {
 		return m, fmt.Errorf("truncated bundle: manifest: %w", eofAsUnexpected(err))
 	}
-	if err := signing.OpenJSON(pub, env, &m); err != nil {
+	if err := openManifest(trust, env, &m); err != nil {
 		return Manifest{}, fmt.Errorf("bundle signature: %w", err)
 	}
 	if err := m.Validate(); err != nil {
@@ -398,7 +398,7 @@ func syncTree(root string) error {
 
 // ReadManifest verifies a bundle file's signature and returns its manifest
 // without reading the files (for listing and for `edgenas deploy`).
-func ReadManifest(p string, pub ed25519.PublicKey) (Manifest, error) {
+func ReadManifest(p string, trust signing.Verifier) (Manifest, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("open bundle: %w", err)
@@ -414,20 +414,29 @@ func ReadManifest(p string, pub ed25519.PublicKey) (Manifest, error) {
 	if err != nil {
 		return m, fmt.Errorf("bundle %s: manifest: %w", p, err)
 	}
-	if err := signing.OpenJSON(pub, env, &m); err != nil {
+	if err := openManifest(trust, env, &m); err != nil {
 		return Manifest{}, fmt.Errorf("bundle %s signature: %w", p, err)
 	}
 	return m, m.Validate()
 }
 
+// openManifest checks the manifest's signature against trust (the host
+// keys the device trusts now, rotations included).
+func openManifest(trust signing.Verifier, env []byte, m *Manifest) error {
+	if trust == nil {
+		return errors.New("no trusted host key to check it against")
+	}
+	return trust.OpenJSON(env, m)
+}
+
 // VerifyFile opens and verifies a bundle file.
-func VerifyFile(p string, pub ed25519.PublicKey, e Expect) (Manifest, error) {
+func VerifyFile(p string, trust signing.Verifier, e Expect) (Manifest, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("open bundle: %w", err)
 	}
 	defer f.Close()
-	m, err := Verify(f, pub, e)
+	m, err := Verify(f, trust, e)
 	if err != nil {
 		return m, fmt.Errorf("bundle %s: %w", p, err)
 	}

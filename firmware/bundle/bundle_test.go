@@ -81,7 +81,7 @@ func TestVerifyAndExtract(t *testing.T) {
 	if !bytes.Equal(b, b2) {
 		t.Fatal("two bundles of the same files differ: Create is not deterministic")
 	}
-	m, err := Verify(bytes.NewReader(b), pub, Expect{Target: "linux/arm64", Installed: 4})
+	m, err := Verify(bytes.NewReader(b), signing.Only(pub), Expect{Target: "linux/arm64", Installed: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestVerifyAndExtract(t *testing.T) {
 		t.Fatalf("manifest %+v", m)
 	}
 	dest := filepath.Join(t.TempDir(), "slot")
-	if _, err := Extract(bytes.NewReader(b), pub, Expect{}, dest); err != nil {
+	if _, err := Extract(bytes.NewReader(b), signing.Only(pub), Expect{}, dest); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Stat(filepath.Join(dest, "bin/edgenas"))
@@ -100,6 +100,39 @@ func TestVerifyAndExtract(t *testing.T) {
 	want := []string{filepath.Join(dest, "lib/ld.so"), "--library-path", filepath.Join(dest, "lib"), filepath.Join(dest, "bin/edgenas"), "agent"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("Command = %q, want %q", got, want)
+	}
+}
+
+// TestTrustSet checks a bundle against a set of keys, as an agent does after
+// a key rotation: a bundle signed by any key of the set verifies, one signed
+// by a key outside it, or checked against no key at all, does not.
+func TestTrustSet(t *testing.T) {
+	oldPub, oldPriv := testKey(t)
+	newPub, newPriv := testKey(t)
+	_, outsiderPriv := testKey(t)
+	rotated := signing.TrustSet{Serial: 1, Keys: []ed25519.PublicKey{oldPub, newPub}}
+	cases := []struct {
+		name  string
+		b     []byte
+		trust signing.Verifier
+		want  string // "" accepts
+	}{
+		{name: "new key in the rotated set", b: makeBundle(t, newPriv), trust: rotated},
+		{name: "old key still in the set", b: makeBundle(t, oldPriv), trust: rotated},
+		{name: "new key against the old key alone", b: makeBundle(t, newPriv), trust: signing.Only(oldPub), want: "signed by another key"},
+		{name: "key outside the set", b: makeBundle(t, outsiderPriv), trust: rotated, want: "signed by another key"},
+		{name: "no trusted key", b: makeBundle(t, newPriv), trust: nil, want: "no trusted host key"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Verify(bytes.NewReader(c.b), c.trust, Expect{})
+			if c.want == "" && err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+				t.Fatalf("Verify: %v, want error containing %q", err, c.want)
+			}
+		})
 	}
 }
 
@@ -156,7 +189,7 @@ func TestRefusals(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dest := filepath.Join(t.TempDir(), "slot")
-			_, err := Extract(bytes.NewReader(c.b), c.pub, c.expect, dest)
+			_, err := Extract(bytes.NewReader(c.b), signing.Only(c.pub), c.expect, dest)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("Extract: %v, want error containing %q", err, c.want)
 			}
@@ -216,7 +249,7 @@ func FuzzRead(f *testing.F) {
 	f.Add(withMemberAfterEnd(f, good))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var got []File
-		m, err := read(bytes.NewReader(b), pub, Expect{}, func(f File) (io.WriteCloser, error) {
+		m, err := read(bytes.NewReader(b), signing.Only(pub), Expect{}, func(f File) (io.WriteCloser, error) {
 			got = append(got, f)
 			return nopWriteCloser{io.Discard}, nil
 		})

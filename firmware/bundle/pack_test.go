@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"edgenas/firmware/build"
+	"edgenas/internal/signing"
 )
 
 // buildDir lays out a firmware/build output directory around an ELF
@@ -78,7 +79,7 @@ func TestPackBuild(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := VerifyFile(out, pub, Expect{Target: here})
+			got, err := VerifyFile(out, signing.Only(pub), Expect{Target: here})
 			if err != nil {
 				t.Fatal(err)
 			}

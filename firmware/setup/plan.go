@@ -67,7 +67,7 @@ func hasFlag(args []string, name string) bool {
 // Plan describes what Install would do, without changing anything. It
 // verifies the bundle first, so a plan fails where the install would.
 func (l *Local) Plan() ([]Step, error) {
-	m, err := bundle.VerifyFile(l.Options.Bundle, l.Options.Trust, bundle.Expect{Target: l.Options.Target})
+	m, err := bundle.VerifyFile(l.Options.Bundle, signing.Only(l.Options.Trust), bundle.Expect{Target: l.Options.Target})
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +116,7 @@ func stage(o Options, trustFile string) (Remote, bundle.Manifest, error) {
 		return r, bundle.Manifest{}, fmt.Errorf("stage: %w", err)
 	}
 	defer f.Close()
-	m, err := bundle.Extract(f, o.Trust, bundle.Expect{}, r.Stage)
+	m, err := bundle.Extract(f, signing.Only(o.Trust), bundle.Expect{}, r.Stage)
 	if err != nil {
 		return r, m, fmt.Errorf("bundle %s: %w", o.Bundle, err)
 	}

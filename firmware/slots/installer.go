@@ -2,7 +2,6 @@ package slots
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,8 +27,11 @@ import (
 type Installer struct {
 	Store *Store
 	// Slot is the slot this agent runs from (the supervisor's EnvSlot).
-	Slot  string
-	Trust ed25519.PublicKey
+	Slot string
+	// Trust checks a bundle's signature when the task does not carry the
+	// agent's keyring (install.Task.Trust, which follows key rotations and
+	// wins when set).
+	Trust signing.Verifier
 	// Target is this device's GOOS/GOARCH; a bundle for another is refused.
 	Target string
 	// Probe checks that this agent can reach its broker with its
@@ -185,12 +187,15 @@ func (in *Installer) stage(ctx context.Context, t *install.Task, j *Journal, st 
 		client = install.HTTPClient()
 	}
 	d := install.Download{Client: client, URL: man.URL, Path: part, Size: man.Size}
-	if err := d.RunPatient(ctx, install.ReportRetries(t)); err != nil {
+	if err := t.Download(ctx, &d); err != nil {
 		if ctx.Err() != nil {
 			return install.Outcome{}, ctx.Err()
 		}
-		if errors.Is(err, install.ErrArtifact) {
+		if errors.Is(err, install.ErrArtifact) || errors.Is(err, install.ErrUntrusted) {
 			return refuse(proto.InstallRefused, "download: "+err.Error())
+		}
+		if errors.Is(err, install.ErrWithdrawn) {
+			return refuse(proto.InstallCancelled, err.Error())
 		}
 		return refuse(proto.InstallRolledBack, "download: "+err.Error())
 	}
@@ -212,7 +217,11 @@ func (in *Installer) stage(ctx context.Context, t *install.Task, j *Journal, st 
 	if err != nil {
 		return install.Outcome{}, err
 	}
-	bm, err := bundle.Extract(f, in.Trust, bundle.Expect{Target: in.Target, Installed: st.Version}, tmp)
+	trust := t.Trust
+	if trust == nil {
+		trust = in.Trust
+	}
+	bm, err := bundle.Extract(f, trust, bundle.Expect{Target: in.Target, Installed: st.Version}, tmp)
 	f.Close()
 	if err != nil {
 		return refuse(proto.InstallRefused, err.Error())

@@ -25,6 +25,7 @@ import (
 
 	"edgenas/firmware/bundle"
 	"edgenas/internal/atomicfile"
+	"edgenas/internal/signing"
 )
 
 // Layout names under the data directory.
@@ -258,7 +259,7 @@ func (s *Store) InstallFirst(bundlePath string, trust ed25519.PublicKey, target 
 		return bundle.Manifest{}, fmt.Errorf("install: %w", err)
 	}
 	defer f.Close()
-	m, err := bundle.Extract(f, trust, bundle.Expect{Target: target}, dir)
+	m, err := bundle.Extract(f, signing.Only(trust), bundle.Expect{Target: target}, dir)
 	if err != nil {
 		return m, fmt.Errorf("install %s: %w", bundlePath, err)
 	}

@@ -202,3 +202,22 @@ func (b *TLSBroker) Anonymous(t testing.TB) *tls.Config {
 	}
 	return cfg
 }
+
+// ServerCert issues a server certificate named name from ca for hosts and
+// returns the server TLS configuration presenting it (an artifact server's).
+func ServerCert(t testing.TB, ca *pki.CA, name string, hosts ...string) *tls.Config {
+	t.Helper()
+	is, err := ca.Issue(pki.Request{Name: name, Role: pki.RoleServer, Hosts: hosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, _, err := ca.WriteBundle(filepath.Join(t.TempDir(), name), is)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pki.ServerTLS(cert, key, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}

@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -117,11 +118,13 @@ type Server struct {
 }
 
 // Serve listens on listen (HOST:PORT; port 0 picks one) and serves the
-// store's artifacts. advertise is the base URL agents use
-// (http://HOST:PORT); empty derives it from the bound address, which needs
-// a concrete host: listening on all interfaces requires advertise.
-func (s *Store) Serve(listen, advertise string) (*Server, error) {
-	base, err := advertiseURL(listen, advertise)
+// store's artifacts, over TLS when tc is set (a server certificate issued
+// by the fleet CA, which agents verify the server with). advertise is the
+// base URL agents use (http[s]://HOST:PORT); empty derives it from the bound
+// address, which needs a concrete host: listening on all interfaces
+// requires advertise.
+func (s *Store) Serve(listen, advertise string, tc *tls.Config) (*Server, error) {
+	base, err := advertiseURL(listen, advertise, tc != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +133,10 @@ func (s *Store) Serve(listen, advertise string) (*Server, error) {
 		return nil, fmt.Errorf("artifact server: %w", err)
 	}
 	if advertise == "" {
-		base = "http://" + ln.Addr().String()
+		base = ArtifactScheme(tc != nil) + "://" + ln.Addr().String()
+	}
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/artifacts/", ArtifactHandler(s.ArtifactDir()))
@@ -146,11 +152,32 @@ func (s *Store) Serve(listen, advertise string) (*Server, error) {
 	return as, nil
 }
 
-func advertiseURL(listen, advertise string) (string, error) {
+// ArtifactScheme is the URL scheme of an artifact server, https with TLS.
+func ArtifactScheme(tlsOn bool) string {
+	if tlsOn {
+		return "https"
+	}
+	return "http"
+}
+
+// CheckAdvertise checks an advertised artifact base URL: http[s]://HOST:PORT
+// with the scheme the server actually speaks.
+func CheckAdvertise(advertise string, tlsOn bool) error {
+	want := ArtifactScheme(tlsOn)
+	u, err := url.Parse(advertise)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return fmt.Errorf("--advertise %q: want %s://HOST:PORT", advertise, want)
+	}
+	if u.Scheme != want {
+		return fmt.Errorf("--advertise %q: the artifact server speaks %s (TLS certificate given: %t)", advertise, want, tlsOn)
+	}
+	return nil
+}
+
+func advertiseURL(listen, advertise string, tlsOn bool) (string, error) {
 	if advertise != "" {
-		u, err := url.Parse(advertise)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-			return "", fmt.Errorf("--advertise %q: want http://HOST:PORT", advertise)
+		if err := CheckAdvertise(advertise, tlsOn); err != nil {
+			return "", err
 		}
 		return strings.TrimSuffix(advertise, "/"), nil
 	}
@@ -159,7 +186,7 @@ func advertiseURL(listen, advertise string) (string, error) {
 		return "", fmt.Errorf("--listen %q: want HOST:PORT: %w", listen, err)
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		return "", fmt.Errorf("--listen %q listens on every interface: give --advertise http://ADDRESS-AGENTS-REACH:PORT", listen)
+		return "", fmt.Errorf("--listen %q listens on every interface: give --advertise %s://ADDRESS-AGENTS-REACH:PORT", listen, ArtifactScheme(tlsOn))
 	}
 	return "", nil
 }

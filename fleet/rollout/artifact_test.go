@@ -42,7 +42,7 @@ func TestArtifactServerRanges(t *testing.T) {
 	if err := os.WriteFile(src, []byte("changed"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := st.Serve("127.0.0.1:0", "")
+	srv, err := st.Serve("127.0.0.1:0", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,10 +159,10 @@ func TestArtifactAndServeErrors(t *testing.T) {
 	}{
 		{"missing file", func() error { _, err := st.AddArtifact("/nonexistent/m.tflite"); return err }, "/nonexistent/m.tflite"},
 		{"empty file", func() error { _, err := st.AddArtifact(empty); return err }, "empty file"},
-		{"all interfaces without advertise", func() error { _, err := st.Serve("0.0.0.0:0", ""); return err }, "--advertise"},
-		{"empty host without advertise", func() error { _, err := st.Serve(":0", ""); return err }, "--advertise"},
-		{"bad advertise", func() error { _, err := st.Serve("127.0.0.1:0", "ftp://x"); return err }, "--advertise"},
-		{"bad listen", func() error { _, err := st.Serve("nonsense", ""); return err }, "--listen"},
+		{"all interfaces without advertise", func() error { _, err := st.Serve("0.0.0.0:0", "", nil); return err }, "--advertise"},
+		{"empty host without advertise", func() error { _, err := st.Serve(":0", "", nil); return err }, "--advertise"},
+		{"bad advertise", func() error { _, err := st.Serve("127.0.0.1:0", "ftp://x", nil); return err }, "--advertise"},
+		{"bad listen", func() error { _, err := st.Serve("nonsense", "", nil); return err }, "--listen"},
 	}
 	for _, tc := range tests {
 		err := tc.err()
@@ -170,7 +170,7 @@ func TestArtifactAndServeErrors(t *testing.T) {
 			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
 		}
 	}
-	srv, err := st.Serve("0.0.0.0:0", "http://10.0.0.5:8080/")
+	srv, err := st.Serve("0.0.0.0:0", "http://10.0.0.5:8080/", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,13 +10,13 @@ package serve
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,8 +57,12 @@ type Config struct {
 	// artifacts, for devices on the network while the API stays on loopback.
 	ArtifactListen string
 	// Advertise is the base URL devices download artifacts from (default:
-	// http:// and the artifact listener's address).
+	// http:// or, with ArtifactTLS, https:// and the artifact listener's address).
 	Advertise string
+	// ArtifactTLS, if set, serves the ArtifactListen address over TLS (a
+	// server certificate from the fleet CA, which agents verify it with).
+	// The API listener stays plain: it is for this machine only.
+	ArtifactTLS *tls.Config
 	// Broker is how serve reaches the fleet.
 	Broker proto.ConnConfig
 	// Trust is the host's public key: API requests must be signed with its
@@ -202,20 +206,28 @@ func (s *server) listen() ([]net.Listener, error) {
 	}
 	lns := []net.Listener{api}
 	artAddr := api.Addr().String()
+	tlsOn := s.cfg.ArtifactTLS != nil
+	if tlsOn && s.cfg.ArtifactListen == "" {
+		api.Close()
+		return nil, errors.New("serve: an artifact TLS certificate needs --artifact-listen (the API address stays plain, on loopback)")
+	}
 	if s.cfg.ArtifactListen != "" {
 		art, err := net.Listen("tcp", s.cfg.ArtifactListen)
 		if err != nil {
 			api.Close()
 			return nil, fmt.Errorf("serve: listen %s: %w", s.cfg.ArtifactListen, err)
 		}
-		lns = append(lns, art)
 		artAddr = art.Addr().String()
+		if tlsOn {
+			art = tls.NewListener(art, s.cfg.ArtifactTLS)
+		}
+		lns = append(lns, art)
 	}
 	s.base = strings.TrimSuffix(s.cfg.Advertise, "/")
 	if s.base != "" {
-		if u, err := url.Parse(s.base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+		if err := rollout.CheckAdvertise(s.base, tlsOn); err != nil {
 			closeAll(lns)
-			return nil, fmt.Errorf("serve: --advertise %q: want http://HOST:PORT", s.cfg.Advertise)
+			return nil, fmt.Errorf("serve: %w", err)
 		}
 	} else {
 		host, _, _ := net.SplitHostPort(artAddr)
@@ -223,7 +235,7 @@ func (s *server) listen() ([]net.Listener, error) {
 			closeAll(lns)
 			return nil, fmt.Errorf("serve: artifacts listen on every interface (%s): give the URL devices reach as --advertise", artAddr)
 		}
-		s.base = "http://" + artAddr
+		s.base = rollout.ArtifactScheme(tlsOn) + "://" + artAddr
 	}
 	return lns, nil
 }

@@ -2,6 +2,7 @@ package serve_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -246,6 +247,10 @@ func TestRunRefusesConfig(t *testing.T) {
 		{name: "every interface, no advertise", cfg: serve.Config{StateDir: t.TempDir(), Trust: key.Public, Listen: "127.0.0.1:0",
 			ArtifactListen: "0.0.0.0:0"}, want: "every interface"},
 		{name: "bad listen", cfg: serve.Config{StateDir: t.TempDir(), Trust: key.Public, Listen: "nowhere"}, want: "listen nowhere"},
+		{name: "artifact TLS on the API address", cfg: serve.Config{StateDir: t.TempDir(), Trust: key.Public, Listen: "127.0.0.1:0",
+			ArtifactTLS: &tls.Config{}}, want: "needs --artifact-listen"},
+		{name: "artifact TLS advertised as http", cfg: serve.Config{StateDir: t.TempDir(), Trust: key.Public, Listen: "127.0.0.1:0",
+			ArtifactListen: "127.0.0.1:0", ArtifactTLS: &tls.Config{}, Advertise: "http://127.0.0.1:8481"}, want: "speaks https"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

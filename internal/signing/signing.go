@@ -200,7 +200,22 @@ func decodeStrict(p []byte, v any) error {
 // OpenJSON checks an envelope and decodes its payload into v, refusing unknown
 // fields so a manifest from a newer host is not half-understood.
 func OpenJSON(pub ed25519.PublicKey, envelope []byte, v any) error {
-	return TrustSet{Keys: []ed25519.PublicKey{pub}}.OpenJSON(envelope, v)
+	return Only(pub).OpenJSON(envelope, v)
+}
+
+// Verifier checks a signed envelope and decodes its payload. A TrustSet, a
+// device's live *Keyring and Only(key) all are one, so code that verifies
+// (bundles, manifests) follows key rotations without knowing about them.
+type Verifier interface {
+	OpenJSON(envelope []byte, v any) error
+}
+
+// Only is the set trusting one key (nil: trusting nothing).
+func Only(pub ed25519.PublicKey) TrustSet {
+	if pub == nil {
+		return TrustSet{}
+	}
+	return TrustSet{Keys: []ed25519.PublicKey{pub}}
 }
 
 // Fingerprint is a short human-readable form of a public key for logs and
