@@ -204,8 +204,9 @@ func (d *demo) keys(ctx context.Context) error {
 	} else if _, err := d.cli(ctx, "keys-ca", "keys", "ca", "init", "--dir", d.path("keys")); err != nil {
 		return err
 	}
-	// Every connection is mutual TLS: no password exists to leak.
-	certs := []struct{ id, role string }{{"broker", "server"}, {"host", "host"}}
+	// Every connection is mutual TLS: no password exists to leak; the
+	// artifact server's certificate lets agents check downloads against the CA.
+	certs := []struct{ id, role string }{{"broker", "server"}, {"artifacts", "server"}, {"host", "host"}}
 	for _, id := range d.agentIDs {
 		certs = append(certs, struct{ id, role string }{id, "agent"})
 	}

@@ -148,7 +148,9 @@ func (d *demo) measure(ctx context.Context) error {
 func (d *demo) deploy(ctx context.Context) error {
 	d.announce("signed rollout of the int8 model to the agents")
 	args := append([]string{"deploy", "--model", d.path("model.tflite"), "--to", "all", "--name", "demo",
-		"--keys", d.path("keys"), "--state", d.path("rollouts")}, d.hostConn()...)
+		"--keys", d.path("keys"), "--state", d.path("rollouts"),
+		"--artifact-tls-cert", d.path("keys", "artifacts", "artifacts.crt"), "--artifact-tls-key", d.path("keys", "artifacts", "artifacts.key")},
+		d.hostConn()...)
 	b, err := d.cli(ctx, "deploy", append(args, "--timeout", "3m", "--json")...)
 	if len(b) > 0 && json.Valid(b) {
 		d.r.Deploy = json.RawMessage(b)
