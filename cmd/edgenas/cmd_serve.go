@@ -15,12 +15,14 @@ func serveCommand() *command {
 	var hf hostFlags
 	var kf keysFlags
 	var state, listen, artListen, advertise string
+	var lutFile, lutValidate, runs, httpsCert, httpsKey string
 	var verbose, asJSON bool
 	return &command{
 		name: "serve",
 		summary: "long-running host: owns the rollout state and artifacts, runs every rollout `deploy` registers " +
 			"until it ends by its own policy, resumes them after a restart",
-		usage: "[--state DIR] [--listen ADDR] [--artifact-listen ADDR] [--advertise URL] [--broker URL] [--keys DIR] [--json] [-v]",
+		usage: "[--state DIR] [--listen ADDR] [--artifact-listen ADDR] [--advertise URL] [--broker URL] [--keys DIR] [--lut FILE] [--lut-validate DIR] [--runs DIR] " +
+			"[--https-cert F --https-key F] [--json] [-v]",
 		example: "EDGENAS_HOST_PASSWORD=h edgenas serve --state ~/.edgenas/deploy --artifact-listen 0.0.0.0:8481 \\\n" +
 			"    --advertise http://192.168.1.10:8481 &\n" +
 			"EDGENAS_HOST_PASSWORD=h edgenas deploy --model fmnist.tflite --to class:pi4   # registers with serve and returns\n" +
@@ -33,6 +35,11 @@ func serveCommand() *command {
 				"also serves the artifacts unless --artifact-listen")
 			fs.StringVar(&artListen, "artifact-listen", "", "separate address serving only the artifacts, for devices on the network")
 			fs.StringVar(&advertise, "advertise", "", "base URL devices download artifacts from (default http:// and the artifact address)")
+			fs.StringVar(&lutFile, "lut", "", "latency table the dashboard shows (read only)")
+			fs.StringVar(&lutValidate, "lut-validate", "", "`lut validate --out` directory whose scatter plot the dashboard shows")
+			fs.StringVar(&runs, "runs", "", "directory of search run directories the dashboard lists")
+			fs.StringVar(&httpsCert, "https-cert", "", "certificate `file` to serve the API and dashboard over TLS (required off loopback)")
+			fs.StringVar(&httpsKey, "https-key", "", "private key `file` of --https-cert")
 			fs.BoolVar(&asJSON, "json", false, "print where serve listens as JSON once it is up")
 			fs.BoolVar(&verbose, "v", false, "log every install report")
 		},
@@ -63,13 +70,14 @@ func serveCommand() *command {
 				return err
 			}
 			cfg := serve.Config{StateDir: dir, Listen: listen, ArtifactListen: artListen, Advertise: advertise, Trust: pub, Logger: log,
-				Broker: cc}
+				Broker: cc, TLSCert: httpsCert, TLSKey: httpsKey, LUT: lutFile, LUTValidate: lutValidate, Runs: runs}
 			err = serve.Run(ctx, cfg, func(info serve.Info) {
 				if asJSON {
 					writeJSON(e.stdout, info)
 					return
 				}
 				fmt.Fprintf(e.stdout, "serve: api %s, artifacts %s, state %s (pid %d)\n", info.API, info.Artifacts, dir, info.PID)
+				fmt.Fprintf(e.stdout, "serve: dashboard %s/ (metrics %s/metrics)\n", info.API, info.API)
 			})
 			if err != nil {
 				return err
