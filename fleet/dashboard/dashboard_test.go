@@ -141,6 +141,15 @@ func get(t *testing.T, c *http.Client, u string) (int, string) {
 func TestPages(t *testing.T) {
 	runs := t.TempDir()
 	writeRun(t, runs, "spnas-2ms")
+	if err := os.MkdirAll(filepath.Join(runs, "eval", "work"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(runs, "eval", "accuracy-latency.png"), []byte("\x89PNG"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(runs, "not-a-run"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	devs := fleetOf(4)
 	m := NewMetrics(devs, memRollouts{"fmnist-v3-1": testRollout(rollout.PhaseCanary)})
 	r := newRig(t, Config{Devices: devs, Rollouts: memRollouts{"fmnist-v3-1": testRollout(rollout.PhaseCanary)},
@@ -161,7 +170,8 @@ func TestPages(t *testing.T) {
 		{name: "rollout", path: "/rollouts/fmnist-v3-1", status: 200, want: []string{"rolled_back", "top-1 7 != 2", "1.25 ms", "Log in with the host credential"}},
 		{name: "unknown rollout", path: "/rollouts/none", status: 404, want: []string{"no rollout"}},
 		{name: "luts", path: "/luts", status: 200, want: []string{"40 entries", "Class pi4: 10 keys", "Widest spread"}},
-		{name: "searches", path: "/searches/", status: 200, want: []string{"spnas-2ms", "c16-c32", "1.80 ms"}},
+		{name: "searches", path: "/searches/", status: 200, want: []string{"spnas-2ms", "c16-c32", "1.80 ms",
+			`evaluation: <a href="/searches/eval/accuracy-latency.png">`}},
 		{name: "search", path: "/searches/spnas-2ms", status: 200, want: []string{"progress.png", "c16-c32"}},
 		{name: "run plot", path: "/searches/spnas-2ms/progress.png", status: 200, want: []string{"PNG"}},
 		{name: "run file not a plot", path: "/searches/spnas-2ms/secret.txt", status: 404},

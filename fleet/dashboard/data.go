@@ -187,13 +187,17 @@ func validRunName(name string) bool {
 	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, `/\`) && len(name) <= 255
 }
 
+// readRun reads a run's candidates (if it has them: an evaluation directory
+// has only its plots) and lists its plots.
 func readRun(dir, name string) run {
 	rn := run{Name: name}
-	c, err := searcher.ReadCandidates(filepath.Join(dir, name))
-	if err != nil {
-		rn.Err = err.Error()
+	if _, err := os.Stat(filepath.Join(dir, name, searcher.CandidatesFile)); err == nil {
+		c, err := searcher.ReadCandidates(filepath.Join(dir, name))
+		if err != nil {
+			rn.Err = err.Error()
+		}
+		rn.Cands = c
 	}
-	rn.Cands = c
 	ents, _ := os.ReadDir(filepath.Join(dir, name))
 	for _, e := range ents {
 		if !e.IsDir() && strings.HasSuffix(e.Name(), ".png") {
@@ -216,10 +220,11 @@ func (d *Dashboard) runs() ([]run, error) {
 		if !e.IsDir() || !validRunName(e.Name()) {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(d.cfg.Runs, e.Name(), searcher.CandidatesFile)); err != nil {
-			continue
+		rn := readRun(d.cfg.Runs, e.Name())
+		if rn.Cands.Method == "" && rn.Err == "" && len(rn.Plots) == 0 {
+			continue // neither a search run nor an evaluation
 		}
-		out = append(out, readRun(d.cfg.Runs, e.Name()))
+		out = append(out, rn)
 		if len(out) == maxRuns {
 			break
 		}
@@ -242,8 +247,8 @@ func (d *Dashboard) searchPage(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, http.StatusNotFound, "no run %q", name)
 		return
 	}
-	if _, err := os.Stat(filepath.Join(d.cfg.Runs, name, searcher.CandidatesFile)); err != nil {
-		d.fail(w, http.StatusNotFound, "no run %q: %v", name, err)
+	if fi, err := os.Stat(filepath.Join(d.cfg.Runs, name)); err != nil || !fi.IsDir() {
+		d.fail(w, http.StatusNotFound, "no run %q", name)
 		return
 	}
 	d.render(w, r, "search", "Search "+name, readRun(d.cfg.Runs, name))

@@ -54,7 +54,7 @@ func (s *server) abortRollout(id, reason string) error {
 // certificate.
 func (s *server) apiTLS() (*tls.Config, error) {
 	if (s.cfg.TLSCert == "") != (s.cfg.TLSKey == "") {
-		return nil, errors.New("serve: give both --tls-cert and --tls-key")
+		return nil, errors.New("serve: give both --https-cert and --https-key")
 	}
 	if s.cfg.TLSCert == "" {
 		host, _, err := net.SplitHostPort(s.cfg.Listen)
@@ -62,7 +62,7 @@ func (s *server) apiTLS() (*tls.Config, error) {
 			return nil, nil // listen reports the malformed address
 		}
 		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return nil, fmt.Errorf("serve: --listen %s is not loopback: serve the dashboard over TLS (--tls-cert, --tls-key)", s.cfg.Listen)
+			return nil, fmt.Errorf("serve: --listen %s is not loopback: serve the dashboard over TLS (--https-cert, --https-key)", s.cfg.Listen)
 		}
 		return nil, nil
 	}
@@ -71,7 +71,7 @@ func (s *server) apiTLS() (*tls.Config, error) {
 	}
 	cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
 	if err != nil {
-		return nil, fmt.Errorf("serve: --tls-cert/--tls-key: %w", err)
+		return nil, fmt.Errorf("serve: --https-cert/--https-key: %w", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
