@@ -65,6 +65,7 @@ type Dashboard struct {
 	log      *slog.Logger
 	pages    map[string]*template.Template
 	sessions *sessions
+	luts     lutCache
 }
 
 var pageNames = []string{"fleet", "device", "rollouts", "rollout", "luts", "searches", "search", "login"}

@@ -268,13 +268,28 @@ func TestSafeNext(t *testing.T) {
 }
 
 // BenchmarkPages renders the fleet page with 1000 devices and the LUT page
-// over 10,000 entries.
+// over 10,000 entries, the latter both with its summary cached and with
+// the table changed before every load (the summary read again).
 func BenchmarkPages(b *testing.B) {
-	r := newRig(b, Config{Devices: fleetOf(1000), LUT: writeLUT(b, 10000, 20)})
-	for _, p := range []string{"/", "/luts"} {
-		b.Run(strings.Trim(p, "/")+"page", func(b *testing.B) {
+	lutPath := writeLUT(b, 10000, 20)
+	r := newRig(b, Config{Devices: fleetOf(1000), LUT: lutPath})
+	for _, tc := range []struct {
+		name, path string
+		touch      bool
+	}{{"fleet-1000-devices", "/", false}, {"lut-10000-entries-cached", "/luts", false}, {"lut-10000-entries-changed", "/luts", true}} {
+		b.Run(tc.name, func(b *testing.B) {
 			c := r.srv.Client()
+			p, i := tc.path, 0
 			for b.Loop() {
+				if tc.touch {
+					b.StopTimer()
+					i++
+					now := time.Unix(1_000_000_000+int64(i), 0)
+					if err := os.Chtimes(lutPath, now, now); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
 				resp, err := c.Get(r.srv.URL + p)
 				if err != nil {
 					b.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"edgenas/lut"
 	"edgenas/searcher"
@@ -128,10 +129,48 @@ func summarize(devs []lut.Device, entries []lut.Entry) []classCoverage {
 	return out
 }
 
+// lutCache keeps the last summary of the table with the size and time of
+// its files: reading 10,000 entries from SQLite costs a couple of hundred
+// milliseconds, and the table changes only when a profile writes to it.
+type lutCache struct {
+	mu      sync.Mutex
+	stamp   string
+	classes []classCoverage
+	entries int
+}
+
+// fileStamp identifies the state of a SQLite table: the database and its
+// write-ahead log, where recent commits live until a checkpoint.
+func fileStamp(path string) string {
+	var b strings.Builder
+	for _, p := range []string{path, path + "-wal"} {
+		if fi, err := os.Stat(p); err == nil {
+			fmt.Fprintf(&b, "%d/%d;", fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	return b.String()
+}
+
+// summary returns the table's summary, read again only when it changed.
+func (c *lutCache) summary(path string) ([]classCoverage, int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	stamp := fileStamp(path)
+	if stamp != "" && stamp == c.stamp {
+		return c.classes, c.entries, nil
+	}
+	classes, n, err := lutSummary(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	c.stamp, c.classes, c.entries = stamp, classes, n
+	return classes, n, nil
+}
+
 func (d *Dashboard) lutPage(w http.ResponseWriter, r *http.Request) {
 	data := map[string]any{"Path": d.cfg.LUT}
 	if d.cfg.LUT != "" {
-		classes, n, err := lutSummary(d.cfg.LUT)
+		classes, n, err := d.luts.summary(d.cfg.LUT)
 		if err != nil {
 			d.fail(w, http.StatusInternalServerError, "%v", err)
 			return
