@@ -41,6 +41,8 @@ type demoReport struct {
 	AgentMS       float64         `json:"agent_measured_ms,omitempty"`
 	Validate      []lut.Accuracy  `json:"validate,omitempty"`
 	Steps         []demoStep      `json:"steps"`
+	// Dashboard are the commands that serve the results on the dashboard.
+	Dashboard []string `json:"dashboard,omitempty"`
 }
 
 type demoStep struct {
@@ -247,6 +249,7 @@ func (r *demoReport) markdown(w io.Writer, out string) error {
 		b.p("No rollout result (see `logs/deploy.out`).")
 	}
 	mdFiles(&b, out, r.Calibration != nil)
+	mdDashboard(&b, r.Dashboard)
 	b.p("")
 	b.p("## Steps")
 	b.p("")

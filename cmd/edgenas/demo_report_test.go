@@ -30,8 +30,9 @@ func TestReportMarkdownGolden(t *testing.T) {
 		Quant: demoQuant{FloatAcc: 0.8931, Int8Acc: map[string]float64{"xnnpack": 0.8921, "ref": 0.8915},
 			GapPP: map[string]float64{"xnnpack": -0.1, "ref": -0.16}, RefImages: 500},
 		LocalMS: 1.71, LocalCV: 0.034, AgentState: "committed", AgentMS: 1.74,
-		Validate: append(check, lut.Accuracy{Predictor: "calibrated", N: 20, RMSE: 0.05, RMSPE: 2.5, MeanError: 0.3, Within5: 0.9, Within10: 1, Within15: 1, KendallTau: 0.9}),
-		Steps:    []demoStep{{Name: "lut", Seconds: 120.04}, {Name: "search", Seconds: 321.46}},
+		Validate:  append(check, lut.Accuracy{Predictor: "calibrated", N: 20, RMSE: 0.05, RMSPE: 2.5, MeanError: 0.3, Within5: 0.9, Within10: 1, Within15: 1, KendallTau: 0.9}),
+		Steps:     []demoStep{{Name: "lut", Seconds: 120.04}, {Name: "search", Seconds: 321.46}},
+		Dashboard: []string{"edgenas broker --tls-listen 127.0.0.1:8883 &", "edgenas serve --state OUT/rollouts --lut OUT/lut.db --runs OUT"},
 	}
 	bare := demoReport{
 		Started: time.Date(2026, 12, 4, 21, 0, 0, 0, time.UTC), Seconds: 59.6, Agent: "a1",
