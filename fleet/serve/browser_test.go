@@ -3,6 +3,8 @@ package serve_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -313,6 +315,20 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	if errs := br.consoleErrors(); len(errs) > 0 {
 		t.Errorf("console errors: %v", errs)
+	}
+
+	// The metrics count what the pages show.
+	resp, err := http.Get(c.API + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`edgenas_devices{class="default",state="online"} 2`, `edgenas_rollouts{phase="done"} 1`,
+		`edgenas_rollouts{phase="aborted"} 1`, "edgenas_install_health_check_ms_count 2", `edgenas_agent_messages_total{kind="install"}`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }
 
