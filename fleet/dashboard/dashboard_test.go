@@ -155,7 +155,8 @@ func TestPages(t *testing.T) {
 	r := newRig(t, Config{Devices: devs, Rollouts: memRollouts{"fmnist-v3-1": testRollout(rollout.PhaseCanary)},
 		LUT: writeLUT(t, 40, 4), Runs: runs, Metrics: m, Password: "pw"})
 	m.Observe(&proto.Ack{Outcome: proto.AckDuplicate})
-	m.Observe(&proto.Job{ID: "j", Attempt: 2})
+	m.Observe(&proto.Job{ID: "j", Attempt: 2, Sent: time.Now().Add(-time.Second)})
+	m.Observe(&proto.Result{Job: "j", Attempt: 2})
 	tests := []struct {
 		name   string
 		path   string
@@ -178,7 +179,8 @@ func TestPages(t *testing.T) {
 		{name: "run escape", path: "/searches/..%2f..%2fetc/passwd", status: 404},
 		{name: "static", path: "/static/live.js", status: 200, want: []string{"setInterval"}},
 		{name: "metrics", path: "/metrics", status: 200, want: []string{`edgenas_devices{class="pi4",state="offline"} 1`,
-			`edgenas_rollouts{phase="canary"} 1`, `edgenas_results_acked_total{outcome="duplicate"} 1`, "edgenas_leases_reissued_total 1"}},
+			`edgenas_rollouts{phase="canary"} 1`, `edgenas_results_acked_total{outcome="duplicate"} 1`, "edgenas_leases_reissued_total 1",
+			"edgenas_job_turnaround_seconds_count 1"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,7 +1,10 @@
 package dashboard
 
 import (
+	"fmt"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -22,7 +25,15 @@ type Metrics struct {
 	acks     *prometheus.CounterVec
 	reissued prometheus.Counter
 	jobTime  prometheus.Histogram
+	turnTime prometheus.Histogram
+
+	mu   sync.Mutex
+	sent map[string]time.Time // job/attempt -> when the host sent it, until its result
 }
+
+// maxInFlight bounds the jobs whose send time is kept for the turnaround
+// histogram; jobs past it are not timed.
+const maxInFlight = 100000
 
 // NewMetrics builds the registry over the dashboard's sources.
 func NewMetrics(devs *Devices, rollouts RolloutSource) *Metrics {
@@ -42,8 +53,12 @@ func NewMetrics(devs *Devices, rollouts RolloutSource) *Metrics {
 		jobTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "edgenas_job_seconds",
 			Help:    "Time an agent spent on a job, from its result's started and finished times.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 16)}),
+		turnTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "edgenas_job_turnaround_seconds",
+			Help:    "From the host sending a job (its sent time) to serve receiving the result.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16)}),
+		sent: map[string]time.Time{},
 	}
-	m.reg.MustRegister(m.messages, m.rejected, m.health, m.acks, m.reissued, m.jobTime, &fleetCollector{devs: devs, rollouts: rollouts},
+	m.reg.MustRegister(m.messages, m.rejected, m.health, m.acks, m.reissued, m.jobTime, m.turnTime, &fleetCollector{devs: devs, rollouts: rollouts},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -67,10 +82,23 @@ func (m *Metrics) Observe(msg any) {
 		if v.Attempt > 1 {
 			m.reissued.Inc()
 		}
+		m.mu.Lock()
+		if len(m.sent) < maxInFlight && !v.Sent.IsZero() {
+			m.sent[fmt.Sprintf("%s/%d", v.ID, v.Attempt)] = v.Sent
+		}
+		m.mu.Unlock()
 	case *proto.Result:
 		m.messages.WithLabelValues(proto.KindResult).Inc()
 		if d := v.Finished.Sub(v.Started); d > 0 {
 			m.jobTime.Observe(d.Seconds())
+		}
+		key := fmt.Sprintf("%s/%d", v.Job, v.Attempt)
+		m.mu.Lock()
+		sent, ok := m.sent[key]
+		delete(m.sent, key)
+		m.mu.Unlock()
+		if ok {
+			m.turnTime.Observe(time.Since(sent).Seconds())
 		}
 	case *proto.Ack:
 		m.messages.WithLabelValues(proto.KindAck).Inc()
