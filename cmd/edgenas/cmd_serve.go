@@ -24,7 +24,7 @@ func serveCommand() *command {
 		usage: "[--state DIR] [--listen ADDR] [--artifact-listen ADDR] [--advertise URL] [--broker URL] [--keys DIR] [--lut FILE] [--lut-validate DIR] [--runs DIR] " +
 			"[--https-cert F --https-key F] [--json] [-v]",
 		example: "EDGENAS_HOST_PASSWORD=h edgenas serve --state ~/.edgenas/deploy --artifact-listen 0.0.0.0:8481 \\\n" +
-			"    --advertise http://192.168.1.10:8481 &\n" +
+			"    --advertise http://192.168.1.10:8481 --lut lut.db --lut-validate cal/ --runs runs/ &   # dashboard: http://127.0.0.1:8480/\n" +
 			"EDGENAS_HOST_PASSWORD=h edgenas deploy --model fmnist.tflite --to class:pi4   # registers with serve and returns\n" +
 			"edgenas deploy status",
 		flags: func(fs *flag.FlagSet) {

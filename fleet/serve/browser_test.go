@@ -206,28 +206,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{})
 	key := fleettest.NewKey(t)
 	lutPath, validate, runs := dashboardData(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	infos, done := make(chan serve.Info, 1), make(chan error, 1)
-	go func() {
-		done <- serve.Run(ctx, serve.Config{StateDir: t.TempDir(), Listen: "127.0.0.1:0", Trust: key.Public, Tick: 100 * time.Millisecond,
-			Broker: proto.ConnConfig{Broker: b.URL(), Username: fleettest.Host.Name, Password: fleettest.Host.Password},
-			LUT:    lutPath, LUTValidate: validate, Runs: runs}, func(i serve.Info) { infos <- i })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
+	c := startServeWith(t, b, key, t.TempDir(), func(cfg *serve.Config) {
+		cfg.LUT, cfg.LUTValidate, cfg.Runs = lutPath, validate, runs
 	})
-	var c *serve.Client
-	select {
-	case i := <-infos:
-		c = &serve.Client{API: i.API, Key: key.Private, Info: i}
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve not up after 20 s")
-	}
+	ctx := context.Background()
 	for _, id := range []string{"a1", "a2"} {
 		fleettest.StartAgent(t, fleettest.AgentSpec{Broker: b.URL(), ID: id, DataDir: t.TempDir(), Trust: key.PublicFile})
 	}
