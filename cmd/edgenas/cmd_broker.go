@@ -12,6 +12,7 @@ import (
 
 func brokerCommand() *command {
 	var listen, tlsListen, tlsCert, tlsKey, clientCA, usersFile, hostUser, hostPassFile, agentPassFile, store string
+	var metricsListen string
 	var requireCert bool
 	var bounds broker.Config
 	return &command{
@@ -34,6 +35,7 @@ func brokerCommand() *command {
 			fs.StringVar(&hostPassFile, "host-password-file", "", "file holding the host password (default $EDGENAS_HOST_PASSWORD)")
 			fs.StringVar(&agentPassFile, "agent-password-file", "", "file holding a shared password admitting any agent id (development only; default $EDGENAS_AGENT_PASSWORD)")
 			fs.StringVar(&store, "store", "", "file keeping retained messages and sessions across restarts (default: memory only)")
+			fs.StringVar(&metricsListen, "metrics-listen", "", "loopback address serving Prometheus metrics at /metrics (clients, messages), e.g. 127.0.0.1:9883")
 			fs.IntVar(&bounds.MaxRetained, "max-retained", broker.DefaultMaxRetained, "largest retained payload an agent may publish, bytes")
 			fs.IntVar(&bounds.MaxSharedIDs, "max-shared-ids", broker.DefaultMaxSharedIDs, "how many agent ids the shared password admits")
 			fs.Float64Var(&bounds.Rate, "rate", broker.DefaultRate, "publishes per second allowed to each agent connection")
@@ -87,6 +89,15 @@ func brokerCommand() *command {
 			}
 			if b.TLSURL() != "" {
 				fmt.Fprintf(e.stdout, "broker listening on %s (TLS; client certificates from %s: %v)\n", b.TLSURL(), clientCA, clientCA != "")
+			}
+			if metricsListen != "" {
+				url, stop, err := serveBrokerMetrics(metricsListen, b)
+				if err != nil {
+					b.Close()
+					return err
+				}
+				defer stop()
+				fmt.Fprintf(e.stdout, "broker metrics on %s\n", url)
 			}
 			fmt.Fprintf(e.stdout, "%d password accounts, shared agent password: %v\n", len(cfg.Users), cfg.AgentPassword != "")
 			if cfg.AgentPassword != "" {
