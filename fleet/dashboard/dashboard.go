@@ -158,8 +158,11 @@ func funcs(now func() time.Time) template.FuncMap {
 			return now().Sub(t).Round(time.Second).String() + " ago"
 		},
 		"ms": func(v float64) string {
-			if v == 0 {
+			switch {
+			case v == 0:
 				return "–"
+			case v < 1:
+				return fmt.Sprintf("%.3f ms", v) // small models check in microseconds
 			}
 			return fmt.Sprintf("%.2f ms", v)
 		},
