@@ -10,6 +10,7 @@ import (
 
 	"edgenas/fleet/broker"
 	"edgenas/fleet/dashboard"
+	"edgenas/fleet/serve"
 )
 
 // serveBrokerMetrics serves the broker's Prometheus metrics on addr
@@ -19,7 +20,7 @@ func serveBrokerMetrics(addr string, b *broker.Broker) (url string, stop func(),
 	if err != nil {
 		return "", nil, fmt.Errorf("--metrics-listen %q: %w", addr, err)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !serve.IsLoopback(host) {
 		return "", nil, fmt.Errorf("--metrics-listen %s: the metrics are unauthenticated; listen on loopback", addr)
 	}
 	ln, err := net.Listen("tcp", addr)

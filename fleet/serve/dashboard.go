@@ -61,7 +61,7 @@ func (s *server) apiTLS() (*tls.Config, error) {
 		if err != nil {
 			return nil, nil // listen reports the malformed address
 		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		if !IsLoopback(host) {
 			return nil, fmt.Errorf("serve: --listen %s is not loopback: serve the dashboard over TLS (--https-cert, --https-key)", s.cfg.Listen)
 		}
 		return nil, nil
@@ -74,4 +74,11 @@ func (s *server) apiTLS() (*tls.Config, error) {
 		return nil, fmt.Errorf("serve: --https-cert/--https-key: %w", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// IsLoopback reports whether a listen host (of HOST:PORT) is loopback only,
+// where unauthenticated pages may be served.
+func IsLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
