@@ -5,7 +5,7 @@ GO       ?= go
 BIN      := bin/edgenas
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
-DEB_PKGS := libxnnpack-dev libpthreadpool-dev libopenblas-dev mosquitto dataset-fashion-mnist
+DEB_PKGS := libxnnpack-dev libpthreadpool-dev libopenblas-dev mosquitto dataset-fashion-mnist chromium
 FUZZTIME ?= 20s
 DEMO_OUT ?= demo-out
 

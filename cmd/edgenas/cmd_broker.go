@@ -14,7 +14,7 @@ import (
 type brokerFlags struct {
 	listen, tlsListen, tlsCert, tlsKey, clientCA string
 	usersFile, hostUser, hostPassFile, agentPass string
-	store                                        string
+	store, metricsListen                         string
 	requireCert                                  bool
 	bounds                                       broker.Config
 }
@@ -31,6 +31,7 @@ func (f *brokerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.hostPassFile, "host-password-file", "", "file holding the host password (default $EDGENAS_HOST_PASSWORD)")
 	fs.StringVar(&f.agentPass, "agent-password-file", "", "file holding a shared password admitting any agent id (development only; default $EDGENAS_AGENT_PASSWORD)")
 	fs.StringVar(&f.store, "store", "", "file keeping retained messages and sessions across restarts (default: memory only)")
+	fs.StringVar(&f.metricsListen, "metrics-listen", "", "loopback address serving Prometheus metrics at /metrics (clients, messages), e.g. 127.0.0.1:9883")
 	fs.IntVar(&f.bounds.MaxRetained, "max-retained", broker.DefaultMaxRetained, "largest retained payload an agent may publish, bytes")
 	fs.IntVar(&f.bounds.MaxSharedIDs, "max-shared-ids", broker.DefaultMaxSharedIDs, "how many agent ids the shared password admits")
 	fs.Float64Var(&f.bounds.Rate, "rate", broker.DefaultRate, "publishes per second allowed to each agent connection")
@@ -105,6 +106,15 @@ func brokerCommand() *command {
 			}
 			if b.TLSURL() != "" {
 				fmt.Fprintf(e.stdout, "broker listening on %s (TLS; client certificates from %s: %v)\n", b.TLSURL(), f.clientCA, f.clientCA != "")
+			}
+			if f.metricsListen != "" {
+				url, stop, err := serveBrokerMetrics(f.metricsListen, b)
+				if err != nil {
+					b.Close()
+					return err
+				}
+				defer stop()
+				fmt.Fprintf(e.stdout, "broker metrics on %s\n", url)
 			}
 			fmt.Fprintf(e.stdout, "%d password accounts, shared agent password: %v\n", len(cfg.Users), cfg.AgentPassword != "")
 			if cfg.AgentPassword != "" {

@@ -149,10 +149,12 @@ func runDemo(ctx context.Context, e *env, cfg demoConfig) (err error) {
 		d.r.Steps = append(d.r.Steps, demoStep{Name: s.name, Seconds: time.Since(t0).Seconds()})
 	}
 	d.r.Seconds = time.Since(d.start).Seconds()
+	d.r.Dashboard = d.dashboardCommands()
 	if err := d.writeReport(); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "demo done in %s: %s\n", time.Since(d.start).Round(time.Second), filepath.Join(out, "report.md"))
+	d.printDashboard(e.stdout)
 	return nil
 }
 

@@ -49,6 +49,8 @@ type demoReport struct {
 	ValidatedOn  string     `json:"validated_on,omitempty"`
 	CalibratedOn string     `json:"calibrated_on,omitempty"`
 	Steps        []demoStep `json:"steps"`
+	// Dashboard are the commands that serve the results on the dashboard.
+	Dashboard []string `json:"dashboard,omitempty"`
 }
 
 type demoStep struct {
@@ -271,6 +273,7 @@ func (r *demoReport) markdown(w io.Writer, out string) error {
 		b.p("No rollout result (see `logs/deploy.out`).")
 	}
 	mdFiles(&b, out, r.Calibration != nil)
+	mdDashboard(&b, r.Dashboard)
 	b.p("")
 	b.p("## Steps")
 	b.p("")

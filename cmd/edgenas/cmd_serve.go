@@ -43,14 +43,17 @@ func serveCommand() *command {
 	var kf keysFlags
 	var at artifactTLSFlags
 	var state, listen, artListen, advertise string
+	var lutFile, lutValidate, runs, httpsCert, httpsKey string
 	var verbose, asJSON bool
 	return &command{
 		name: "serve",
 		summary: "long-running host: owns the rollout state and artifacts, runs every rollout `deploy` registers " +
 			"until it ends by its own policy, resumes them after a restart",
-		usage: "[--state DIR] [--listen ADDR] [--artifact-listen ADDR [--artifact-tls-cert F --artifact-tls-key F]] [--advertise URL] [--broker URL] [--keys DIR] [--json] [-v]",
+		usage: "[--state DIR] [--listen ADDR] [--artifact-listen ADDR [--artifact-tls-cert F --artifact-tls-key F]] [--advertise URL] [--broker URL] [--keys DIR]\n" +
+			"       [--lut FILE] [--lut-validate DIR] [--runs DIR] [--https-cert F --https-key F] [--json] [-v]",
 		example: "EDGENAS_HOST_PASSWORD=h edgenas serve --state ~/.edgenas/deploy --artifact-listen 0.0.0.0:8481 \\\n" +
-			"    --artifact-tls-cert srv/artifacts.crt --artifact-tls-key srv/artifacts.key --advertise https://192.168.1.10:8481 &\n" +
+			"    --artifact-tls-cert srv/artifacts.crt --artifact-tls-key srv/artifacts.key --advertise https://192.168.1.10:8481 \\\n" +
+			"    --lut lut.db --lut-validate cal/ --runs runs/ &   # dashboard: http://127.0.0.1:8480/\n" +
 			"EDGENAS_HOST_PASSWORD=h edgenas deploy --model fmnist.tflite --to class:pi4   # registers with serve and returns\n" +
 			"edgenas deploy status",
 		flags: func(fs *flag.FlagSet) {
@@ -62,6 +65,11 @@ func serveCommand() *command {
 				"also serves the artifacts unless --artifact-listen")
 			fs.StringVar(&artListen, "artifact-listen", "", "separate address serving only the artifacts, for devices on the network")
 			fs.StringVar(&advertise, "advertise", "", "base URL devices download artifacts from (default http:// or, with --artifact-tls-cert, https:// and the artifact address)")
+			fs.StringVar(&lutFile, "lut", "", "latency table the dashboard shows (read only)")
+			fs.StringVar(&lutValidate, "lut-validate", "", "`lut validate --out` directory whose scatter plot the dashboard shows")
+			fs.StringVar(&runs, "runs", "", "directory of search run directories the dashboard lists")
+			fs.StringVar(&httpsCert, "https-cert", "", "certificate `file` to serve the API and dashboard over TLS (required off loopback)")
+			fs.StringVar(&httpsKey, "https-key", "", "private key `file` of --https-cert")
 			fs.BoolVar(&asJSON, "json", false, "print where serve listens as JSON once it is up")
 			fs.BoolVar(&verbose, "v", false, "log every install report")
 		},
@@ -96,13 +104,14 @@ func serveCommand() *command {
 				return err
 			}
 			cfg := serve.Config{StateDir: dir, Listen: listen, ArtifactListen: artListen, Advertise: advertise, ArtifactTLS: atc, Trust: pub,
-				Logger: log, Broker: cc}
+				Logger: log, Broker: cc, TLSCert: httpsCert, TLSKey: httpsKey, LUT: lutFile, LUTValidate: lutValidate, Runs: runs}
 			err = serve.Run(ctx, cfg, func(info serve.Info) {
 				if asJSON {
 					writeJSON(e.stdout, info)
 					return
 				}
 				fmt.Fprintf(e.stdout, "serve: api %s, artifacts %s, state %s (pid %d)\n", info.API, info.Artifacts, dir, info.PID)
+				fmt.Fprintf(e.stdout, "serve: dashboard %s/ (metrics %s/metrics)\n", info.API, info.API)
 			})
 			if err != nil {
 				return err

@@ -35,8 +35,9 @@ func TestReportMarkdownGolden(t *testing.T) {
 		AgentMS: map[string]float64{"demo-1": 1.74, "demo-2": 1.78},
 		FleetBench: &fleet.BenchReport{Class: "local", Devices: []string{"demo-1", "demo-2"}, Models: []fleet.ModelTiming{{Name: "model.tflite",
 			ClassMs: 1.75, Devices: []fleet.DeviceTiming{{Device: "demo-1", Millis: 1.73, CIRel: 0.01}, {Device: "demo-2", Millis: 1.77, CIRel: 0.012}}}}},
-		Validate: append(check, lut.Accuracy{Predictor: "calibrated", N: 20, RMSE: 0.05, RMSPE: 2.5, MeanError: 0.3, Within5: 0.9, Within10: 1, Within15: 1, KendallTau: 0.9}),
-		Steps:    []demoStep{{Name: "lut", Seconds: 120.04}, {Name: "search", Seconds: 321.46}},
+		Validate:  append(check, lut.Accuracy{Predictor: "calibrated", N: 20, RMSE: 0.05, RMSPE: 2.5, MeanError: 0.3, Within5: 0.9, Within10: 1, Within15: 1, KendallTau: 0.9}),
+		Steps:     []demoStep{{Name: "lut", Seconds: 120.04}, {Name: "search", Seconds: 321.46}},
+		Dashboard: []string{"edgenas broker --tls-listen 127.0.0.1:8883 &", "edgenas serve --state OUT/rollouts --lut OUT/lut.db --runs OUT"},
 	}
 	bare := demoReport{
 		Started: time.Date(2026, 12, 4, 21, 0, 0, 0, time.UTC), Seconds: 59.6, Agents: []string{"a1"}, Class: "c",

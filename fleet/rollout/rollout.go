@@ -43,6 +43,10 @@ type Options struct {
 	// Progress, if set, receives progress lines and every failure.
 	Progress io.Writer
 	Logger   *slog.Logger
+	// Abort, if set, aborts the rollout by operator request: each value
+	// received is the reason. Devices not sent yet are skipped and retained
+	// deploys not acted upon withdrawn, as when the failure threshold passes.
+	Abort <-chan string
 }
 
 type engine struct {
@@ -210,6 +214,13 @@ func (e *engine) phase(ctx context.Context, canary bool) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case reason := <-e.o.Abort:
+			if e.r.Phase != PhaseAborted {
+				e.abort(ctx, "aborted by operator: "+reason)
+				if err := e.st.Save(e.r); err != nil {
+					return err
+				}
+			}
 		case m := <-e.f.Reports():
 			// Final states are saved at once; intermediate ones with the
 			// next tick, so a large fleet does not fsync every report.
@@ -266,8 +277,16 @@ func (e *engine) checkAbort(ctx context.Context) bool {
 	if r.Phase == PhaseCanary {
 		group = "canaries"
 	}
-	r.Reason = fmt.Sprintf("%d of %d %s failed (%.0f%% > --max-failure-pct %g)", failed, sent, group,
-		100*float64(failed)/float64(sent), r.MaxFailurePct)
+	e.abort(ctx, fmt.Sprintf("%d of %d %s failed (%.0f%% > --max-failure-pct %g)", failed, sent, group,
+		100*float64(failed)/float64(sent), r.MaxFailurePct))
+	return true
+}
+
+// abort ends the rollout for reason: nothing more is sent, and deploys
+// still waiting on the broker are withdrawn.
+func (e *engine) abort(ctx context.Context, reason string) {
+	r := e.r
+	r.Reason = reason
 	r.Phase = PhaseAborted
 	e.abortedAt = time.Now().UTC()
 	e.log.Warn("rollout aborted", "rollout", r.ID, "reason", r.Reason)
@@ -286,7 +305,6 @@ func (e *engine) checkAbort(ctx context.Context) bool {
 			e.withdraw(ctx, d)
 		}
 	}
-	return true
 }
 
 func (e *engine) send(ctx context.Context, d *Device) error {

@@ -27,6 +27,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"edgenas/agent/proto"
+	"edgenas/fleet/dashboard"
 	"edgenas/fleet/rollout"
 	"edgenas/internal/atomicfile"
 	"edgenas/internal/filelock"
@@ -68,6 +69,13 @@ type Config struct {
 	// Trust is the host's public key: API requests must be signed with its
 	// private key, and registered manifests too.
 	Trust ed25519.PublicKey
+	// TLSCert and TLSKey serve the API and the dashboard over TLS, which
+	// --listen off loopback requires.
+	TLSCert, TLSKey string
+	// LUT (a lut.Store file, read only), LUTValidate (a `lut validate`
+	// output directory) and Runs (a directory of search runs) are what the
+	// dashboard's latency and search pages show.
+	LUT, LUTValidate, Runs string
 	// Tick is the engines' check interval (0: the engine's default).
 	Tick   time.Duration
 	Logger *slog.Logger
@@ -102,12 +110,17 @@ type server struct {
 	regMu   sync.Mutex // serialises registrations (check, then save)
 	mu      sync.Mutex
 	running map[string]*engineRun
+
+	devs    *dashboard.Devices
+	metrics *dashboard.Metrics
+	tls     *tls.Config // of the API listener, if set
 }
 
 // engineRun is one rollout being driven.
 type engineRun struct {
 	reports chan *proto.Install
 	done    chan struct{}
+	abort   chan string // an operator's abort (see abortRollout)
 	// cancel stops the current Run; with resend set the engine runs again
 	// at once (see resync).
 	cancel context.CancelFunc
@@ -154,6 +167,12 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	s := &server{cfg: cfg, log: log, st: st, auth: newVerifier(cfg.Trust), mux: http.NewServeMux(),
 		running: map[string]*engineRun{}, start: time.Now().UTC()}
 	s.routes()
+	if s.tls, err = s.apiTLS(); err != nil {
+		return err
+	}
+	if err := s.addDashboard(); err != nil {
+		return err
+	}
 	lns, err := s.listen()
 	if err != nil {
 		return err
@@ -166,6 +185,12 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 		return err
 	}
 	defer s.conn.Close()
+	stopWatch, err := s.watchFleet(ctx)
+	if err != nil {
+		closeAll(lns)
+		return err
+	}
+	defer stopWatch()
 	rctx, stopEngines := context.WithCancel(ctx)
 	defer stopEngines()
 	s.rctx = rctx
@@ -174,7 +199,11 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	servers := s.serveHTTP(lns)
 	s.resumeAll()
 	s.up.Store(true)
-	info := Info{PID: os.Getpid(), API: "http://" + lns[0].Addr().String(), Artifacts: s.base, Started: s.start}
+	scheme := "http://"
+	if s.tls != nil {
+		scheme = "https://"
+	}
+	info := Info{PID: os.Getpid(), API: scheme + lns[0].Addr().String(), Artifacts: s.base, Started: s.start}
 	if err := atomicfile.WriteFile(filepath.Join(st.Dir(), InfoFile), mustJSON(info)); err != nil {
 		log.Error("cannot write serve info", "err", err)
 	}
@@ -254,6 +283,8 @@ func (s *server) serveHTTP(lns []net.Listener) []*http.Server {
 		var h http.Handler = s.mux
 		if i > 0 {
 			h = rollout.ArtifactHandler(s.st.ArtifactDir())
+		} else if s.tls != nil {
+			ln = tls.NewListener(ln, s.tls)
 		}
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 		out = append(out, srv)
@@ -373,7 +404,7 @@ func (s *server) launch(r *rollout.Rollout) bool {
 	if _, ok := s.running[r.ID]; ok {
 		return false
 	}
-	er := &engineRun{reports: make(chan *proto.Install, 256), done: make(chan struct{})}
+	er := &engineRun{reports: make(chan *proto.Install, 256), done: make(chan struct{}), abort: make(chan string, 1)}
 	s.running[r.ID] = er
 	s.wg.Add(1)
 	go func() {
@@ -406,7 +437,7 @@ func (s *server) drive(er *engineRun, r *rollout.Rollout) error {
 		er.cancel, er.resend = cancel, false
 		s.mu.Unlock()
 		s.log.Info("rollout running", "rollout", r.ID, "phase", r.Phase, "devices", len(r.Devices))
-		err := rollout.Run(ctx, s.st, r, routed{Conn: s.conn, ch: er.reports}, rollout.Options{Tick: s.cfg.Tick, Logger: s.log})
+		err := rollout.Run(ctx, s.st, r, routed{Conn: s.conn, ch: er.reports}, rollout.Options{Tick: s.cfg.Tick, Logger: s.log, Abort: er.abort})
 		cancel()
 		s.mu.Lock()
 		again := er.resend && s.rctx.Err() == nil && !ended(r)

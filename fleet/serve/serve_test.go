@@ -22,13 +22,22 @@ import (
 // startServe runs serve in this process against b until the test ends.
 func startServe(t *testing.T, b *fleettest.Broker, key fleettest.Key, state string) *serve.Client {
 	t.Helper()
+	return startServeWith(t, b, key, state, nil)
+}
+
+// startServeWith is startServe with edit applied to the configuration.
+func startServeWith(t *testing.T, b *fleettest.Broker, key fleettest.Key, state string, edit func(*serve.Config)) *serve.Client {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	infos := make(chan serve.Info, 1)
 	done := make(chan error, 1)
+	cfg := serve.Config{StateDir: state, Listen: "127.0.0.1:0", Trust: key.Public, Tick: 100 * time.Millisecond,
+		Broker: proto.ConnConfig{Broker: b.URL(), Username: fleettest.Host.Name, Password: fleettest.Host.Password}}
+	if edit != nil {
+		edit(&cfg)
+	}
 	go func() {
-		done <- serve.Run(ctx, serve.Config{StateDir: state, Listen: "127.0.0.1:0", Trust: key.Public, Tick: 100 * time.Millisecond,
-			Broker: proto.ConnConfig{Broker: b.URL(), Username: fleettest.Host.Name, Password: fleettest.Host.Password}},
-			func(i serve.Info) { infos <- i })
+		done <- serve.Run(ctx, cfg, func(i serve.Info) { infos <- i })
 	}()
 	t.Cleanup(func() {
 		cancel()
