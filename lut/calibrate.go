@@ -133,6 +133,12 @@ func (c *Calibrated) fitRows(X [][]float64, y []float64) error {
 		ss += d * d
 	}
 	c.Coef, c.Samples, c.RMSE = coef, len(y), math.Sqrt(ss/float64(len(y)))
+	// A fit the reader would refuse is refused here, so no calibration
+	// file is written that search and predict cannot use.
+	if err := c.checkSaved(); err != nil {
+		c.Coef = nil
+		return fmt.Errorf("%s: implausible fit on %d models (%w): measure more, or more varied, models", c.Name(), len(y), err)
+	}
 	return nil
 }
 

@@ -51,46 +51,9 @@ func agentCommand() *command {
 			if cfg.Broker == "" || cfg.ID == "" {
 				return usagef("agent needs --broker and --id")
 			}
-			var err error
-			if cfg.Password, err = pw.value(); err != nil {
-				return usagef("%v", err)
-			}
-			if cfg.TLS, err = tf.config(); err != nil {
+			if err := completeAgentConfig(&cfg, &pw, &tf, &bm, cpuList, trust, verbose, e); err != nil {
 				return err
 			}
-			if err := agentToolBackend(&cfg, &bm); err != nil {
-				return err
-			}
-			if cfg.DataDir == "" {
-				home, err := os.UserHomeDir()
-				if err != nil {
-					return fmt.Errorf("no --data-dir and no home directory: %w", err)
-				}
-				cfg.DataDir = filepath.Join(home, ".edgenas", "agent-"+cfg.ID)
-			}
-			cpus, err := parseCPUsFlag(cpuList)
-			if err != nil {
-				return err
-			}
-			cfg.CPUs = cpus
-			if trust != "" {
-				pub, err := signing.LoadPublic(trust)
-				if err != nil {
-					return usagef("--trust: %v", err)
-				}
-				cfg.Trust = pub
-			}
-			level := slog.LevelWarn
-			if verbose {
-				level = slog.LevelInfo
-			}
-			cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-			cfg.Version = version
-			installers, err := firmwareInstallers(cfg) // the "agent" kind, under `firmware run`
-			if err != nil {
-				return err
-			}
-			cfg.Installers = installers
 			a, err := agent.New(cfg)
 			if err != nil {
 				return usagef("%v", err)
@@ -104,4 +67,52 @@ func agentCommand() *command {
 			return a.Run(ctx)
 		},
 	}
+}
+
+// completeAgentConfig fills cfg from the flags that need resolving:
+// secrets, TLS, the benchmark_model backend, data directory, pinning, the
+// trusted key, logging and the firmware installers.
+func completeAgentConfig(cfg *agent.Config, pw *secretFlags, tf *tlsFlags, bm *benchModelFlags, cpuList, trust string,
+	verbose bool, e *env) error {
+	var err error
+	if cfg.Password, err = pw.value(); err != nil {
+		return usagef("%v", err)
+	}
+	if cfg.TLS, err = tf.config(); err != nil {
+		return err
+	}
+	if err := agentToolBackend(cfg, bm); err != nil {
+		return err
+	}
+	if cfg.DataDir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return fmt.Errorf("no --data-dir and no home directory: %w", err)
+		}
+		cfg.DataDir = filepath.Join(home, ".edgenas", "agent-"+cfg.ID)
+	}
+	cpus, err := parseCPUsFlag(cpuList)
+	if err != nil {
+		return err
+	}
+	cfg.CPUs = cpus
+	if trust != "" {
+		pub, err := signing.LoadPublic(trust)
+		if err != nil {
+			return usagef("--trust: %v", err)
+		}
+		cfg.Trust = pub
+	}
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelInfo
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Version = version
+	installers, err := firmwareInstallers(*cfg) // the "agent" kind, under `firmware run`
+	if err != nil {
+		return err
+	}
+	cfg.Installers = installers
+	return nil
 }

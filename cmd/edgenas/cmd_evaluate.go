@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"path/filepath"
 	goruntime "runtime"
 
@@ -94,18 +95,24 @@ func evaluateCommand() *command {
 			if asJSON {
 				return writeJSON(e.stdout, rep)
 			}
-			if err := rep.Print(e.stdout); err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "int8 latencies measured on %s\n", rep.MeasuredOn)
-			if out != "" {
-				fmt.Fprintf(e.stdout, "RI intervals: percentile bootstrap 95%%, architectures resampled with replacement, %d resamples, seed %d\n",
-					evaluate.BootstrapResamples, evaluate.BootstrapSeed)
-				fmt.Fprintf(e.stdout, "wrote %s, %s, %s, %s, %s, %s\n", filepath.Join(out, evaluate.ResultsJSON), filepath.Join(out, evaluate.ResultsCSV),
-					filepath.Join(out, evaluate.SummaryCSV), filepath.Join(out, evaluate.AccLatencyPNG), filepath.Join(out, evaluate.RIPNG),
-					filepath.Join(out, evaluate.PredMeasPNG))
-			}
-			return nil
+			return printEvaluation(e.stdout, rep, out)
 		},
 	}
+}
+
+// printEvaluation prints the report's tables, where latencies were measured
+// and the files written to out ("" for none).
+func printEvaluation(w io.Writer, rep *evaluate.Report, out string) error {
+	if err := rep.Print(w); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "int8 latencies measured on %s\n", rep.MeasuredOn)
+	if out != "" {
+		fmt.Fprintf(w, "RI intervals: percentile bootstrap 95%%, architectures resampled with replacement, %d resamples, seed %d\n",
+			evaluate.BootstrapResamples, evaluate.BootstrapSeed)
+		fmt.Fprintf(w, "wrote %s, %s, %s, %s, %s, %s\n", filepath.Join(out, evaluate.ResultsJSON), filepath.Join(out, evaluate.ResultsCSV),
+			filepath.Join(out, evaluate.SummaryCSV), filepath.Join(out, evaluate.AccLatencyPNG), filepath.Join(out, evaluate.RIPNG),
+			filepath.Join(out, evaluate.PredMeasPNG))
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -148,26 +149,30 @@ func fleetProfileCommand() *command {
 				return err
 			}
 			sum, runErr := h.Run(ctx)
-			if asJSON {
-				if err := writeJSON(e.stdout, sum); err != nil {
-					return err
-				}
-			} else {
-				fmt.Fprintf(e.stdout, "run %s (class %s): %d/%d jobs done, %d failed, %d entries from %d agents in %.1fs (resumed %v)\n",
-					sum.Run, sum.Class, sum.Counts.Done, sum.Counts.Jobs, sum.Counts.Failed, sum.Entries, len(sum.Agents), sum.Seconds, sum.Resumed)
-				fmt.Fprintf(e.stdout, "%d duplicate results acked, %d leases re-issued, %d messages rejected\n", sum.Dupes, sum.Reissued, sum.Rejected)
-			}
-			if runErr != nil {
-				return runErr
-			}
-			if !asJSON {
-				if view, short, err := st.ClassView(class, firstBackend(st, class), threads, 1); err == nil {
-					fmt.Fprintf(e.stdout, "class LUT %s: %d keys (median across agents), %d short of agents; in %s\n", class, view.Len(), len(short), out)
-				}
-			}
-			return nil
+			return printProfileRun(e.stdout, sum, runErr, st, class, threads, out, asJSON)
 		},
 	}
+}
+
+// printProfileRun prints a fleet profile's summary (and the class table it
+// left, when the run succeeded) and returns the run's error.
+func printProfileRun(w io.Writer, sum fleet.Summary, runErr error, st *lut.Store, class string, threads int, out string, asJSON bool) error {
+	if asJSON {
+		if err := writeJSON(w, sum); err != nil {
+			return err
+		}
+		return runErr
+	}
+	fmt.Fprintf(w, "run %s (class %s): %d/%d jobs done, %d failed, %d entries from %d agents in %.1fs (resumed %v)\n",
+		sum.Run, sum.Class, sum.Counts.Done, sum.Counts.Jobs, sum.Counts.Failed, sum.Entries, len(sum.Agents), sum.Seconds, sum.Resumed)
+	fmt.Fprintf(w, "%d duplicate results acked, %d leases re-issued, %d messages rejected\n", sum.Dupes, sum.Reissued, sum.Rejected)
+	if runErr != nil {
+		return runErr
+	}
+	if view, short, err := st.ClassView(class, firstBackend(st, class), threads, 1); err == nil {
+		fmt.Fprintf(w, "class LUT %s: %d keys (median across agents), %d short of agents; in %s\n", class, view.Len(), len(short), out)
+	}
+	return nil
 }
 
 // lockProfileOut takes the one-writer lock of the store out (held until the

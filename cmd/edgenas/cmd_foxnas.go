@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"path/filepath"
 
 	"edgenas/dataset/fmnist"
@@ -58,21 +60,11 @@ func searchFoxNASCommand() *command {
 			fs.BoolVar(&asJSON, "json", false, "print result.json")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
-			switch {
-			case len(args) != 0:
+			if len(args) != 0 {
 				return usagef("search foxnas takes no positional arguments, got %q", args)
-			case out == "":
-				return usagef("search foxnas needs --out DIR")
-			case !(job.TargetMS > 0):
-				return usagef("search foxnas needs --target-ms T > 0")
-			case !(job.Tol > 0 && job.Tol < 1):
-				return usagef("--tol %v: want a fraction in (0,1)", job.Tol)
-			case job.Anneal.Steps <= 0 || job.Anneal.Restarts <= 0 || job.Anneal.TopK <= 0 || !(job.Anneal.T0 > 0):
-				return usagef("--anneal-steps, --restarts, --top-k and --t0 must be positive")
-			case job.Samples <= 0 || job.CalibBatches <= 0 || job.LatSamples <= 0:
-				return usagef("--samples, --calib-batches and --lat-samples must be positive")
-			case job.SubnetVal <= 0 || job.SubnetVal >= fmnist.TrainTotal:
-				return usagef("--subnet-val %d: want 1 to %d held-out training images", job.SubnetVal, fmnist.TrainTotal-1)
+			}
+			if err := checkFoxNASJob(out, &job); err != nil {
+				return err
 			}
 			rt, err := spaceRuntime(&tf, spaceName, calibFile)
 			if err != nil {
@@ -84,39 +76,67 @@ func searchFoxNASCommand() *command {
 			}
 			cfg.Seed = job.Seed
 			job.OneShot, job.RT, job.Data, job.OutDir, job.Log = cfg, rt, data, out, e.stderr
-			job.SupernetDir = supernet
-			if job.SupernetDir == "" {
-				job.SupernetDir = filepath.Join(out, "supernet")
-			}
+			job.SupernetDir = cmp.Or(supernet, filepath.Join(out, "supernet"))
 			rep, err := foxnas.RunSearch(ctx, job)
 			if err != nil {
 				return err
 			}
-			var buf bytes.Buffer
-			if err := printModels(&buf, []*foxnas.Model{rep.Latency, rep.Accuracy}); err != nil {
-				return err
-			}
-			if err := atomicfile.WriteFile(filepath.Join(out, "predictors.txt"), buf.Bytes()); err != nil {
+			models, err := writePredictors(out, rep)
+			if err != nil {
 				return err
 			}
 			if asJSON {
 				return writeJSON(e.stdout, rep)
 			}
-			e.stdout.Write(buf.Bytes())
-			pk := rep.Picks[0]
-			fmt.Fprintf(e.stdout, "\n%s\n", pk.Arch)
-			fmt.Fprintf(e.stdout, "table %.3f ms (%+.1f%% of %.3f ms, within %.0f%%: %v), predictor %.3f ms, predicted accuracy %.2f%%\n",
-				pk.TableMS, 100*(pk.TableMS/job.TargetMS-1), job.TargetMS, 100*job.Tol, pk.WithinTable, pk.PredictedMS, pk.PredictedAcc)
-			trained := "reused"
-			if rep.TrainedNow {
-				trained = "trained now"
-			}
-			sp := rep.SubnetSplit
-			fmt.Fprintf(e.stdout, "supernet trained on training images %d-%d (%d per epoch), sub-networks scored on held-out images %d-%d\n",
-				sp.TrainFirst, sp.TrainFirst+sp.TrainCount-1, rep.Supernet.Images, sp.ValFirst, sp.ValFirst+sp.ValCount-1)
-			fmt.Fprintf(e.stdout, "search %.0f s (supernet %s: %.0f s for %d steps; %d sub-networks %.0f s; fit %.1f s; anneal %.1f s)\n",
-				rep.SearchSeconds, trained, rep.Supernet.TrainSeconds, rep.Supernet.Steps, rep.Samples, rep.SampleEvalSeconds, rep.FitSeconds, rep.AnnealSeconds)
+			e.stdout.Write(models)
+			printFoxNAS(e.stdout, rep, &job)
 			return nil
 		},
 	}
+}
+
+// writePredictors writes the search's two predictors as text into
+// out/predictors.txt and returns that text.
+func writePredictors(out string, rep *foxnas.SearchReport) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := printModels(&buf, []*foxnas.Model{rep.Latency, rep.Accuracy}); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), atomicfile.WriteFile(filepath.Join(out, "predictors.txt"), buf.Bytes())
+}
+
+// checkFoxNASJob refuses flag values the search cannot run with.
+func checkFoxNASJob(out string, job *foxnas.SearchJob) error {
+	switch {
+	case out == "":
+		return usagef("search foxnas needs --out DIR")
+	case !(job.TargetMS > 0):
+		return usagef("search foxnas needs --target-ms T > 0")
+	case !(job.Tol > 0 && job.Tol < 1):
+		return usagef("--tol %v: want a fraction in (0,1)", job.Tol)
+	case job.Anneal.Steps <= 0 || job.Anneal.Restarts <= 0 || job.Anneal.TopK <= 0 || !(job.Anneal.T0 > 0):
+		return usagef("--anneal-steps, --restarts, --top-k and --t0 must be positive")
+	case job.Samples <= 0 || job.CalibBatches <= 0 || job.LatSamples <= 0:
+		return usagef("--samples, --calib-batches and --lat-samples must be positive")
+	case job.SubnetVal <= 0 || job.SubnetVal >= fmnist.TrainTotal:
+		return usagef("--subnet-val %d: want 1 to %d held-out training images", job.SubnetVal, fmnist.TrainTotal-1)
+	}
+	return nil
+}
+
+// printFoxNAS prints the pick and where the search's time went.
+func printFoxNAS(w io.Writer, rep *foxnas.SearchReport, job *foxnas.SearchJob) {
+	pk := rep.Picks[0]
+	fmt.Fprintf(w, "\n%s\n", pk.Arch)
+	fmt.Fprintf(w, "table %.3f ms (%+.1f%% of %.3f ms, within %.0f%%: %v), predictor %.3f ms, predicted accuracy %.2f%%\n",
+		pk.TableMS, 100*(pk.TableMS/job.TargetMS-1), job.TargetMS, 100*job.Tol, pk.WithinTable, pk.PredictedMS, pk.PredictedAcc)
+	trained := "reused"
+	if rep.TrainedNow {
+		trained = "trained now"
+	}
+	sp := rep.SubnetSplit
+	fmt.Fprintf(w, "supernet trained on training images %d-%d (%d per epoch), sub-networks scored on held-out images %d-%d\n",
+		sp.TrainFirst, sp.TrainFirst+sp.TrainCount-1, rep.Supernet.Images, sp.ValFirst, sp.ValFirst+sp.ValCount-1)
+	fmt.Fprintf(w, "search %.0f s (supernet %s: %.0f s for %d steps; %d sub-networks %.0f s; fit %.1f s; anneal %.1f s)\n",
+		rep.SearchSeconds, trained, rep.Supernet.TrainSeconds, rep.Supernet.Steps, rep.Samples, rep.SampleEvalSeconds, rep.FitSeconds, rep.AnnealSeconds)
 }

@@ -151,10 +151,7 @@ func profileCommand() *command {
 			}
 			defer st.Close()
 			dev := pf.deviceID()
-			info := agent.Describe(ctx, dev, class, backend, buildVersion().Version)
-			info.PinnedCPUs = cpus
-			desc, _ := json.Marshal(info)
-			if err := st.PutDevice(lut.Device{ID: dev, Class: class, Description: desc}); err != nil {
+			if err := registerDevice(ctx, st, dev, class, backend, cpus); err != nil {
 				return err
 			}
 			todo, err := keysToMeasure(st, dev, backend, pf.threads, all, force)
@@ -165,10 +162,9 @@ func profileCommand() *command {
 				spaceName, dev, backend, pf.threads, len(all), len(todo), len(all)-len(todo), out)
 			start := time.Now()
 			bar := progress.New(e.stderr, "profile", len(todo))
-			ver := buildVersion().Version
 			err = measure(ctx, profiler.LayerJob{
 				Layers: todo, Threads: pf.threads, Protocol: proto, CPUs: cpus,
-				Sink:     storeSink(st, dev, ver),
+				Sink:     storeSink(st, dev, buildVersion().Version),
 				Progress: func(done, total int, last string) { bar.Add(done-bar.Done(), last) },
 			})
 			if err != nil {
@@ -179,9 +175,7 @@ func profileCommand() *command {
 				return err
 			}
 			sum := summarizeTable(tab, all)
-			sum["measured_now"] = len(todo)
-			sum["wall_seconds"] = time.Since(start).Seconds()
-			sum["out"] = out
+			sum["measured_now"], sum["wall_seconds"], sum["out"] = len(todo), time.Since(start).Seconds(), out
 			if asJSON {
 				return writeJSON(e.stdout, sum)
 			}
@@ -191,6 +185,18 @@ func profileCommand() *command {
 			return nil
 		},
 	}
+}
+
+// registerDevice records this machine in the store as device dev of class,
+// with its description (backend, pinned CPUs).
+func registerDevice(ctx context.Context, st *lut.Store, dev, class, backend string, cpus []int) error {
+	info := agent.Describe(ctx, dev, class, backend, buildVersion().Version)
+	info.PinnedCPUs = cpus
+	desc, err := json.Marshal(info)
+	if err != nil {
+		return err
+	}
+	return st.PutDevice(lut.Device{ID: dev, Class: class, Description: desc})
 }
 
 // summarizeTable reports how complete and how precise a table is for a space's keys.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"flag"
 	"fmt"
@@ -36,6 +37,19 @@ func (a *artifactTLSFlags) config() (*tls.Config, error) {
 		return nil, usagef("artifact TLS: %v", err)
 	}
 	return tc, nil
+}
+
+// hostPublicKey loads the public half of the host's signing key.
+func hostPublicKey(kf *keysFlags) (ed25519.PublicKey, error) {
+	keyDir, err := kf.path()
+	if err != nil {
+		return nil, err
+	}
+	pub, err := signing.LoadPublic(filepath.Join(keyDir, signing.PublicFile))
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w (create the host key with `edgenas keys init --dir %s`)", err, keyDir)
+	}
+	return pub, nil
 }
 
 func serveCommand() *command {
@@ -86,13 +100,9 @@ func serveCommand() *command {
 			if err != nil {
 				return err
 			}
-			keyDir, err := kf.path()
+			pub, err := hostPublicKey(&kf)
 			if err != nil {
 				return err
-			}
-			pub, err := signing.LoadPublic(filepath.Join(keyDir, signing.PublicFile))
-			if err != nil {
-				return fmt.Errorf("serve: %w (create the host key with `edgenas keys init --dir %s`)", err, keyDir)
 			}
 			level := slog.LevelWarn
 			if verbose {
