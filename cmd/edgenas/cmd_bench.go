@@ -53,14 +53,14 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 }
 
 // check validates the flags and parses --cpus (nil when not given).
-func (f *benchFlags) check() ([]int, error) {
+func (f *benchFlags) check(w io.Writer) ([]int, error) {
 	if err := checkThreads(f.threads); err != nil {
 		return nil, err
 	}
 	if f.csv != "" && !f.perOp {
 		return nil, usagef("--profiling-output-csv needs --per-op (or --enable_op_profiling)")
 	}
-	return parseCPUsFlag(f.cpus)
+	return pinnedCPUs(w, f.cpus, f.threads)
 }
 
 func benchCommand() *command {
@@ -87,7 +87,7 @@ func benchCommand() *command {
 			if len(args) != 1 {
 				return usagef("bench takes one model file (or --graph), got %d", len(args))
 			}
-			cpus, err := f.check()
+			cpus, err := f.check(e.stderr)
 			if err != nil {
 				return err
 			}

@@ -320,10 +320,7 @@ func (d *demo) startAgents(ctx context.Context) error {
 	d.announce("local agents %v of class %s (separate processes)", d.agentIDs, demoClass)
 	d.r.Agents, d.r.Class = d.agentIDs, demoClass
 	for i, id := range d.agentIDs {
-		dataDir := d.path("agent")
-		if i > 0 {
-			dataDir = d.path("agent-" + id)
-		}
+		dataDir := d.path(agentDataDir(i, id))
 		_, stdout, err := d.spawn("agent-"+id, nil,
 			"agent", "--broker", d.broker, "--id", id, "--class", demoClass, "--backend", d.cfg.backend,
 			"--data-dir", dataDir, "--trust", d.path("keys", "host.pub"),

@@ -272,7 +272,7 @@ func (r *demoReport) markdown(w io.Writer, out string) error {
 	} else {
 		b.p("No rollout result (see `logs/deploy.out`).")
 	}
-	mdFiles(&b, out, r.Calibration != nil)
+	mdFiles(&b, out, r.Calibration != nil, r.Agents)
 	mdDashboard(&b, r.Dashboard)
 	b.p("")
 	b.p("## Steps")
@@ -405,9 +405,18 @@ func (r *demoReport) mdLatency(b *mdText) {
 	}
 }
 
+// agentDataDir is where the demo's i-th agent keeps its state, relative to
+// the output directory.
+func agentDataDir(i int, id string) string {
+	if i == 0 {
+		return "agent"
+	}
+	return "agent-" + id
+}
+
 // mdFiles lists the plots and files the demo leaves in out, marking those
 // a failed step did not write.
-func mdFiles(b *mdText, out string, calibrated bool) {
+func mdFiles(b *mdText, out string, calibrated bool, agents []string) {
 	b.p("")
 	b.p("## Plots")
 	b.p("")
@@ -427,7 +436,9 @@ func mdFiles(b *mdText, out string, calibrated bool) {
 	b.p("| int8 model | %s |", rel(out, "model.tflite"))
 	b.p("| host signing key (public part given to agents) | %s |", rel(out, "keys", "host.pub"))
 	b.p("| rollout state (`edgenas deploy status --state ...`) | %s |", rel(out, "rollouts"))
-	b.p("| agent data: installed models | %s |", rel(out, "agent", "models"))
+	for i, id := range agents {
+		b.p("| agent `%s` data: installed models | %s |", id, rel(out, agentDataDir(i, id), "models"))
+	}
 	b.p("| logs of the broker, the agent and every step | %s |", rel(out, "logs"))
 	b.p("| this report as JSON | %s |", rel(out, "report.json"))
 }

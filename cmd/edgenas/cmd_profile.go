@@ -141,7 +141,7 @@ func profileCommand() *command {
 			if err != nil {
 				return err
 			}
-			cpus, err := parseCPUsFlag(pf.cpus)
+			cpus, err := pinnedCPUs(e.stderr, pf.cpus, pf.threads)
 			if err != nil {
 				return err
 			}
