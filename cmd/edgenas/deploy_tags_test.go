@@ -1,17 +1,13 @@
 package main
 
 import (
-	"io"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"edgenas/agent"
 	"edgenas/agent/proto"
 	"edgenas/fleet/fleettest"
-	"edgenas/internal/signing"
 )
 
 // TestDeployByTag: of two agents of one class, `deploy --to tag:soc=x`
@@ -20,22 +16,10 @@ func TestDeployByTag(t *testing.T) {
 	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{})
 	dir := t.TempDir()
 	keys, state := filepath.Join(dir, "keys"), filepath.Join(dir, "state")
-	if code, _, errs := runCLI(t, "keys", "init", "--dir", keys); code != 0 {
-		t.Fatalf("keys init: %s", errs)
-	}
-	pub, err := signing.LoadPublic(filepath.Join(keys, signing.PublicFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mpath := filepath.Join(dir, "fmnist.tflite")
-	if code, _, errs := runCLI(t, "model", "gen", "--space", "spnas-fmnist", "--arch", "random", "--seed", "3", "-o", mpath); code != 0 {
-		t.Fatalf("model gen: %s", errs)
-	}
+	pub, mpath := deployFixture(t, dir, keys)
 	agents := map[string]*agent.Agent{}
 	for id, tags := range map[string]map[string]string{"pi-plain": nil, "pi-tagged": {"soc": "x", "rack": "r1"}} {
-		agents[id], _ = fleettest.RunAgent(t, agent.Config{Broker: b.URL(), ID: id, Class: "pi", Tags: tags,
-			Password: fleettest.AgentPassword, DataDir: filepath.Join(dir, id), Backend: "ref", Version: "test", Trust: pub,
-			Heartbeat: 500 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		agents[id], _ = runTaggedAgent(t, b.URL(), pub, id, "pi", filepath.Join(dir, id), tags)
 	}
 	waitAgents(t, b.URL(), proto.StateOnline, "pi-plain", "pi-tagged")
 
