@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -26,8 +27,11 @@ type Config struct {
 	// Broker is tcp://HOST:PORT.
 	Broker string
 	// ID names the agent (and is its broker user name unless Username is set).
-	ID       string
-	Class    string
+	ID    string
+	Class string
+	// Tags label the device in its info (agent --tag soc=tensor-g1);
+	// deploy --to tag:K=V and fleet profile --tag select by them.
+	Tags     map[string]string
 	Username string
 	Password string
 	// TLS, for an mqtts:// broker, holds the CA to verify the broker and
@@ -117,6 +121,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if err := proto.ValidID(cfg.Class); err != nil {
 		return nil, fmt.Errorf("agent: class: %w", err)
+	}
+	if err := proto.ValidTags(cfg.Tags); err != nil {
+		return nil, fmt.Errorf("agent: tags: %w", err)
 	}
 	if err := checkBrokerHost(cfg.Broker, "/etc"); err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
@@ -321,6 +328,7 @@ func (a *Agent) describe(ctx context.Context) proto.Info {
 	}
 	in.PinnedCPUs = slices.Clone(a.cfg.CPUs)
 	in.Trust = a.trustInfo()
+	in.Tags = maps.Clone(a.cfg.Tags)
 	return in
 }
 

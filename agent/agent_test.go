@@ -108,6 +108,7 @@ func TestNewValidates(t *testing.T) {
 	}{
 		{"bad id", func(c *Config) { c.ID = "a/b" }, "agent id"},
 		{"bad class", func(c *Config) { c.Class = "x y" }, "class"},
+		{"bad tag", func(c *Config) { c.Tags = map[string]string{"soc": "a b"} }, `tags: tag soc: value "a b"`},
 		{"bad broker", func(c *Config) { c.Broker = "http://x:1" }, "scheme"},
 		{"no data dir", func(c *Config) { c.DataDir = "" }, "data dir"},
 		{"bad backend", func(c *Config) { c.Backend = "tpu" }, "tpu"},

@@ -326,6 +326,10 @@ func (h *Host) checkStall(now time.Time, online []string, leasedNow int) error {
 	if now.Sub(h.stalled) < h.cfg.Stall {
 		return nil
 	}
+	class := h.tab.spec.Class
+	if len(h.tab.spec.Tags) > 0 {
+		class += " tagged " + proto.FormatTags(h.tab.spec.Tags)
+	}
 	return fmt.Errorf("fleet: run %s: %d jobs found no agent of class %s for %s (each needs %d distinct agents; online: %v)",
-		h.tab.spec.Run, h.tab.count[Pending], h.tab.spec.Class, h.cfg.Stall.Round(time.Second), h.tab.spec.Replicas, online)
+		h.tab.spec.Run, h.tab.count[Pending], class, h.cfg.Stall.Round(time.Second), h.tab.spec.Replicas, online)
 }

@@ -79,6 +79,7 @@ type event struct {
 
 type agentState struct {
 	id, class, state string
+	tags             map[string]string
 	seen             time.Time
 	info             []byte
 	registered       bool
@@ -275,7 +276,7 @@ func (h *Host) handle(ctx context.Context, batch []event) error {
 		switch m := ev.msg.(type) {
 		case *proto.Info:
 			a := h.agent(ev.agent)
-			a.class = m.Class
+			a.class, a.tags = m.Class, m.Tags
 			a.info, _ = json.Marshal(m)
 		case *proto.Status:
 			h.status(ev, m)
@@ -339,7 +340,8 @@ func (h *Host) maintain(now time.Time) error {
 	}
 	ids := make([]string, 0, len(h.agents))
 	for id, a := range h.agents {
-		if a.class == h.tab.spec.Class && a.state != proto.StateOffline && now.Sub(a.seen) < h.cfg.Lease {
+		if a.class == h.tab.spec.Class && proto.HasTags(a.tags, h.tab.spec.Tags) && a.state != proto.StateOffline &&
+			now.Sub(a.seen) < h.cfg.Lease {
 			ids = append(ids, id)
 		}
 	}

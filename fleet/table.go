@@ -7,6 +7,7 @@ package fleet
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"time"
 
@@ -30,6 +31,9 @@ type RunSpec struct {
 	// says where agents fetch them (see NewModelSpec).
 	Kind   string           `json:"kind,omitempty"`
 	Models []proto.ModelRef `json:"models,omitempty"`
+	// Tags, when set, narrow the class: only agents whose info carries every
+	// tag (agent --tag) get jobs (fleet profile --tag).
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 func (s RunSpec) validate() error {
@@ -38,6 +42,9 @@ func (s RunSpec) validate() error {
 	}
 	if err := proto.ValidID(s.Class); err != nil {
 		return fmt.Errorf("class: %w", err)
+	}
+	if err := proto.ValidTags(s.Tags); err != nil {
+		return fmt.Errorf("run %s: tags: %w", s.Run, err)
 	}
 	if len(s.Keys) == 0 {
 		return fmt.Errorf("run %s: no keys to measure", s.Run)
@@ -63,6 +70,9 @@ func (s RunSpec) sameDefinition(o RunSpec) error {
 	if s.Space != o.Space || s.Class != o.Class || s.Chunk != o.Chunk || s.Replicas != o.Replicas || s.Threads != o.Threads {
 		return fmt.Errorf("journal is run %s of space %s, class %s, chunk %d, replicas %d, threads %d",
 			s.Run, s.Space, s.Class, s.Chunk, s.Replicas, s.Threads)
+	}
+	if !maps.Equal(s.Tags, o.Tags) {
+		return fmt.Errorf("journal is run %s over agents tagged %q, this one %q", s.Run, proto.FormatTags(s.Tags), proto.FormatTags(o.Tags))
 	}
 	if len(s.Keys) != len(o.Keys) {
 		return fmt.Errorf("journal run %s has %d keys, this profile %d", s.Run, len(s.Keys), len(o.Keys))

@@ -124,6 +124,9 @@ func (m *Info) validate(agent string) error {
 	if len(m.Backends) > 16 {
 		return fmt.Errorf("%d backends listed, at most 16", len(m.Backends))
 	}
+	if err := ValidTags(m.Tags); err != nil {
+		return fmt.Errorf("tags: %w", err)
+	}
 	if t := m.Trust; t != nil {
 		if len(t.Keys) > MaxTrustedKeys {
 			return fmt.Errorf("trust: %d keys listed, at most %d", len(t.Keys), MaxTrustedKeys)

@@ -56,6 +56,9 @@ type Info struct {
 	PinnedCPUs []int `json:"pinned_cpus,omitempty"`
 	// Trust is the set of host keys the agent accepts deploys from.
 	Trust *TrustInfo `json:"trust,omitempty"`
+	// Tags are the operator's labels for the device (agent --tag, e.g.
+	// soc=tensor-g1); deploys and profiling runs select agents by them.
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // TrustInfo is what an agent says of its trusted host keys, so the host can

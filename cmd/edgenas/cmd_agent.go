@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"edgenas/agent"
+	"edgenas/agent/proto"
 	"edgenas/internal/signing"
 )
 
@@ -24,12 +25,14 @@ func agentCommand() *command {
 	return &command{
 		name:    "agent",
 		summary: "run the device daemon: announce the device, measure jobs from the fleet host, return results, install deployed models",
-		usage:   "--broker mqtts://HOST:PORT --id NAME --tls-ca ca.crt --tls-cert ID.crt --tls-key ID.key [--class CLASS] [--data-dir DIR] [--backend xnnpack|ref|benchmark-model [--delegate D]] [--cpus LIST] [--trust host.pub]\n       (development: --broker tcp://HOST:PORT with the password in --password-file or $EDGENAS_AGENT_PASSWORD)",
-		example: "edgenas agent --broker mqtts://192.168.1.10:8883 --id pixel7-01 --class pixel7 --backend xnnpack --trust ~/.edgenas/host.pub \\\n    --tls-ca ~/.edgenas/pixel7-01/ca.crt --tls-cert ~/.edgenas/pixel7-01/pixel7-01.crt --tls-key ~/.edgenas/pixel7-01/pixel7-01.key",
+		usage:   "--broker mqtts://HOST:PORT --id NAME --tls-ca ca.crt --tls-cert ID.crt --tls-key ID.key [--class CLASS] [--tag KEY=VALUE]... [--data-dir DIR] [--backend xnnpack|ref|benchmark-model [--delegate D]] [--cpus LIST] [--trust host.pub]\n       (development: --broker tcp://HOST:PORT with the password in --password-file or $EDGENAS_AGENT_PASSWORD)",
+		example: "edgenas agent --broker mqtts://192.168.1.10:8883 --id pixel7-01 --class pixel7 --tag soc=tensor-g2 --backend xnnpack --trust ~/.edgenas/host.pub \\\n    --tls-ca ~/.edgenas/pixel7-01/ca.crt --tls-cert ~/.edgenas/pixel7-01/pixel7-01.crt --tls-key ~/.edgenas/pixel7-01/pixel7-01.key",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&cfg.Broker, "broker", "", "broker URL, mqtts://HOST:PORT (or tcp://HOST:PORT for development)")
 			fs.StringVar(&cfg.ID, "id", "", "agent id (also the broker user name)")
 			fs.StringVar(&cfg.Class, "class", "default", "device class (devices of one class share a LUT)")
+			fs.Func("tag", "device tag KEY=VALUE, repeatable (e.g. soc=tensor-g2); deploy --to tag:KEY=VALUE and fleet profile --tag select by it",
+				func(s string) error { return proto.AddTag(&cfg.Tags, s) })
 			fs.StringVar(&cfg.DataDir, "data-dir", "", "state directory (default ~/.edgenas/agent-ID)")
 			fs.StringVar(&cfg.Backend, "backend", "xnnpack", "backend: xnnpack, ref or benchmark-model (TFLite's tool, with --delegate)")
 			fs.StringVar(&cfg.Username, "user", "", "broker user name (default: the id)")

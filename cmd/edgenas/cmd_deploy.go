@@ -56,7 +56,7 @@ func (d *deployFlags) register(fs *flag.FlagSet) {
 	d.kf.register(fs)
 	fs.StringVar(&d.model, "model", "", "int8 .tflite model to roll out")
 	fs.StringVar(&d.bundle, "agent-bundle", "", "signed agent bundle (edgenas firmware bundle) to roll out instead of a model: an over-the-air agent update")
-	fs.StringVar(&d.to, "to", "", "targets: an agent id, class:CLASS, or all")
+	fs.StringVar(&d.to, "to", "", "targets: an agent id, class:CLASS, tag:KEY=VALUE (agents started with --tag KEY=VALUE), or all")
 	fs.StringVar(&d.name, "name", "", "model name on the devices (default: the file name without .tflite)")
 	fs.Uint64Var(&d.version, "version", 0, "version to install (default: the latest version of --name if these are its bytes, else one more than any this host signed; recorded in KEYDIR/versions.json)")
 	fs.IntVar(&d.canary, "canary", 1, "agents that get it first; the rest only after every canary committed")
@@ -105,7 +105,7 @@ func deployCommand() *command {
 	return &command{
 		name:    "deploy",
 		summary: "signed, canary-first rollout of a model to agents; `deploy status` shows each device's state",
-		usage: "--model m.tflite --to AGENT|class:C|all [--name N] [--version V] [--canary N] [--max-failure-pct P] [--timeout D]\n" +
+		usage: "--model m.tflite --to AGENT|class:C|tag:K=V|all [--name N] [--version V] [--canary N] [--max-failure-pct P] [--timeout D]\n" +
 			"         [--check output|timing] [--check-backend B] [--max-diff Q] [--input-seed S]\n" +
 			"         [--listen ADDR] [--advertise URL] [--artifact-tls-cert F --artifact-tls-key F] [--broker URL] [--keys DIR] [--state DIR] [--json]\n" +
 			"       edgenas deploy status [--state DIR] [--rollout ID] [--keys DIR] [--json]\n" +
@@ -114,6 +114,7 @@ func deployCommand() *command {
 		example: "EDGENAS_HOST_PASSWORD=h edgenas deploy --model fmnist.tflite --to class:pi4 --canary 2 --max-failure-pct 20 \\\n" +
 			"    --listen 0.0.0.0:8080 --advertise https://192.168.1.10:8080 --artifact-tls-cert artifacts.crt --artifact-tls-key artifacts.key\n" +
 			"edgenas deploy --model keyword_scrambled_8bit.tflite --to class:phones --check timing   # agents on benchmark_model\n" +
+			"edgenas deploy --model fmnist.tflite --to tag:soc=tensor-g2   # agents started with --tag soc=tensor-g2\n" +
 			"edgenas deploy status --json",
 		flags: d.register,
 		run: func(ctx context.Context, e *env, args []string) error {

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"edgenas/agent/proto"
 	"edgenas/fleet"
 	"edgenas/fleet/broker"
 	"edgenas/internal/filelock"
@@ -83,18 +84,22 @@ func fleetListCommand() *command {
 func fleetProfileCommand() *command {
 	var hf hostFlags
 	var spaceName, class, out string
+	var tags map[string]string
 	var chunk, replicas, threads int
 	var lease, timeout time.Duration
 	var fast, asJSON, verbose, restart bool
 	return &command{
 		name:    "profile",
 		summary: "measure every latency-table key of a space on the online agents of a class into one LUT",
-		usage:   "--space S --class C --out lut.db [--broker URL] [--chunk N] [--replicas R] [--threads T] [--lease D] [--restart] [--json]",
-		example: "EDGENAS_HOST_PASSWORD=h edgenas fleet profile --space spnas-fmnist --class pixel7 --out pixel7.db",
+		usage:   "--space S --class C [--tag KEY=VALUE]... --out lut.db [--broker URL] [--chunk N] [--replicas R] [--threads T] [--lease D] [--restart] [--json]",
+		example: "EDGENAS_HOST_PASSWORD=h edgenas fleet profile --space spnas-fmnist --class pixel7 --out pixel7.db\n" +
+			"EDGENAS_HOST_PASSWORD=h edgenas fleet profile --class phones --tag soc=tensor-g1 --out tensor-g1.db   # only agents started with --tag soc=tensor-g1",
 		flags: func(fs *flag.FlagSet) {
 			hf.register(fs)
 			fs.StringVar(&spaceName, "space", "spnas-fmnist", "search space")
 			fs.StringVar(&class, "class", "", "device class to profile")
+			fs.Func("tag", "only agents of the class whose info carries this tag KEY=VALUE (agent --tag); repeatable, all must match",
+				func(s string) error { return proto.AddTag(&tags, s) })
 			fs.StringVar(&out, "out", "", "LUT store (SQLite); its job table goes to OUT.jobs, so re-running resumes")
 			fs.IntVar(&chunk, "chunk", 4, "keys per job")
 			fs.IntVar(&replicas, "replicas", 1, "distinct agents measuring each key (the class value is their median)")
@@ -121,6 +126,7 @@ func fleetProfileCommand() *command {
 			if err != nil {
 				return usagef("%v", err)
 			}
+			spec.Tags = tags
 			lock, journal, err := lockProfileOut(e, out, restart)
 			if err != nil {
 				return err

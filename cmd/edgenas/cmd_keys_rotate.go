@@ -24,13 +24,13 @@ func keysRotateCommand() *command {
 		name: "rotate",
 		summary: "replace the host signing key: agents are handed the new key signed by the old one (retained on their keys topic); " +
 			"--retire later drops the old key from their trusted set",
-		usage: "[--dir DIR] [--retire | --republish] [--to all|AGENT|class:C] [--broker URL] [--wait D] [--json]",
+		usage: "[--dir DIR] [--retire | --republish] [--to all|AGENT|class:C|tag:K=V] [--broker URL] [--wait D] [--json]",
 		example: "edgenas keys rotate --dir ~/.edgenas --to all --wait 30s     # new key; agents trust old and new\n" +
 			"edgenas keys rotate --dir ~/.edgenas --retire --to all         # once every agent has it: drop the old key",
 		flags: func(fs *flag.FlagSet) {
 			kf.register(fs)
 			hf.register(fs)
-			fs.StringVar(&to, "to", "all", "agents to hand the rotation to: an agent id, class:CLASS, or all")
+			fs.StringVar(&to, "to", "all", "agents to hand the rotation to: an agent id, class:CLASS, tag:KEY=VALUE, or all")
 			fs.BoolVar(&retire, "retire", false, "rotate the agents' set down to the current signing key alone (deploys signed by older keys are refused after)")
 			fs.BoolVar(&republish, "republish", false, "no new rotation: hand the agents the rotations made so far again")
 			fs.DurationVar(&announce, "announce", time.Second, "how long to collect the agents' retained announcements")

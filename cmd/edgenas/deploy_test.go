@@ -118,7 +118,13 @@ func TestDeployUsageErrors(t *testing.T) {
 // until the returned stop is called (or the test ends).
 func runAgent(t *testing.T, broker string, pub []byte, id, class, dataDir string) (*agent.Agent, func()) {
 	t.Helper()
-	return fleettest.RunAgent(t, agent.Config{Broker: broker, ID: id, Class: class, Password: fleettest.AgentPassword,
+	return runTaggedAgent(t, broker, pub, id, class, dataDir, nil)
+}
+
+// runTaggedAgent is runAgent for an agent started with --tag (tags).
+func runTaggedAgent(t *testing.T, broker string, pub []byte, id, class, dataDir string, tags map[string]string) (*agent.Agent, func()) {
+	t.Helper()
+	return fleettest.RunAgent(t, agent.Config{Broker: broker, ID: id, Class: class, Tags: tags, Password: fleettest.AgentPassword,
 		DataDir: dataDir, Backend: "ref", Version: "test", Trust: pub,
 		Heartbeat: 500 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
@@ -160,6 +166,24 @@ func startAgents(t *testing.T, broker string, pub []byte, ids map[string]string)
 	return agents
 }
 
+// deployFixture makes a host key in keys and a random spnas-fmnist model in
+// dir, returning the public key agents trust and the model's path.
+func deployFixture(t *testing.T, dir, keys string) (pub []byte, mpath string) {
+	t.Helper()
+	if code, _, errs := runCLI(t, "keys", "init", "--dir", keys); code != 0 {
+		t.Fatalf("keys init: %s", errs)
+	}
+	pub, err := signing.LoadPublic(filepath.Join(keys, signing.PublicFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mpath = filepath.Join(dir, "fmnist.tflite")
+	if code, _, errs := runCLI(t, "model", "gen", "--space", "spnas-fmnist", "--arch", "random", "--seed", "3", "-o", mpath); code != 0 {
+		t.Fatalf("model gen: %s", errs)
+	}
+	return pub, mpath
+}
+
 // TestDeployEndToEnd: keys, an embedded broker, three real agents trusting
 // the host key; `deploy --to all` commits on every agent and `deploy status`
 // agrees; a deploy signed with another key is refused and the CLI fails.
@@ -167,18 +191,9 @@ func TestDeployEndToEnd(t *testing.T) {
 	b := fleettest.Start(t, fleettest.Embedded, fleettest.Options{})
 	dir := t.TempDir()
 	keys, otherKeys, state := filepath.Join(dir, "keys"), filepath.Join(dir, "other"), filepath.Join(dir, "state")
-	for _, k := range []string{keys, otherKeys} {
-		if code, _, errs := runCLI(t, "keys", "init", "--dir", k); code != 0 {
-			t.Fatalf("keys init: %s", errs)
-		}
-	}
-	pub, err := signing.LoadPublic(filepath.Join(keys, signing.PublicFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mpath := filepath.Join(dir, "fmnist.tflite")
-	if code, _, errs := runCLI(t, "model", "gen", "--space", "spnas-fmnist", "--arch", "random", "--seed", "3", "-o", mpath); code != 0 {
-		t.Fatalf("model gen: %s", errs)
+	pub, mpath := deployFixture(t, dir, keys)
+	if code, _, errs := runCLI(t, "keys", "init", "--dir", otherKeys); code != 0 {
+		t.Fatalf("keys init: %s", errs)
 	}
 	ids := map[string]string{"pi-1": "pi", "pi-2": "pi", "x86-1": "x86"}
 	agents := startAgents(t, b.URL(), pub, ids)

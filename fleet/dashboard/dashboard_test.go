@@ -46,7 +46,8 @@ func fleetOf(n int) *Devices {
 		id := fmt.Sprintf("dev%04d", i)
 		class := []string{"pi4", "pixel7"}[i%2]
 		d.Observe(&proto.Info{Agent: id, Class: class, AgentVersion: "1.2.0", Backend: "xnnpack", Backends: []string{"ref", "xnnpack"},
-			CoreClusters: []profiler.CoreCluster{{MaxMHz: 2400, CPUs: []int{0, 1}}, {MaxMHz: 1800, CPUs: []int{2, 3, 4, 5}}}}, now)
+			CoreClusters: []profiler.CoreCluster{{MaxMHz: 2400, CPUs: []int{0, 1}}, {MaxMHz: 1800, CPUs: []int{2, 3, 4, 5}}},
+			Tags:         map[string]string{"soc": fmt.Sprintf("soc%d", i%2)}}, now)
 		st := proto.StateOnline
 		if i%3 == 0 {
 			st = proto.StateOffline
@@ -163,7 +164,7 @@ func TestPages(t *testing.T) {
 		status int
 		want   []string
 	}{
-		{name: "fleet", path: "/", status: 200, want: []string{"dev0003", "pixel7", "1.2.0", "xnnpack", "2×2400 MHz", "fmnist v3", "offline"}},
+		{name: "fleet", path: "/", status: 200, want: []string{"dev0003", "pixel7", "1.2.0", "xnnpack", "2×2400 MHz", "fmnist v3", "offline", "soc=soc1"}},
 		{name: "device", path: "/devices/dev0001", status: 200, want: []string{"Device dev0001", "conv-k3-c", "committed of fmnist v3"}},
 		{name: "unknown device", path: "/devices/nope", status: 404, want: []string{"no device"}},
 		{name: "bad device id", path: "/devices/a%20b", status: 400, want: []string{"device id"}},

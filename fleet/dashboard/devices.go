@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -29,6 +30,8 @@ type Device struct {
 	Arch         string
 	CPUModel     string
 	CoreClusters []profiler.CoreCluster
+	// Tags are the device's labels (agent --tag).
+	Tags map[string]string
 	// Model and Version are the last install the device committed.
 	Model   string
 	Version uint64
@@ -88,7 +91,7 @@ func (t *Devices) Observe(msg any, now time.Time) {
 			return
 		}
 		d.Class, d.AgentVersion, d.Backend, d.Backends = m.Class, m.AgentVersion, m.Backend, m.Backends
-		d.Arch, d.CPUModel, d.CoreClusters = m.Arch, m.CPUModel, m.CoreClusters
+		d.Arch, d.CPUModel, d.CoreClusters, d.Tags = m.Arch, m.CPUModel, m.CoreClusters, m.Tags
 		d.seen(stamp(m.Time, now))
 	case *proto.Status:
 		d := t.device(m.Agent)
@@ -174,5 +177,6 @@ func (d *Device) clone() Device {
 	c.Backends = append([]string(nil), d.Backends...)
 	c.CoreClusters = append([]profiler.CoreCluster(nil), d.CoreClusters...)
 	c.History = append([]StatusChange(nil), d.History...)
+	c.Tags = maps.Clone(d.Tags)
 	return c
 }

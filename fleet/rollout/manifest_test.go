@@ -9,8 +9,9 @@ import (
 )
 
 func TestResolveTargets(t *testing.T) {
-	agents := []Agent{{ID: "b1", Class: "pi", State: proto.StateOnline}, {ID: "a1", Class: "pi", State: proto.StateOffline},
-		{ID: "c1", Class: "pixel7", State: proto.StateBusy}}
+	agents := []Agent{{ID: "b1", Class: "pi", State: proto.StateOnline, Tags: map[string]string{"soc": "bcm2711", "rack": "r1"}},
+		{ID: "a1", Class: "pi", State: proto.StateOffline, Tags: map[string]string{"soc": "bcm2712"}},
+		{ID: "c1", Class: "pixel7", State: proto.StateBusy, Tags: map[string]string{"soc": "tensor-g1", "rack": "r1"}}}
 	tests := []struct {
 		target string
 		want   string // ids, or the error substring after "!"
@@ -22,7 +23,16 @@ func TestResolveTargets(t *testing.T) {
 		{"class:nope", "!no agent of class"},
 		{"class:", "!class"},
 		{"zz", "!no such agent"},
-		{"a/b", "!want AGENT, class:C or all"},
+		{"tag:soc=tensor-g1", "c1"},
+		{"tag:rack=r1", "b1,c1"},
+		{"tag:soc=bcm2712", "a1"},
+		{"tag:soc=exynos", "!no agent tagged soc=exynos"},
+		{"tag:nope=r1", "!no agent tagged nope=r1"},
+		{"tag:soc", "!want KEY=VALUE"},
+		{"tag:=x", "!tag key"},
+		{"tag:soc=", "!value"},
+		{"tag:soc=a/b", "!value \"a/b\""},
+		{"a/b", "!want AGENT, class:C, tag:K=V or all"},
 		{"", "!empty target"},
 	}
 	for _, tc := range tests {

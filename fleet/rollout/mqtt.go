@@ -92,7 +92,7 @@ func (c *Conn) onMessage(_ paho.Client, m paho.Message) {
 	case *proto.Info:
 		c.mu.Lock()
 		a := c.agent(v.Agent)
-		a.Class, a.AgentVersion, a.Trust, a.Backend = v.Class, v.AgentVersion, v.Trust, v.Backend
+		a.Class, a.AgentVersion, a.Trust, a.Backend, a.Tags = v.Class, v.AgentVersion, v.Trust, v.Backend, v.Tags
 		c.mu.Unlock()
 	case *proto.Status:
 		c.mu.Lock()

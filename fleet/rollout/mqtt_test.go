@@ -2,6 +2,7 @@ package rollout_test
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -27,7 +28,8 @@ func TestConnOverBroker(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer dev.Disconnect(100)
-			info := &proto.Info{Agent: "dev1", Class: "pi", AgentVersion: "1.2", OS: "linux", Arch: "arm64", Time: time.Now()}
+			info := &proto.Info{Agent: "dev1", Class: "pi", AgentVersion: "1.2", OS: "linux", Arch: "arm64", Time: time.Now(),
+				Tags: map[string]string{"soc": "bcm2711"}}
 			status := &proto.Status{Agent: "dev1", Class: "pi", State: proto.StateOnline, Time: time.Now()}
 			if err := proto.Publish(ctx, dev, proto.Topic("dev1", proto.KindInfo), true, info); err != nil {
 				t.Fatal(err)
@@ -45,7 +47,8 @@ func TestConnOverBroker(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(agents) != 1 || agents[0] != (rollout.Agent{ID: "dev1", Class: "pi", State: proto.StateOnline, AgentVersion: "1.2"}) {
+			if len(agents) != 1 || !reflect.DeepEqual(agents[0], rollout.Agent{ID: "dev1", Class: "pi", State: proto.StateOnline, AgentVersion: "1.2",
+				Tags: map[string]string{"soc": "bcm2711"}}) {
 				t.Fatalf("agents %+v", agents)
 			}
 

@@ -21,20 +21,23 @@ type Agent struct {
 	// Trust is the agent's trusted host keys as its info says (nil: an
 	// agent that does not report them).
 	Trust *proto.TrustInfo `json:"trust,omitempty"`
+	// Tags are the agent's labels as its info says (agent --tag).
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // Online reports whether the agent's last status says it is connected.
 func (a Agent) Online() bool { return a.State == proto.StateOnline || a.State == proto.StateBusy }
 
 // Resolve picks the targets of --to from the known agents: "all", every
-// agent; "class:C", the agents of class C; otherwise one agent id. Offline
+// agent; "class:C", the agents of class C; "tag:K=V", the agents whose info
+// carries tag K with value V; otherwise one agent id. Offline
 // agents are included (the deploy is retained, so they get it when they
 // come back, or time out). An empty result is an error naming the selector.
 func Resolve(target string, agents []Agent) ([]Agent, error) {
 	var out []Agent
 	switch {
 	case target == "":
-		return nil, fmt.Errorf("--to: empty target, want AGENT, class:C or all")
+		return nil, fmt.Errorf("--to: empty target, want AGENT, class:C, tag:K=V or all")
 	case target == "all":
 		out = append(out, agents...)
 		if len(out) == 0 {
@@ -53,9 +56,22 @@ func Resolve(target string, agents []Agent) ([]Agent, error) {
 		if len(out) == 0 {
 			return nil, fmt.Errorf("--to %s: no agent of class %q among the %d known", target, class, len(agents))
 		}
+	case strings.HasPrefix(target, "tag:"):
+		k, v, err := proto.ParseTag(strings.TrimPrefix(target, "tag:"))
+		if err != nil {
+			return nil, fmt.Errorf("--to %.100s: %w", target, err)
+		}
+		for _, a := range agents {
+			if a.Tags[k] == v {
+				out = append(out, a)
+			}
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("--to %s: no agent tagged %s=%s among the %d known", target, k, v, len(agents))
+		}
 	default:
 		if err := proto.ValidID(target); err != nil {
-			return nil, fmt.Errorf("--to %q: want AGENT, class:C or all: %w", target, err)
+			return nil, fmt.Errorf("--to %q: want AGENT, class:C, tag:K=V or all: %w", target, err)
 		}
 		for _, a := range agents {
 			if a.ID == target {
