@@ -100,7 +100,7 @@ func BenchmarkThreeLayerConv(b *testing.B) {
 		for _, l := range layers {
 			t = l.Forward(t, true)
 		}
-		dy.ensure(t.N, t.H, t.W, t.C)
+		dy.Ensure(t.N, t.H, t.W, t.C)
 		for i, v := range t.Data {
 			dy.Data[i] = 2 * v / float32(len(t.Data))
 		}

@@ -35,12 +35,12 @@ func (c *Conv) Forward(x *Tensor, train bool) *Tensor {
 	w := c.weight(c.Weight)
 	kc := c.K * c.K * c.Cin
 	if c.pointwise() {
-		c.y.ensure(x.N, x.H, x.W, c.Co)
+		c.y.Ensure(x.N, x.H, x.W, c.Co)
 		gemm(false, true, x.Rows(), c.Co, c.Cin, 1, x.Data, c.Cin, w, c.Cin, 0, c.y.Data, c.Co)
 		return &c.y
 	}
 	g := sameGeom(x.H, x.W, x.C, c.K, c.S)
-	c.y.ensure(x.N, g.OH, g.OW, c.Co)
+	c.y.Ensure(x.N, g.OH, g.OW, c.Co)
 	m := c.y.Rows()
 	c.col = growF32(c.col, m*kc)
 	im2col(g, x, c.col)
@@ -57,7 +57,7 @@ func (c *Conv) Backward(dy *Tensor) *Tensor {
 	if c.mask != nil {
 		w = c.weff
 	}
-	c.dx.ensure(x.N, x.H, x.W, x.C)
+	c.dx.Ensure(x.N, x.H, x.W, x.C)
 	m := dy.Rows()
 	if c.pointwise() {
 		gemm(true, false, c.Co, kc, m, 1, dy.Data, c.Co, x.Data, c.Cin, 1, gw, kc)
@@ -165,7 +165,7 @@ func (d *Depthwise) Forward(x *Tensor, train bool) *Tensor {
 	}
 	d.x = x
 	d.g = sameGeom(x.H, x.W, x.C, d.K, d.S)
-	d.y.ensure(x.N, d.g.OH, d.g.OW, d.C)
+	d.y.Ensure(x.N, d.g.OH, d.g.OW, d.C)
 	w := d.weight(d.Weight)
 	parallel(x.N, func(_, b0, b1 int) { dwForward(d.g, x.Data, w, d.y.Data, b0, b1) })
 	return &d.y
@@ -174,7 +174,7 @@ func (d *Depthwise) Forward(x *Tensor, train bool) *Tensor {
 // Backward accumulates dW (per-core partial sums, then reduced) and returns dx.
 func (d *Depthwise) Backward(dy *Tensor) *Tensor {
 	x := d.x
-	d.dx.ensure(x.N, x.H, x.W, x.C)
+	d.dx.Ensure(x.N, x.H, x.W, x.C)
 	w := d.Weight.W
 	if d.mask != nil {
 		w = d.weff

@@ -63,7 +63,7 @@ func NewCell(name string, a space.DAGArch, c int, act Act, rng *rand.Rand) (*Cel
 // copies a.
 func addInto(dst, a *Tensor, acc bool) {
 	if !acc {
-		dst.ensure(a.N, a.H, a.W, a.C)
+		dst.Ensure(a.N, a.H, a.W, a.C)
 		copy(dst.Data, a.Data)
 		return
 	}
@@ -152,7 +152,7 @@ type AvgPool2 struct {
 func (p *AvgPool2) Forward(x *Tensor, train bool) *Tensor {
 	p.x = x
 	oh, ow, c := x.H/2, x.W/2, x.C
-	p.y.ensure(x.N, oh, ow, c)
+	p.y.Ensure(x.N, oh, ow, c)
 	for n := range x.N {
 		for oy := range oh {
 			for ox := range ow {
@@ -176,7 +176,7 @@ func (p *AvgPool2) Forward(x *Tensor, train bool) *Tensor {
 func (p *AvgPool2) Backward(dy *Tensor) *Tensor {
 	x := p.x
 	oh, ow, c := x.H/2, x.W/2, x.C
-	p.dx.ensure(x.N, x.H, x.W, x.C)
+	p.dx.Ensure(x.N, x.H, x.W, x.C)
 	clear(p.dx.Data)
 	for n := range x.N {
 		for oy := range oh {

@@ -29,7 +29,7 @@ func (d *Dense) Forward(x *Tensor, train bool) *Tensor {
 		panic(fmt.Sprintf("dense %s: input %s, want %d features", d.Weight.Name, x.Shape(), d.In))
 	}
 	d.x = x
-	d.y.ensure(x.N, 1, 1, d.Out)
+	d.y.Ensure(x.N, 1, 1, d.Out)
 	for n := range x.N {
 		copy(d.y.Data[n*d.Out:(n+1)*d.Out], d.Bias.W)
 	}
@@ -46,7 +46,7 @@ func (d *Dense) Backward(dy *Tensor) *Tensor {
 			d.Bias.G[o] += v
 		}
 	}
-	d.dx.ensure(x.N, x.H, x.W, x.C)
+	d.dx.Ensure(x.N, x.H, x.W, x.C)
 	gemm(false, false, x.N, d.In, d.Out, 1, dy.Data, d.Out, d.Weight.W, d.In, 0, d.dx.Data, d.In)
 	return &d.dx
 }
@@ -66,7 +66,7 @@ type GlobalAvgPool struct {
 // Forward returns N x 1 x 1 x C means.
 func (p *GlobalAvgPool) Forward(x *Tensor, train bool) *Tensor {
 	p.x = x
-	p.y.ensure(x.N, 1, 1, x.C)
+	p.y.Ensure(x.N, 1, 1, x.C)
 	avgPool(x, p.y.Data)
 	return &p.y
 }
@@ -92,7 +92,7 @@ func avgPool(x *Tensor, out []float32) {
 // Backward spreads dy/(H*W) over every position.
 func (p *GlobalAvgPool) Backward(dy *Tensor) *Tensor {
 	x := p.x
-	p.dx.ensure(x.N, x.H, x.W, x.C)
+	p.dx.Ensure(x.N, x.H, x.W, x.C)
 	hw, c := x.H*x.W, x.C
 	inv := 1 / float32(hw)
 	for n := range x.N {

@@ -6,7 +6,7 @@ import (
 )
 
 func randTensor(rng *rand.Rand, n, h, w, c int) *Tensor {
-	t := (&Tensor{}).ensure(n, h, w, c)
+	t := (&Tensor{}).Ensure(n, h, w, c)
 	for i := range t.Data {
 		t.Data[i] = float32(rng.NormFloat64())
 	}

@@ -76,7 +76,7 @@ func (b *MBConv) Forward(x *Tensor, train bool) *Tensor {
 	if !b.Residual {
 		return h
 	}
-	b.y.ensure(h.N, h.H, h.W, h.C)
+	b.y.Ensure(h.N, h.H, h.W, h.C)
 	for i, v := range h.Data {
 		b.y.Data[i] = v + x.Data[i]
 	}
@@ -97,7 +97,7 @@ func (b *MBConv) Backward(dy *Tensor) *Tensor {
 	if !b.Residual {
 		return d
 	}
-	b.dx.ensure(d.N, d.H, d.W, d.C)
+	b.dx.Ensure(d.N, d.H, d.W, d.C)
 	for i, v := range d.Data {
 		b.dx.Data[i] = v + dy.Data[i]
 	}

@@ -87,7 +87,7 @@ func (b *BatchNorm) Forward(x *Tensor, train bool) *Tensor {
 		b.scale[i] = b.Gamma.W[i] * b.invstd[i]
 		b.shift[i] = b.Beta.W[i] - b.mean[i]*b.scale[i]
 	}
-	b.y.ensure(x.N, x.H, x.W, x.C)
+	b.y.Ensure(x.N, x.H, x.W, x.C)
 	parallel(rows, func(_, r0, r1 int) { bnActFwd(b.Act, x.Data, b.y.Data, c, b.scale, b.shift, r0, r1) })
 	return &b.y
 }
@@ -113,7 +113,7 @@ func (b *BatchNorm) Backward(dy *Tensor) *Tensor {
 			b.mg[i], b.mgx[i] = 0, 0
 		}
 	}
-	b.dx.ensure(x.N, x.H, x.W, x.C)
+	b.dx.Ensure(x.N, x.H, x.W, x.C)
 	parallel(rows, func(_, r0, r1 int) {
 		bnActBwdDx(b.Act, x.Data, dy.Data, b.dx.Data, c, b.mean, b.invstd, b.Gamma.W, b.Beta.W, b.k, b.mg, b.mgx, r0, r1)
 	})
@@ -149,7 +149,7 @@ func (a *Activation) identity(c int) {
 func (a *Activation) Forward(x *Tensor, train bool) *Tensor {
 	a.x = x
 	a.identity(x.C)
-	a.y.ensure(x.N, x.H, x.W, x.C)
+	a.y.Ensure(x.N, x.H, x.W, x.C)
 	parallel(x.Rows(), func(_, r0, r1 int) { bnActFwd(a.Act, x.Data, a.y.Data, x.C, a.ones, a.zero, r0, r1) })
 	return &a.y
 }
@@ -157,7 +157,7 @@ func (a *Activation) Forward(x *Tensor, train bool) *Tensor {
 // Backward returns dy * act'(x).
 func (a *Activation) Backward(dy *Tensor) *Tensor {
 	x := a.x
-	a.dx.ensure(x.N, x.H, x.W, x.C)
+	a.dx.Ensure(x.N, x.H, x.W, x.C)
 	o, z := a.ones, a.zero
 	parallel(x.Rows(), func(_, r0, r1 int) { bnActBwdDx(a.Act, x.Data, dy.Data, a.dx.Data, x.C, z, o, o, z, o, z, z, r0, r1) })
 	return &a.dx

@@ -31,11 +31,11 @@ func NewSE(name string, c, s int, rng *rand.Rand) *SE {
 // Forward gates x channel-wise.
 func (se *SE) Forward(x *Tensor, train bool) *Tensor {
 	se.x = x
-	se.pooled.ensure(x.N, 1, 1, x.C)
+	se.pooled.Ensure(x.N, 1, 1, x.C)
 	avgPool(x, se.pooled.Data)
 	h := se.relu.Forward(se.Reduce.Forward(&se.pooled, train), train)
 	se.gate = se.sig.Forward(se.Expand.Forward(h, train), train)
-	se.y.ensure(x.N, x.H, x.W, x.C)
+	se.y.Ensure(x.N, x.H, x.W, x.C)
 	hw, c := x.H*x.W, x.C
 	parallel(x.N, func(_, n0, n1 int) {
 		for n := n0; n < n1; n++ {
@@ -55,7 +55,7 @@ func (se *SE) Forward(x *Tensor, train bool) *Tensor {
 func (se *SE) Backward(dy *Tensor) *Tensor {
 	x := se.x
 	hw, c := x.H*x.W, x.C
-	se.dgate.ensure(x.N, 1, 1, c)
+	se.dgate.Ensure(x.N, 1, 1, c)
 	parallel(x.N, func(_, n0, n1 int) {
 		for n := n0; n < n1; n++ {
 			dg := se.dgate.Data[n*c : (n+1)*c]
@@ -69,7 +69,7 @@ func (se *SE) Backward(dy *Tensor) *Tensor {
 		}
 	})
 	dp := se.Reduce.Backward(se.relu.Backward(se.Expand.Backward(se.sig.Backward(&se.dgate))))
-	se.dx.ensure(x.N, x.H, x.W, c)
+	se.dx.Ensure(x.N, x.H, x.W, c)
 	inv := 1 / float32(hw)
 	parallel(x.N, func(_, n0, n1 int) {
 		for n := n0; n < n1; n++ {
@@ -102,7 +102,7 @@ type SoftmaxCE struct {
 // predictions, and prepares the gradient for Backward.
 func (l *SoftmaxCE) Forward(logits *Tensor, labels []int) (loss float64, correct int) {
 	n, k := logits.N, logits.H*logits.W*logits.C
-	l.dlogits.ensure(logits.N, logits.H, logits.W, logits.C)
+	l.dlogits.Ensure(logits.N, logits.H, logits.W, logits.C)
 	off := float64(l.Smoothing) / float64(k)
 	on := 1 - float64(l.Smoothing) + off
 	for i := range n {

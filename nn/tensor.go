@@ -25,9 +25,9 @@ func (t *Tensor) Size() int { return t.N * t.H * t.W * t.C }
 // Shape returns a readable shape.
 func (t *Tensor) Shape() string { return fmt.Sprintf("%dx%dx%dx%d", t.N, t.H, t.W, t.C) }
 
-// ensure resizes t to the given shape, reallocating only when the backing
+// Ensure resizes t to the given shape, reallocating only when the backing
 // array is too small; this is what keeps allocation out of the training step.
-func (t *Tensor) ensure(n, h, w, c int) *Tensor {
+func (t *Tensor) Ensure(n, h, w, c int) *Tensor {
 	t.N, t.H, t.W, t.C = n, h, w, c
 	sz := n * h * w * c
 	if cap(t.Data) < sz {

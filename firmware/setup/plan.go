@@ -105,9 +105,15 @@ func (l *Local) Install() (bundle.Manifest, error) {
 
 // stage verifies and unpacks the bundle on the host, into BUNDLE.d next to
 // it (so printed commands stay runnable): the device's own agent binary from
-// the bundle installs it there, verifying it again.
+// the bundle installs it there, verifying it again. A --tls-dir that does not
+// belong to the agent being installed is refused before anything is staged.
 func stage(o Options, trustFile string) (Remote, bundle.Manifest, error) {
 	r := Remote{Stage: o.Bundle + ".d", Trust: trustFile}
+	if o.TLSDir != "" {
+		if _, err := checkTLSDir(o.TLSDir, o.AgentArgs); err != nil {
+			return r, bundle.Manifest{}, err
+		}
+	}
 	if err := os.RemoveAll(r.Stage); err != nil {
 		return r, bundle.Manifest{}, fmt.Errorf("stage %s: %w", o.Bundle, err)
 	}
@@ -126,11 +132,6 @@ func stage(o Options, trustFile string) (Remote, bundle.Manifest, error) {
 // PlanADB stages the bundle and returns the steps (ADB) that install it on
 // the phone with this adb serial. A bundle a phone cannot run is refused.
 func PlanADB(serial, trustFile string, o Options) ([]Step, error) {
-	if o.TLSDir != "" {
-		if _, err := checkTLSDir(o.TLSDir, o.AgentArgs); err != nil {
-			return nil, err
-		}
-	}
 	r, m, err := stage(o, trustFile)
 	if err != nil {
 		return nil, err
@@ -144,11 +145,6 @@ func PlanADB(serial, trustFile string, o Options) ([]Step, error) {
 // PlanSSH stages the bundle and returns the steps (SSH) that install it on
 // the board at USER@HOST.
 func PlanSSH(target, trustFile string, o Options) ([]Step, error) {
-	if o.TLSDir != "" {
-		if _, err := checkTLSDir(o.TLSDir, o.AgentArgs); err != nil {
-			return nil, err
-		}
-	}
 	r, m, err := stage(o, trustFile)
 	if err != nil {
 		return nil, err

@@ -212,7 +212,7 @@ func (b *Block) Forward(x *nn.Tensor, train bool) *nn.Tensor {
 	h := b.ExpandBN.Forward(b.Expand.Forward(x, train), train)
 	b.h2 = b.DWBN.Forward(b.DW.Forward(h, train), train)
 	h2, mid, half := b.h2, b.Mid, b.Mid/2
-	ensure(&b.h3, h2.N, h2.H, h2.W, mid)
+	b.h3.Ensure(h2.N, h2.H, h2.W, mid)
 	d100 := float32(b.D[I100])
 	for r := range h2.Rows() {
 		src, dst := h2.Data[r*mid:][:mid], b.h3.Data[r*mid:][:mid]
@@ -224,7 +224,7 @@ func (b *Block) Forward(x *nn.Tensor, train bool) *nn.Tensor {
 	h4 := &b.h3
 	if b.SEL != nil {
 		b.seOut = b.SEL.Forward(&b.h3, train)
-		ensure(&b.h4, h2.N, h2.H, h2.W, mid)
+		b.h4.Ensure(h2.N, h2.H, h2.W, mid)
 		dse := float32(b.D[ISE])
 		for i, v := range b.h3.Data {
 			b.h4.Data[i] = v + dse*(b.seOut.Data[i]-v)
@@ -235,7 +235,7 @@ func (b *Block) Forward(x *nn.Tensor, train bool) *nn.Tensor {
 	if !b.Skippable {
 		return b.h5
 	}
-	ensure(&b.out, x.N, x.H, x.W, x.C)
+	b.out.Ensure(x.N, x.H, x.W, x.C)
 	d50 := float32(b.D[I50])
 	for i, v := range b.h5.Data {
 		b.out.Data[i] = x.Data[i] + d50*v
@@ -252,7 +252,7 @@ func (b *Block) Backward(dy *nn.Tensor) *nn.Tensor {
 	d := dy
 	if b.Skippable {
 		b.DD[I50] = dot(dy.Data, b.h5.Data)
-		ensure(&b.dh5, dy.N, dy.H, dy.W, dy.C)
+		b.dh5.Ensure(dy.N, dy.H, dy.W, dy.C)
 		d50 := float32(b.D[I50])
 		for i, v := range dy.Data {
 			b.dh5.Data[i] = d50 * v
@@ -268,18 +268,18 @@ func (b *Block) Backward(dy *nn.Tensor) *nn.Tensor {
 			s += float64(v) * float64(b.seOut.Data[i]-b.h3.Data[i])
 		}
 		b.DD[ISE] = s
-		ensure(&b.dse, d.N, d.H, d.W, d.C)
+		b.dse.Ensure(d.N, d.H, d.W, d.C)
 		for i, v := range d.Data {
 			b.dse.Data[i] = dse * v
 		}
 		ds := b.SEL.Backward(&b.dse)
-		ensure(&b.dh3, d.N, d.H, d.W, d.C)
+		b.dh3.Ensure(d.N, d.H, d.W, d.C)
 		for i, v := range d.Data {
 			b.dh3.Data[i] = (1-dse)*v + ds.Data[i]
 		}
 		d = &b.dh3
 	}
-	ensure(&b.dh2, d.N, d.H, d.W, d.C)
+	b.dh2.Ensure(d.N, d.H, d.W, d.C)
 	d100 := float32(b.D[I100])
 	var s100 float64
 	for r := range d.Rows() {
@@ -308,7 +308,7 @@ func (b *Block) Backward(dy *nn.Tensor) *nn.Tensor {
 	if !b.Skippable {
 		return d
 	}
-	ensure(&b.dx, d.N, d.H, d.W, d.C)
+	b.dx.Ensure(d.N, d.H, d.W, d.C)
 	for i, v := range d.Data {
 		b.dx.Data[i] = v + dy.Data[i]
 	}
