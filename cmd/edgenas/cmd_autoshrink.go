@@ -85,6 +85,9 @@ func searchAutoShrinkCommand() *command {
 				return err
 			}
 			cfg.Space, cfg.Latency = s, lat
+			if w := cfg.Proxy.Warning(); w != "" {
+				fmt.Fprintln(e.stderr, "warning:", w)
+			}
 			data, err := fmnist.LoadDefault()
 			if err != nil {
 				return err

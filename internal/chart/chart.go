@@ -6,9 +6,12 @@ package chart
 import (
 	"fmt"
 	"image/color"
+	"io"
 	"math"
 	"path/filepath"
 	"strings"
+
+	"edgenas/internal/atomicfile"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -40,8 +43,9 @@ type Figure struct {
 	Band     float64
 	// HLine draws horizontal reference lines (e.g. a latency target) with labels.
 	HLines []Ref
-	// NoLegend leaves the legend out (it is drawn over the plot area, so
-	// it can hide data); label points with Series.Labels instead.
+	// NoLegend leaves the legend out; label points with Series.Labels
+	// instead. A legend, when drawn, sits in a strip right of the plot,
+	// never over the data.
 	NoLegend bool
 }
 
@@ -56,24 +60,78 @@ var palette = []color.Color{
 	color.RGBA{255, 127, 14, 255}, color.RGBA{148, 103, 189, 255}, color.RGBA{140, 86, 75, 255},
 }
 
-// Save renders the figure to path (.png or .svg), 6x4.5 inches.
+// Plot size; a legend adds a strip to the right.
+const (
+	plotW = 6 * vg.Inch
+	plotH = 4.5 * vg.Inch
+	// legendGap separates the plot from its legend strip.
+	legendGap = 8 * vg.Millimeter
+)
+
+// Save renders the figure to path (.png or .svg, written atomically): a
+// 6x4.5 inch plot, plus a strip right of it for the legend if it has one.
 func (f Figure) Save(path string) error {
 	ext := strings.ToLower(filepath.Ext(path))
 	if ext != ".png" && ext != ".svg" {
 		return fmt.Errorf("chart %s: extension must be .png or .svg", path)
 	}
+	p, leg, err := f.build(path)
+	if err != nil {
+		return err
+	}
+	c, err := draw.NewFormattedCanvas(plotW+leg.width(), plotH, ext[1:])
+	if err != nil {
+		return fmt.Errorf("chart %s: %w", path, err)
+	}
+	dc := draw.New(c)
+	p.Draw(draw.Crop(dc, 0, -leg.width(), 0, 0))
+	if leg.n > 0 {
+		leg.Draw(draw.Crop(dc, plotW+legendGap, 0, 0, -vg.Points(10)))
+	}
+	err = atomicfile.Write(path, func(w io.Writer) error {
+		_, err := c.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("chart %s: %w", path, err)
+	}
+	return nil
+}
+
+// legend is the figure's legend, drawn outside the plot area.
+type legend struct {
+	plot.Legend
+	n int // entries
+}
+
+func (l *legend) add(name string, t plot.Thumbnailer) {
+	l.Add(name, t)
+	l.n++
+}
+
+// width is the strip the legend needs (0 without entries).
+func (l *legend) width() vg.Length {
+	if l.n == 0 {
+		return 0
+	}
+	r := l.Rectangle(draw.Canvas{})
+	return legendGap + r.Max.X - r.Min.X + vg.Points(10)
+}
+
+// build lays out the plot (without its legend) and the legend.
+func (f Figure) build(path string) (*plot.Plot, *legend, error) {
 	p := plot.New()
 	p.Title.Text = f.Title
 	p.X.Label.Text = f.XLabel
 	p.Y.Label.Text = f.YLabel
 	p.Add(plotter.NewGrid())
-	p.Legend.Top = true
-	p.Legend.Left = true
+	leg := &legend{Legend: plot.NewLegend()}
+	leg.Top, leg.Left = true, true
 	minV, maxV := math.Inf(1), math.Inf(-1)
 	minX, maxX := math.Inf(1), math.Inf(-1)
 	for i, s := range f.Series {
 		if len(s.X) != len(s.Y) {
-			return fmt.Errorf("chart %s: series %q has %d x and %d y values", path, s.Name, len(s.X), len(s.Y))
+			return nil, nil, fmt.Errorf("chart %s: series %q has %d x and %d y values", path, s.Name, len(s.X), len(s.Y))
 		}
 		if len(s.X) == 0 {
 			continue
@@ -91,7 +149,7 @@ func (f Figure) Save(path string) error {
 		if s.Line {
 			l, err := plotter.NewLine(pts)
 			if err != nil {
-				return fmt.Errorf("chart %s: %w", path, err)
+				return nil, nil, fmt.Errorf("chart %s: %w", path, err)
 			}
 			l.Color = c
 			l.Width = vg.Points(1.5)
@@ -100,25 +158,36 @@ func (f Figure) Save(path string) error {
 			}
 			p.Add(l)
 			if s.Name != "" {
-				p.Legend.Add(s.Name, l)
+				leg.add(s.Name, l)
 			}
 		} else {
 			sc, err := plotter.NewScatter(pts)
 			if err != nil {
-				return fmt.Errorf("chart %s: %w", path, err)
+				return nil, nil, fmt.Errorf("chart %s: %w", path, err)
 			}
 			sc.GlyphStyle.Color = c
 			sc.GlyphStyle.Radius = vg.Points(2.5)
 			sc.GlyphStyle.Shape = glyph(i)
 			p.Add(sc)
 			if s.Name != "" {
-				p.Legend.Add(s.Name, sc)
+				leg.add(s.Name, sc)
 			}
 		}
 		if err := addLabels(p, pts, s.Labels, c); err != nil {
-			return fmt.Errorf("chart %s: series %q: %w", path, s.Name, err)
+			return nil, nil, fmt.Errorf("chart %s: series %q: %w", path, s.Name, err)
 		}
 	}
+	f.addRefs(p, leg, [2]float64{minV, maxV}, [2]float64{minX, maxX})
+	if f.NoLegend {
+		leg = &legend{Legend: plot.NewLegend()}
+	}
+	return p, leg, nil
+}
+
+// addRefs draws the identity line, its band and the horizontal reference
+// lines over the data range: values spans x and y, xs spans x.
+func (f Figure) addRefs(p *plot.Plot, leg *legend, values, xs [2]float64) {
+	minV, maxV, minX, maxX := values[0], values[1], xs[0], xs[1]
 	if f.Identity && !math.IsInf(minV, 0) {
 		lo, hi := minV*0.95, maxV*1.05
 		add := func(name string, k float64, dashed bool) {
@@ -129,7 +198,7 @@ func (f Figure) Save(path string) error {
 			}
 			p.Add(l)
 			if name != "" {
-				p.Legend.Add(name, l)
+				leg.add(name, l)
 			}
 		}
 		add("y = x", 1, false)
@@ -146,15 +215,8 @@ func (f Figure) Save(path string) error {
 		l.Color = palette[(len(f.Series)+i)%len(palette)]
 		l.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
 		p.Add(l)
-		p.Legend.Add(r.Label, l)
+		leg.add(r.Label, l)
 	}
-	if f.NoLegend {
-		p.Legend = plot.NewLegend()
-	}
-	if err := p.Save(6*vg.Inch, 4.5*vg.Inch, path); err != nil {
-		return fmt.Errorf("chart %s: %w", path, err)
-	}
-	return nil
 }
 
 // addLabels draws labels (one per point, or none) beside the points.

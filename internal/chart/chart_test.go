@@ -2,6 +2,7 @@ package chart
 
 import (
 	"bytes"
+	"image/png"
 	"os"
 	"path/filepath"
 	"testing"
@@ -56,6 +57,60 @@ func TestSaveLabelsNoLegend(t *testing.T) {
 			err := f.Save(filepath.Join(dir, "ri.png"))
 			if (err != nil) != tc.err {
 				t.Errorf("error %v, want error %v", err, tc.err)
+			}
+		})
+	}
+}
+
+// The legend gets its own strip right of the plot: a figure with a legend is
+// wider by that strip, the strip has ink (the entries), and a figure without
+// one keeps the plain 6x4.5 inch size.
+func TestLegendBesideThePlot(t *testing.T) {
+	dir := t.TempDir()
+	series := []Series{{Name: "score of the kept removal", X: []float64{1, 2, 3}, Y: []float64{3, 1, 2}, Line: true}}
+	tests := []struct {
+		name     string
+		noLegend bool
+	}{
+		{name: "legend", noLegend: false},
+		{name: "no legend", noLegend: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, tc.name+".png")
+			if err := (Figure{Title: "t", Series: series, NoLegend: tc.noLegend}).Save(p); err != nil {
+				t.Fatal(err)
+			}
+			fh, err := os.Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fh.Close()
+			img, err := png.Decode(fh)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := img.Bounds()
+			plotPx := float64(b.Dy()) * 6 / 4.5 // the plot keeps its 6:4.5 shape
+			if tc.noLegend {
+				if d := b.Dx() - int(plotPx); d < -1 || d > 1 {
+					t.Fatalf("width %d px, want the plot's %v", b.Dx(), plotPx)
+				}
+				return
+			}
+			if b.Dx() < int(plotPx)+50 {
+				t.Fatalf("width %d px: no strip beside the %v px plot", b.Dx(), plotPx)
+			}
+			ink := 0
+			for y := b.Min.Y; y < b.Max.Y; y++ {
+				for x := int(plotPx) + 1; x < b.Max.X; x++ {
+					if r, _, _, _ := img.At(x, y).RGBA(); r < 0x8000 {
+						ink++
+					}
+				}
+			}
+			if ink < 50 {
+				t.Errorf("legend strip has %d dark pixels: legend not drawn there", ink)
 			}
 		})
 	}

@@ -232,3 +232,29 @@ func TestStopReason(t *testing.T) {
 		})
 	}
 }
+
+func TestProxyWarning(t *testing.T) {
+	tests := []struct {
+		name     string
+		perClass int
+		batch    int
+		warn     bool
+	}{
+		{name: "reference proxy", perClass: 500, batch: 128, warn: false},
+		{name: "small proxy at the reference batch", perClass: 150, batch: 128, warn: true},
+		{name: "small proxy at batch 32", perClass: 150, batch: 32, warn: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultProxy()
+			c.TrainPerClass, c.Batch = tc.perClass, tc.batch
+			w := c.Warning()
+			if (w != "") != tc.warn {
+				t.Fatalf("warning %q, want one: %v", w, tc.warn)
+			}
+			if tc.warn && !strings.Contains(w, "--batch 75") {
+				t.Errorf("warning %q does not name the batch to use", w)
+			}
+		})
+	}
+}

@@ -56,6 +56,10 @@ type Config struct {
 	// over rounds. This VM's speed moved by 10-15% within minutes, which one
 	// round leaves on whichever groups ran in a slow minute.
 	Rounds int
+	// MatchLatency compares each method with the random group nearest its
+	// mean predicted latency instead of the random group of its target
+	// (Summarize).
+	MatchLatency bool
 	// Workers is how many interpreters share the int8 accuracy run (0: 1).
 	Workers int
 	// Progress receives the progress lines (nil discards).
@@ -192,7 +196,7 @@ func Evaluate(ctx context.Context, cfg Config, data *fmnist.Data) (*Report, erro
 	if err := measureFn(ctx, cfg, ts, models); err != nil {
 		return nil, err
 	}
-	rep := Summarize(ts)
+	rep := Summarize(ts, cfg.MatchLatency)
 	rep.MeasuredOn = measuredOn(cfg)
 	return rep, nil
 }

@@ -143,7 +143,7 @@ func TestSummarize(t *testing.T) {
 		tr("random", 0.28, "r", "d", 1, 0.84, 0.82, 0.28, 0.30, 0.1),
 		tr("spnas", 0.37, "s3", "e", 1, 0.9, 0.9, 0.37, 0.37, 50), // no random group at 0.37: no RI
 	}
-	rep := Summarize(ts)
+	rep := Summarize(ts, false)
 	if len(rep.Groups) != 3 {
 		t.Fatalf("%d groups, want 3: %+v", len(rep.Groups), rep.Groups)
 	}
@@ -344,5 +344,60 @@ func TestMeasureGrouped(t *testing.T) {
 		return nil, nil
 	}); err == nil {
 		t.Error("short measurement accepted")
+	}
+}
+
+// With latency matching a method is compared with the random group nearest
+// its picks' mean predicted latency, not the random group of its target;
+// without one within MatchTol it gets no RI.
+func TestSummarizeMatchLatency(t *testing.T) {
+	tr := func(method string, target float64, run, arch string, ia, pred float64) *Training {
+		return &Training{Method: method, TargetMS: target, Run: run, Arch: arch, Seed: 1, FloatAcc: ia, Int8Acc: ia,
+			PredictedMS: pred, MeasuredMS: pred}
+	}
+	ts := []*Training{
+		tr("autoshrink", 0.15, "a1", "x", 0.86, 0.12),
+		tr("autoshrink", 0.15, "a2", "y", 0.86, 0.14), // mean predicted 0.13
+		tr("random", 0.15, "r15", "p", 0.90, 0.15),
+		tr("random", 0.15, "r15", "q", 0.90, 0.15),
+		tr("random", 0.131, "r13", "u", 0.80, 0.13),
+		tr("random", 0.131, "r13", "v", 0.80, 0.132),
+		tr("spnas", 0.30, "s1", "z", 0.9, 0.30), // no random within 5% of 0.30
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+	tests := []struct {
+		name     string
+		match    bool
+		wantBase float64
+		wantRI   float64
+	}{
+		{name: "same target", match: false, wantBase: 0.15, wantRI: 100 * (0.86 - 0.90) / 0.90},
+		{name: "matched latency", match: true, wantBase: 0.131, wantRI: 100 * (0.86 - 0.80) / 0.80},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := Summarize(ts, tc.match)
+			for _, g := range rep.Groups {
+				switch {
+				case g.Method == "autoshrink":
+					if g.RIInt8 == nil || !near(*g.RIInt8, tc.wantRI) || g.BaselineMS != tc.wantBase {
+						t.Errorf("autoshrink RI %v vs random at %v, want %v vs %v", g.RIInt8, g.BaselineMS, tc.wantRI, tc.wantBase)
+					}
+				case g.Method == "spnas":
+					if g.RIInt8 != nil || g.BaselineMS != 0 {
+						t.Errorf("spnas compared with random at %v (RI %v): none is near 0.30 ms", g.BaselineMS, g.RIInt8)
+					}
+				case g.RIInt8 != nil:
+					t.Errorf("random group at %v has an RI", g.TargetMS)
+				}
+			}
+			var sb strings.Builder
+			if err := rep.Print(&sb); err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf("%.3g ms", tc.wantBase); !strings.Contains(sb.String(), want) {
+				t.Errorf("table does not say the RI is against random at %s:\n%s", want, sb.String())
+			}
+		})
 	}
 }

@@ -71,7 +71,16 @@ type Group struct {
 	// BootstrapSeed); absent with the RI.
 	RIFloatCI *Interval `json:"ri_float_ci95,omitempty"`
 	RIInt8CI  *Interval `json:"ri_int8_ci95,omitempty"`
+	// BaselineMS is the target of the random group the RIs compare with:
+	// the group's own target, or with latency matching the random group
+	// nearest the group's mean predicted latency. Absent with the RI.
+	BaselineMS float64 `json:"ri_baseline_target_ms,omitempty"`
 }
+
+// MatchTol is how far (relative) a random group's mean predicted latency
+// may lie from a method group's for Summarize with matchLatency to compare
+// them: the random baseline's own sampling band.
+const MatchTol = 0.05
 
 // Report is an evaluation's outcome.
 type Report struct {
@@ -84,8 +93,11 @@ type Report struct {
 
 // Summarize groups trainings by (method, target) and computes each group's
 // statistics and RI, with its bootstrap interval, against the random group
-// of its target.
-func Summarize(ts []*Training) *Report {
+// of its target, or with matchLatency against the random group whose mean
+// predicted latency is nearest the group's (within MatchTol): a method that
+// lands well under its target (AutoShrink's discrete steps) is then judged
+// against random architectures as fast as its picks, not as fast as allowed.
+func Summarize(ts []*Training, matchLatency bool) *Report {
 	type key struct {
 		method string
 		target float64
@@ -131,15 +143,40 @@ func Summarize(ts []*Training) *Report {
 		if g.Method == "random" {
 			continue
 		}
-		for _, r := range rep.Groups {
-			if r.Method == "random" && r.TargetMS == g.TargetMS {
-				m, rnd := unitsOf(byKey[key{g.Method, g.TargetMS}]), unitsOf(byKey[key{r.Method, r.TargetMS}])
-				g.RIFloat, g.RIFloatCI = riWithCI(g.FloatAcc.Mean, r.FloatAcc.Mean, m, rnd, false)
-				g.RIInt8, g.RIInt8CI = riWithCI(g.Int8Acc.Mean, r.Int8Acc.Mean, m, rnd, true)
-			}
+		r, ok := baseline(rep.Groups, *g, matchLatency)
+		if !ok {
+			continue
+		}
+		m, rnd := unitsOf(byKey[key{g.Method, g.TargetMS}]), unitsOf(byKey[key{r.Method, r.TargetMS}])
+		g.RIFloat, g.RIFloatCI = riWithCI(g.FloatAcc.Mean, r.FloatAcc.Mean, m, rnd, false)
+		g.RIInt8, g.RIInt8CI = riWithCI(g.Int8Acc.Mean, r.Int8Acc.Mean, m, rnd, true)
+		if g.RIFloat != nil {
+			g.BaselineMS = r.TargetMS
 		}
 	}
 	return rep
+}
+
+// baseline is the random group g is compared with: the one of g's target,
+// or with match the one whose mean predicted latency is nearest g's, if
+// within MatchTol of it.
+func baseline(groups []Group, g Group, match bool) (Group, bool) {
+	best, gap := Group{}, math.Inf(1)
+	for _, r := range groups {
+		if r.Method != "random" {
+			continue
+		}
+		if !match {
+			if r.TargetMS == g.TargetMS {
+				return r, true
+			}
+			continue
+		}
+		if d := math.Abs(r.PredictedMS.Mean/g.PredictedMS.Mean - 1); d < gap {
+			best, gap = r, d
+		}
+	}
+	return best, gap <= MatchTol
 }
 
 // riWithCI is the RI of mean accuracy m over random's r and its bootstrap
@@ -161,15 +198,19 @@ func riWithCI(m, r float64, method, random []unit, int8 bool) (*float64, *Interv
 // Print writes the per-group table.
 func (r *Report) Print(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "METHOD\tTARGET MS\tRUNS\tN\tFLOAT ACC %\tINT8 ACC %\tPRED MS (ERR)\tMEAS MS (ERR)\tSEARCH S\tRI FLOAT [95% CI]\tRI INT8 [95% CI]")
+	fmt.Fprintln(tw, "METHOD\tTARGET MS\tRUNS\tN\tFLOAT ACC %\tINT8 ACC %\tPRED MS (ERR)\tMEAS MS (ERR)\tSEARCH S\tRI FLOAT [95% CI]\tRI INT8 [95% CI]\tVS RANDOM AT")
 	for _, g := range r.Groups {
 		search := "n/a"
 		if g.SearchSeconds > 0 {
 			search = fmt.Sprintf("%.3g", g.SearchSeconds)
 		}
-		fmt.Fprintf(tw, "%s\t%.3f\t%d\t%d\t%.2f +- %.2f\t%.2f +- %.2f\t%.3f (%+.1f%%)\t%.3f (%+.1f%%)\t%s\t%s\t%s\n",
+		vs := "-"
+		if g.BaselineMS > 0 {
+			vs = fmt.Sprintf("%.3g ms", g.BaselineMS)
+		}
+		fmt.Fprintf(tw, "%s\t%.3f\t%d\t%d\t%.2f +- %.2f\t%.2f +- %.2f\t%.3f (%+.1f%%)\t%.3f (%+.1f%%)\t%s\t%s\t%s\t%s\n",
 			g.Method, g.TargetMS, g.Runs, g.N, 100*g.FloatAcc.Mean, 100*g.FloatAcc.Std, 100*g.Int8Acc.Mean, 100*g.Int8Acc.Std,
-			g.PredictedMS.Mean, g.PredictedErrPct, g.MeasuredMS.Mean, g.MeasuredErrPct, search, riCell(g.RIFloat, g.RIFloatCI), riCell(g.RIInt8, g.RIInt8CI))
+			g.PredictedMS.Mean, g.PredictedErrPct, g.MeasuredMS.Mean, g.MeasuredErrPct, search, riCell(g.RIFloat, g.RIFloatCI), riCell(g.RIInt8, g.RIInt8CI), vs)
 	}
 	return tw.Flush()
 }
@@ -244,7 +285,8 @@ func (r *Report) writeSummaryCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"method", "target_ms", "runs", "archs", "n", "float_test_accuracy_mean", "float_test_accuracy_std",
 		"int8_test_accuracy_mean", "int8_test_accuracy_std", "predicted_ms", "measured_ms", "predicted_err_pct", "measured_err_pct",
-		"search_seconds", "ri_float_pct", "ri_float_ci95_lo", "ri_float_ci95_hi", "ri_int8_pct", "ri_int8_ci95_lo", "ri_int8_ci95_hi"})
+		"search_seconds", "ri_float_pct", "ri_float_ci95_lo", "ri_float_ci95_hi", "ri_int8_pct", "ri_int8_ci95_lo", "ri_int8_ci95_hi",
+		"ri_baseline_target_ms"})
 	f := func(x float64) string { return strconv.FormatFloat(x, 'g', 6, 64) }
 	riCells := func(p *float64, iv *Interval) []string {
 		out := []string{"", "", ""}
@@ -261,7 +303,11 @@ func (r *Report) writeSummaryCSV(w io.Writer) error {
 			f(g.FloatAcc.Mean), f(g.FloatAcc.Std), f(g.Int8Acc.Mean), f(g.Int8Acc.Std), f(g.PredictedMS.Mean), f(g.MeasuredMS.Mean),
 			f(g.PredictedErrPct), f(g.MeasuredErrPct), f(g.SearchSeconds)}
 		row = append(append(row, riCells(g.RIFloat, g.RIFloatCI)...), riCells(g.RIInt8, g.RIInt8CI)...)
-		cw.Write(row)
+		base := ""
+		if g.BaselineMS > 0 {
+			base = f(g.BaselineMS)
+		}
+		cw.Write(append(row, base))
 	}
 	cw.Flush()
 	return cw.Error()
