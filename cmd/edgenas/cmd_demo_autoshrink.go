@@ -18,12 +18,19 @@ type demoShrink struct {
 }
 
 func registerDemoShrink(fs *flag.FlagSet, method *string, c *demoShrink) {
-	*c = demoShrink{k: 3, perClass: 100, epochs: 2, keep: 0.5}
+	*c = demoShrink{k: 3, perClass: 100, epochs: 2, keep: 0.01}
 	fs.StringVar(method, "method", "spnas", "search: spnas (Single-Path NAS on spnas-fmnist) or autoshrink (on autoshrink-fmnist)")
 	fs.IntVar(&c.k, "autoshrink-k", c.k, "with --method autoshrink: candidate removals per step")
 	fs.IntVar(&c.perClass, "autoshrink-per-class", c.perClass, "with --method autoshrink: proxy training images per class (a fifth as many validate)")
 	fs.IntVar(&c.epochs, "autoshrink-epochs", c.epochs, "with --method autoshrink: proxy epochs per candidate")
 	fs.Float64Var(&c.keep, "autoshrink-keep", c.keep, "with --method autoshrink: stop at this fraction of the 28 edges (or at the target)")
+}
+
+// batch is the proxy minibatch: at most 32, small enough for 20 optimizer
+// steps per epoch (at the reference's 128, 100 images per class give 7 and
+// candidates exit on validation loss near chance: see search autoshrink).
+func (c demoShrink) batch() int {
+	return min(32, max(2, c.perClass*10/20))
 }
 
 // apply checks the method and points the demo at its space.
@@ -83,7 +90,7 @@ func (d *demo) searchAutoShrink(ctx context.Context) error {
 	args := append([]string{"search", "autoshrink", "--space", d.cfg.space}, d.tableArgs()...)
 	args = append(args, "--target-ms", strconv.FormatFloat(d.cfg.target, 'g', 6, 64), "--k", strconv.Itoa(c.k),
 		"--train-per-class", strconv.Itoa(c.perClass), "--val-per-class", strconv.Itoa(max(1, c.perClass/5)),
-		"--epochs", strconv.Itoa(c.epochs), "--keep", ftoa(c.keep),
+		"--epochs", strconv.Itoa(c.epochs), "--keep", ftoa(c.keep), "--batch", strconv.Itoa(c.batch()),
 		"--seed", strconv.FormatUint(d.cfg.seed, 10), "--out", d.path("search"))
 	if cf := d.calibration(); cf != "" {
 		args = append(args, "--calibration", cf)
