@@ -6,6 +6,7 @@ import (
 	"flag"
 	"strconv"
 
+	"edgenas/searcher/autoshrink"
 	"edgenas/space"
 )
 
@@ -26,11 +27,11 @@ func registerDemoShrink(fs *flag.FlagSet, method *string, c *demoShrink) {
 	fs.Float64Var(&c.keep, "autoshrink-keep", c.keep, "with --method autoshrink: stop at this fraction of the 28 edges (or at the target)")
 }
 
-// batch is the proxy minibatch: at most 32, small enough for 20 optimizer
-// steps per epoch (at the reference's 128, 100 images per class give 7 and
-// candidates exit on validation loss near chance: see search autoshrink).
+// batch is the proxy minibatch: at most 32 and small enough for the proxy
+// (autoshrink.MaxBatch; at the reference's 128, 100 images per class give 7
+// steps per epoch and candidates exit on validation loss near chance).
 func (c demoShrink) batch() int {
-	return min(32, max(2, c.perClass*10/20))
+	return min(32, max(2, autoshrink.MaxBatch(c.perClass)))
 }
 
 // apply checks the method and points the demo at its space.

@@ -39,7 +39,7 @@ func evaluateCommand() *command {
 			fs.StringVar(&work, "work", "", "work directory caching trainings and int8 models (a rerun reuses finished ones)")
 			fs.StringVar(&out, "out", "", "output directory for results.json, results.csv (per training), summary.csv (per group, RI with its bootstrap 95% interval) and the plots")
 			fs.BoolVar(&cfg.PicksOnly, "picks-only", false, "train only each search run's pick (a FOX-NAS run lists its top-k); random runs keep all")
-			fs.BoolVar(&cfg.MatchLatency, "match-latency", false, "compare each method with the random run nearest its picks' mean predicted latency (within 5%), not the random run of its target")
+			fs.BoolVar(&cfg.MatchLatency, "match-latency", false, fmt.Sprintf("compare each method with the random run nearest its picks' mean predicted latency (within %g%%), not the random run of its target", 100*evaluate.MatchTol))
 			fs.IntVar(&cfg.Seeds, "seeds", 1, "training seeds per candidate: 1 = a search run's own seed (random runs: 1); K > 1 = seeds 1..K for all")
 			fs.Float64Var(&cfg.Recipe.Epochs, "epochs", cfg.Recipe.Epochs, "training epochs (same recipe as 'edgenas train')")
 			fs.Float64Var(&cfg.Recipe.DataFrac, "data-frac", cfg.Recipe.DataFrac, "fraction of the training split per epoch")

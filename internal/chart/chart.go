@@ -79,12 +79,13 @@ func (f Figure) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	c, err := draw.NewFormattedCanvas(plotW+leg.width(), plotH, ext[1:])
+	strip := leg.width()
+	c, err := draw.NewFormattedCanvas(plotW+strip, plotH, ext[1:])
 	if err != nil {
 		return fmt.Errorf("chart %s: %w", path, err)
 	}
 	dc := draw.New(c)
-	p.Draw(draw.Crop(dc, 0, -leg.width(), 0, 0))
+	p.Draw(draw.Crop(dc, 0, -strip, 0, 0))
 	if leg.n > 0 {
 		leg.Draw(draw.Crop(dc, plotW+legendGap, 0, 0, -vg.Points(10)))
 	}

@@ -54,6 +54,12 @@ func (c ProxyConfig) validate() error {
 // (46 steps) the same candidates reached 70-75%.
 const minStepsPerEpoch = 20
 
+// MaxBatch is the largest proxy batch that still gives minStepsPerEpoch
+// optimizer steps per epoch on trainPerClass images per class (at least 1).
+func MaxBatch(trainPerClass int) int {
+	return max(1, trainPerClass*fmnist.Classes/minStepsPerEpoch)
+}
+
 // Warning says what is wrong with a proxy too small for its batch size, or
 // is empty. The search still runs: the user may want the reference's exact
 // recipe on a larger proxy.
@@ -67,7 +73,7 @@ func (c ProxyConfig) Warning() string {
 	}
 	return fmt.Sprintf("the proxy has %d optimizer steps per epoch (%d images per class at batch %d): fewer than %d leave "+
 		"batch norm unsettled at the first validation and candidates exit on validation loss near chance; use --batch %d or less",
-		steps, c.TrainPerClass, c.Batch, minStepsPerEpoch, max(1, c.TrainPerClass*fmnist.Classes/minStepsPerEpoch))
+		steps, c.TrainPerClass, c.Batch, minStepsPerEpoch, MaxBatch(c.TrainPerClass))
 }
 
 // Early-exit reasons of a proxy training, as the reference has them.
